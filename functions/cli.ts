@@ -1,0 +1,225 @@
+import path from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import type { Pool } from 'pg';
+import { table, counts, elapsed } from '../shared/cli/format';
+import { collectParam } from '../shared/cli/params';
+import { parseConfig, parseDurationOption, PROFILES, SETTINGS, type Config } from '../shared/config';
+import { openPool } from '../shared/db';
+import { runDev } from '../shared/dev';
+import { UsageError } from '../shared/errors';
+import { createExecutors } from '../shared/executors';
+import { migrate } from '../shared/migrate';
+import { cancelRun, getRun, listRuns, listTasks, triggerRun, type RunView } from '../shared/runs';
+import { tick } from '../shared/tick';
+import { applyWorkflows } from '../shared/workflows/apply';
+import { loadWorkflowFiles } from '../shared/workflows/load';
+import { nextScheduleSlot } from '../shared/workflows/schedule';
+
+const print = (text: string): void => void process.stdout.write(text + "\n");
+const printJson = (value: unknown): void => print(JSON.stringify(value, null, 2));
+
+/** Opens the configured database for one command and closes it after. */
+async function withPool<T>(config: Config, fn: (pool: Pool) => Promise<T>): Promise<T> {
+  const pool = await openPool(config);
+  try {
+    return await fn(pool);
+  } finally {
+    await pool.end();
+  }
+}
+
+function runLine(r: RunView): (string | number | null)[] {
+  return [r.id, r.workflow, r.status, r.createdAt, elapsed(r.startedAt, r.finishedAt), counts(r.tasks)];
+}
+
+const HELP_VARIABLES = `
+Environment:
+  DATABASE_URL                 postgres URL of the database (else INSTANCE_CONNECTION_NAME, else tickrun dev's)
+  INSTANCE_CONNECTION_NAME     Cloud SQL instance PROJECT:REGION:INSTANCE, with DB_USER and DB_NAME (IAM auth)
+  CLOUD_RUN_EMULATOR_HOST      host:port of a Cloud Run Admin API emulator (plain HTTP, no credentials)
+  GOOGLE_CLOUD_PROJECT, TICKRUN_REGION   project and region for a bare job id with none in the workflow
+  TICKRUN_HOME                 local state folder (default .tickrun)
+  TICKRUN_DEBUG=1              print stack traces of failures
+  TICKRUN_PROFILE              ${Object.keys(PROFILES).join(' | ')} (default: default); each of its values can be overridden:
+${Object.values(SETTINGS).map((s) => `  ${s.variable.padEnd(28)} ${s.help}; ${s.accepts}`).join('\n')}
+
+Profiles (poll, batch, dispatch concurrency, status concurrency, pool):
+${Object.entries(PROFILES).map(([n, p]) => `  ${n.padEnd(16)} ${p.pollIntervalMs / 1000}s, ${p.batchSize}, ${p.dispatchConcurrency}, ${p.statusConcurrency}, ${p.poolSize}`).join('\n')}
+
+Exit codes: 0 success; 2 bad usage or invalid input; 1 any other failure.`;
+
+/** Builds the `tickrun` program; `env` is read once, when a command runs. */
+export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
+  const config = () => parseConfig(env);
+  const program = new Command('tickrun')
+    .description('Run DAGs of Cloud Run Jobs (and local processes) from Postgres, one tick at a time.')
+    .addHelpText('after', HELP_VARIABLES)
+    .showHelpAfterError(false)
+    .exitOverride();
+
+  program
+    .command('dev')
+    .description("local all-in-one: embedded Postgres under .tickrun/, migrate, apply examples/, tick until Ctrl-C")
+    .option('--examples <dir>', 'workflows to apply at start', 'examples')
+    .action(async (opts) => {
+      const abort = new AbortController();
+      const stop = () => abort.abort();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      await runDev(config(), { examples: path.resolve(opts.examples), out: print, signal: abort.signal });
+    });
+
+  program
+    .command('migrate')
+    .description('apply pending migrations (safe to run twice, and from two machines at once)')
+    .action(() =>
+      withPool(config(), async (pool) => {
+        const applied = await migrate(pool);
+        print(applied.length ? `applied ${applied.join(', ')}` : 'nothing to migrate');
+      }),
+    );
+
+  program
+    .command('validate')
+    .description('check workflow files (a file or a folder of .yaml/.yml); changes nothing')
+    .argument('<paths...>')
+    .action(async (paths: string[]) => {
+      const loaded = await loadWorkflowFiles(paths);
+      for (const w of loaded) print(`ok ${w.file}: ${w.definition.name} (${Object.keys(w.definition.tasks).length} tasks)`);
+    });
+
+  program
+    .command('apply')
+    .description('validate, then create or update those workflows, all or nothing')
+    .argument('<paths...>')
+    .action(async (paths: string[]) => {
+      const loaded = await loadWorkflowFiles(paths);
+      const applied = await withPool(config(), (pool) => applyWorkflows(pool, loaded.map((w) => w.definition)));
+      for (const w of applied) print(`${w.action} ${w.name} (version ${w.version})`);
+    });
+
+  program
+    .command('workflows')
+    .description('list workflows')
+    .option('--json', 'one JSON document on stdout')
+    .action(async (opts) => {
+      const rows = await withPool(config(), async (pool) =>
+        (await pool.query('select name, definition, version, updated_at from workflows order by name')).rows,
+      );
+      const now = new Date();
+      const list = rows.map((w) => ({
+        name: w.name,
+        description: w.definition.description ?? null,
+        schedule: w.definition.schedule ?? null,
+        nextRunAt: w.definition.schedule ? nextScheduleSlot(w.definition.schedule, now).toISOString() : null,
+        concurrency: w.definition.concurrency ?? null,
+        tasks: Object.keys(w.definition.tasks).length,
+        version: w.version,
+        updatedAt: w.updated_at.toISOString(),
+      }));
+      if (opts.json) return printJson(list);
+      print(table(['NAME', 'SCHEDULE', 'NEXT RUN', 'TASKS', 'VERSION', 'DESCRIPTION'], list.map((w) => [w.name, w.schedule, w.nextRunAt, w.tasks, w.version, w.description])));
+    });
+
+  program
+    .command('trigger')
+    .description('create a run; the same --idempotency-key for the same workflow returns the same run')
+    .argument('<workflow>')
+    .option('--param <key=value>', 'a run parameter (repeatable), given to tasks as TICKRUN_PARAMS', collectParam)
+    .option('--idempotency-key <key>', 'return the run created earlier with this key, if any')
+    .option('--json', 'one JSON document on stdout')
+    .action(async (workflow: string, opts) => {
+      const { runId, created } = await withPool(config(), (pool) =>
+        triggerRun(pool, workflow, { params: opts.param, idempotencyKey: opts.idempotencyKey }),
+      );
+      if (opts.json) return printJson({ runId });
+      print(created ? `triggered ${workflow}: run ${runId}` : `run ${runId} already exists for that idempotency key`);
+    });
+
+  program
+    .command('tick')
+    .description('one tick: one poll cycle, or cycles every poll interval until the budget is spent')
+    .addOption(new Option('--budget <duration>', 'keep cycling this long (e.g. 50s); 0 is one cycle'))
+    .option('--json', 'one JSON document on stdout')
+    .action(async (opts) => {
+      const cfg = config();
+      const budgetMs = opts.budget === undefined ? cfg.budgetMs : parseDurationOption('--budget', opts.budget);
+      const summary = await withPool(cfg, (pool) => tick({ config: cfg, pool, executors: createExecutors(cfg) }, { budgetMs }));
+      if (opts.json) return printJson(summary);
+      print(Object.entries(summary).map(([k, v]) => `${k}=${v}`).join(' '));
+    });
+
+  program
+    .command('status')
+    .description('runs, latest first, or one run with its task counts by status')
+    .argument('[runId]')
+    .option('--limit <n>', 'how many runs to list', '50')
+    .option('--json', 'one JSON document on stdout')
+    .action(async (runId: string | undefined, opts) => {
+      const limit = Number(opts.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new UsageError(`--limit ${JSON.stringify(opts.limit)} is not valid: it accepts a whole number from 1 to 10000`);
+      const cfg = config();
+      if (runId) {
+        const run = await withPool(cfg, (pool) => getRun(pool, runId));
+        if (opts.json) return printJson(run);
+        print(table(['RUN', 'WORKFLOW', 'STATUS', 'CREATED', 'DURATION', 'TASKS'], [runLine(run)]));
+        if (run.error) print(`error: ${run.error}`);
+        return;
+      }
+      const runs = await withPool(cfg, (pool) => listRuns(pool, { limit }));
+      if (opts.json) return printJson(runs);
+      print(table(['RUN', 'WORKFLOW', 'STATUS', 'CREATED', 'DURATION', 'TASKS'], runs.map(runLine)));
+    });
+
+  program
+    .command('tasks')
+    .description("one run's tasks")
+    .argument('<runId>')
+    .option('--json', 'one JSON document on stdout')
+    .action(async (runId: string, opts) => {
+      const tasks = await withPool(config(), (pool) => listTasks(pool, runId));
+      if (opts.json) return printJson(tasks);
+      print(table(['TASK', 'INDEX', 'STATUS', 'ATTEMPT', 'EXECUTION', 'ERROR'], tasks.map((t) => [t.name, t.index, t.status, t.attempt, t.executionName, t.error])));
+    });
+
+  program
+    .command('cancel')
+    .description('cancel a run: queued tasks now, running executions through their executor')
+    .argument('<runId>')
+    .action(async (runId: string) => {
+      const cfg = config();
+      const result = await withPool(cfg, (pool) => cancelRun(pool, cfg, createExecutors(cfg), runId));
+      if (result.status !== 'cancelled') return print(`run ${runId} had already ended (${result.status})`);
+      print(`cancelled run ${runId}: ${result.cancelledTasks} tasks, ${result.executionsCancelled} executions stopped`);
+      for (const e of result.errors) print(`not yet stopped (the next tick retries): ${e}`);
+    });
+
+  return program;
+}
+
+/** Runs the CLI and returns the contract's exit code: 0 success, 2 bad usage or input, 1 failure. */
+export async function main(argv = process.argv, env = process.env): Promise<number> {
+  const program = buildProgram(env);
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here too, with exit code 0.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    if (err instanceof UsageError) {
+      process.stderr.write(`tickrun: ${err.message}\n`);
+      return 2;
+    }
+    const e = err as Error;
+    process.stderr.write(env.TICKRUN_DEBUG === '1' ? `${e.stack}\n` : `tickrun: ${e.message ?? String(err)}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main().then((code) => {
+    process.exitCode = code;
+  });
+}

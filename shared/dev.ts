@@ -1,0 +1,110 @@
+import fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import path from 'node:path';
+import type { Pool } from 'pg';
+import type { Config } from './config';
+import { openPool } from './db';
+import { UsageError } from './errors';
+import { createExecutors } from './executors';
+import { localInfoFile, startEmbeddedPostgres, type LocalDatabase } from './localDb';
+import { setLogSink } from './log';
+import { migrate } from './migrate';
+import { getRun, listTasks, triggerRun } from './runs';
+import { tick } from './tick';
+import { applyWorkflows } from './workflows/apply';
+import { loadWorkflowFiles } from './workflows/load';
+import { elapsed } from './cli/format';
+
+/** The example `npm start` runs when nothing has been triggered yet. */
+export const DEMO_WORKFLOW = 'local-etl';
+
+const TERMINAL = new Set(['success', 'failed', 'cancelled']);
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Starts (or reuses) the local database and records where it is for the other commands. */
+async function startLocalDatabase(config: Config, out: (line: string) => void): Promise<LocalDatabase | undefined> {
+  if (config.database.kind !== 'local') return undefined;
+  const infoFile = localInfoFile(config.home);
+  if (fs.existsSync(infoFile)) {
+    const { pid } = JSON.parse(fs.readFileSync(infoFile, 'utf8'));
+    if (pid !== process.pid && alive(pid)) throw new UsageError(`tickrun dev already runs here (pid ${pid}); stop it first`);
+  }
+  const db = await startEmbeddedPostgres(path.join(config.home, 'pg'), { durable: true });
+  const { stop, url, ...info } = db;
+  fs.writeFileSync(infoFile, JSON.stringify(info));
+  out(`database: ${url} (data in ${path.join(config.home, 'pg')})`);
+  return db;
+}
+
+/** Prints each task's status change of one run; returns the run's status. */
+async function reportProgress(pool: Pool, runId: string, seen: Map<string, string>, out: (line: string) => void): Promise<string> {
+  for (const t of await listTasks(pool, runId)) {
+    const line = `${t.status}${t.attempt > 1 ? ` (attempt ${t.attempt})` : ''}${t.error && t.status !== 'success' ? `: ${t.error}` : ''}`;
+    if (seen.get(t.id) !== line) out(`  ${`${t.name}[${t.index}]`.padEnd(16)} ${line}`);
+    seen.set(t.id, line);
+  }
+  return (await getRun(pool, runId)).status;
+}
+
+/**
+ * `tickrun dev`: the local all-in-one. Starts the embedded Postgres (data under `.tickrun/`), migrates,
+ * applies `examples/`, triggers the process example once when nothing was ever triggered and prints its
+ * progress, then ticks every poll interval until SIGINT or SIGTERM, and stops cleanly.
+ */
+export async function runDev(config: Config, opts: { examples: string; out: (line: string) => void; signal: AbortSignal }): Promise<void> {
+  const { out, signal } = opts;
+  fs.mkdirSync(config.home, { recursive: true });
+  const localDb = await startLocalDatabase(config, out);
+  const pool = await openPool(config);
+  try {
+    const applied = await migrate(pool);
+    if (applied.length) out(`migrated: ${applied.join(', ')}`);
+    if (fs.existsSync(opts.examples)) {
+      const loaded = await loadWorkflowFiles([opts.examples]);
+      const result = await applyWorkflows(pool, loaded.map((w) => w.definition));
+      out(`workflows: ${result.map((w) => `${w.name} (${w.action})`).join(', ')}`);
+    }
+    let watched: string | undefined;
+    const { rows } = await pool.query('select exists (select 1 from runs) as any');
+    if (!rows[0].any) {
+      watched = (await triggerRun(pool, DEMO_WORKFLOW, { params: { source: 'npm start' } })).runId;
+      out(`triggered ${DEMO_WORKFLOW}: run ${watched}`);
+    }
+    // Warnings stay visible as plain lines; the JSON form is for Cloud Logging.
+    setLogSink((line) => {
+      const { severity, message } = JSON.parse(line);
+      if (severity !== 'INFO' && severity !== 'DEBUG') out(`${severity.toLowerCase()}: ${message}`);
+    });
+    out(`ticking every ${config.pollIntervalMs / 1000}s; Ctrl-C stops`);
+    const deps = { config, pool, executors: createExecutors(config) };
+    const seen = new Map<string, string>();
+    while (!signal.aborted) {
+      const started = Date.now();
+      await tick(deps, { budgetMs: 0 });
+      if (watched) {
+        const status = await reportProgress(pool, watched, seen, out);
+        if (TERMINAL.has(status)) {
+          const run = await getRun(pool, watched);
+          out(`run ${watched} ${status} in ${elapsed(run.startedAt ?? run.createdAt, run.finishedAt)}${run.error ? `: ${run.error}` : ''}`);
+          watched = undefined;
+        }
+      }
+      await sleep(Math.max(0, started + config.pollIntervalMs - Date.now()), undefined, { signal }).catch(() => {});
+    }
+  } finally {
+    await pool.end();
+    if (localDb) {
+      await localDb.stop();
+      fs.rmSync(localInfoFile(config.home), { force: true });
+    }
+    out('stopped');
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * Bad input from a user: a configuration value, a workflow file, a CLI argument, an unknown
+ * workflow or run. Entry points print its message and exit 2 (CLI) or answer 400; every other
+ * error is a real failure (exit 1, HTTP 500).
+ */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** A configuration value that cannot be used; the message names the variable and what it accepts. */
+export class ConfigError extends UsageError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** A workflow file that cannot be applied; the message names the file, the task and the field. */
+export class WorkflowError extends UsageError {
+  constructor(
+    readonly file: string,
+    readonly task: string | undefined,
+    readonly field: string | undefined,
+    readonly reason: string,
+  ) {
+    super(`${file}: ${[task && `task "${task}"`, field && `field "${field}"`].filter(Boolean).join(', ')}${task || field ? ': ' : ''}${reason}`);
+    this.name = 'WorkflowError';
+  }
+}

@@ -1,0 +1,23 @@
+import type { Config } from '../config';
+import type { ExecutorKind } from '../workflows/definition';
+import { createCloudRunExecutor } from './cloudRun';
+import type { Executor } from './executor';
+import { createProcessExecutor } from './process';
+
+/**
+ * The executors a tick dispatches to, by the `executor` field of a task. The Cloud Run client is
+ * built on first use, so a machine that only runs `process` tasks never needs Google credentials.
+ */
+export function createExecutors(config: Config): Record<ExecutorKind, Executor> {
+  let cloudRun: Executor | undefined;
+  const lazyCloudRun = (): Executor =>
+    (cloudRun ??= createCloudRunExecutor({ apiTimeoutMs: config.apiTimeoutMs, ...config.cloudRun }));
+  return {
+    cloudrun: {
+      dispatch: (req) => lazyCloudRun().dispatch(req),
+      status: (name) => lazyCloudRun().status(name),
+      cancel: (name) => lazyCloudRun().cancel(name),
+    },
+    process: createProcessExecutor(config.home),
+  };
+}

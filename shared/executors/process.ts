@@ -1,0 +1,113 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { executionEnv, type DispatchRequest, type ExecutionStatus, type Executor } from './executor';
+
+// The wrapper shell runs the command with its output appended to the attempt's log, then writes the
+// exit code beside it (renamed into place, so a reader never sees half a number). It is detached: the
+// tick that started it may end, and a later tick in another process reads the outcome from the files.
+const WRAPPER = 'dir=$1; shift; "$@" >>"$dir/output.log" 2>&1 </dev/null; echo $? >"$dir/exit.tmp"; mv "$dir/exit.tmp" "$dir/exit"';
+
+/** Execution names are `process:executions/<task id>/<attempt>`, a folder under the tickrun home. */
+const PREFIX = 'process:';
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function readText(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The last lines of an attempt's output, to explain a failure. */
+function tail(file: string, lines = 5): string {
+  const text = readText(file)?.trimEnd();
+  return text ? text.split('\n').slice(-lines).join('\n') : '';
+}
+
+/**
+ * The machine's environment (PATH, HOME…) without tickrun's own settings: a task sees only the
+ * contract's TICKRUN_* variables, never the orchestrator's profile or database URL.
+ */
+function inheritedEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('TICKRUN_') && k !== 'DATABASE_URL' && k !== 'CLOUD_RUN_EMULATOR_HOST'),
+  );
+}
+
+/** Runs `process` tasks on this machine, each attempt in its own folder under `<home>/executions`. */
+export function createProcessExecutor(home: string): Executor {
+  const folder = (name: string) => {
+    if (!name.startsWith(PREFIX)) throw new Error(`not a process execution: ${name}`);
+    return path.join(home, name.slice(PREFIX.length));
+  };
+  return {
+    async dispatch(req: DispatchRequest) {
+      const command = req.spec.command;
+      if (!command?.length) throw new Error(`task ${req.taskName} has no command`);
+      const rel = path.join('executions', req.taskId, String(req.attempt));
+      const dir = path.join(home, rel);
+      // A folder already there means this attempt was started before: refuse to start it twice.
+      fs.mkdirSync(path.dirname(dir), { recursive: true });
+      fs.mkdirSync(dir);
+      const child = spawn('/bin/sh', ['-c', WRAPPER, 'tickrun-task', dir, ...command], {
+        cwd: req.workflowDir,
+        env: { ...inheritedEnv(), ...executionEnv(req) },
+        detached: true,
+        stdio: 'ignore',
+      });
+      await new Promise<void>((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', reject);
+      });
+      fs.writeFileSync(path.join(dir, 'pid'), String(child.pid));
+      child.unref();
+      return PREFIX + rel;
+    },
+
+    async status(name: string): Promise<ExecutionStatus> {
+      const dir = folder(name);
+      if (!fs.existsSync(dir)) return { state: 'failed', error: `execution ${name} no longer exists` };
+      const exit = () => readText(path.join(dir, 'exit'));
+      let code = exit();
+      if (code === undefined) {
+        const pid = Number(readText(path.join(dir, 'pid')));
+        if (pid && isAlive(pid)) return { state: 'running' };
+        code = exit(); // it may have ended between the two reads
+      }
+      if (code === undefined) {
+        if (fs.existsSync(path.join(dir, 'cancelled'))) return { state: 'cancelled' };
+        return { state: 'failed', error: `process ended without an exit code (killed?); log: ${path.join(dir, 'output.log')}` };
+      }
+      if (Number(code) === 0) return { state: 'success' };
+      const last = tail(path.join(dir, 'output.log'));
+      return { state: 'failed', error: `exited with code ${Number(code)}${last ? `: ${last}` : ''}` };
+    },
+
+    async cancel(name: string) {
+      const dir = folder(name);
+      const pid = Number(readText(path.join(dir, 'pid')));
+      if (!pid || readText(path.join(dir, 'exit')) !== undefined) return;
+      fs.writeFileSync(path.join(dir, 'cancelled'), new Date().toISOString());
+      try {
+        process.kill(-pid, 'SIGTERM'); // the whole process group: the wrapper and the command
+      } catch {
+        // already gone
+      }
+    },
+  };
+}
+
+/** The log file of a process execution, for `tickrun tasks` and the dev output. */
+export function processLogFile(home: string, executionName: string): string | undefined {
+  return executionName.startsWith(PREFIX) ? path.join(home, executionName.slice(PREFIX.length), 'output.log') : undefined;
+}

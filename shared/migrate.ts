@@ -1,0 +1,39 @@
+import path from 'node:path';
+import type { Pool } from 'pg';
+import { runner } from 'node-pg-migrate';
+
+/** migrations/ sits at the package root, above both shared/ (sources) and dist/ (bundles). */
+export const MIGRATIONS_DIR = path.resolve(__dirname, '..', 'migrations');
+
+/** Any constant both machines agree on; it keys the advisory lock that serialises migrators. */
+const MIGRATION_LOCK = 7_146_001;
+
+/**
+ * Applies pending migrations from migrations/ in order, each in its own transaction, recorded in
+ * `tickrun_migrations`. Safe to run twice and from two machines at once: the second waits on a
+ * session advisory lock (node-pg-migrate's own lock fails instead of waiting) and then finds
+ * nothing to do. Returns the names of the migrations applied.
+ */
+export async function migrate(pool: Pool): Promise<string[]> {
+  const client = await pool.connect();
+  try {
+    await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    try {
+      const applied = await runner({
+        dbClient: client,
+        dir: MIGRATIONS_DIR,
+        direction: 'up',
+        migrationsTable: 'tickrun_migrations',
+        count: Infinity,
+        noLock: true,
+        checkOrder: true,
+        log: () => {},
+      });
+      return applied.map((m) => m.name);
+    } finally {
+      await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+    }
+  } finally {
+    client.release();
+  }
+}

@@ -1,0 +1,176 @@
+import type { Pool } from 'pg';
+import type { TickContext } from './context';
+import { UsageError } from './errors';
+import type { Executor } from './executors/executor';
+import { errorText } from './steps/dispatch';
+import { recordOutcomes } from './steps/record';
+import { countingDb } from './db';
+import type { Config } from './config';
+import type { ExecutorKind } from './workflows/definition';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Refuses an id that is not a run id at all, before asking the database. */
+export function checkRunId(id: string): string {
+  if (!UUID.test(id)) throw new UsageError(`"${id}" is not a run id: run ids are UUIDs, as \`tickrun status\` lists them`);
+  return id.toLowerCase();
+}
+
+/** A run as `tickrun status --json` prints it (the contract's shape). */
+export interface RunView {
+  id: string;
+  workflow: string;
+  status: string;
+  tasks: Record<string, number>;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  error: string | null;
+  triggeredBy: string;
+  idempotencyKey: string | null;
+  params: Record<string, string>;
+}
+
+/** A task as `tickrun tasks --json` prints it (the contract's shape). */
+export interface TaskView {
+  id: string;
+  name: string;
+  index: number;
+  status: string;
+  attempt: number;
+  executionName: string | null;
+  error: string | null;
+}
+
+// The insert does nothing when the key is taken; the run that holds it is then read in a second
+// statement, whose fresh snapshot sees a run committed by a trigger racing this one.
+const TRIGGER_SQL = `
+insert into runs (workflow, workflow_version, definition, params, idempotency_key, triggered_by)
+select name, version, definition, $2, $3, $4 from workflows where name = $1
+on conflict (workflow, idempotency_key) do nothing
+returning id`;
+
+/**
+ * Creates a run of a workflow with its definition pinned. With an idempotency key, the same key for the
+ * same workflow returns the run it created first. Throws UsageError for an unknown workflow.
+ */
+export async function triggerRun(
+  pool: Pool,
+  workflow: string,
+  opts: { params?: Record<string, string>; idempotencyKey?: string; triggeredBy?: string } = {},
+): Promise<{ runId: string; created: boolean }> {
+  const key = opts.idempotencyKey ?? null;
+  const { rows } = await pool.query<{ id: string }>(TRIGGER_SQL, [workflow, JSON.stringify(opts.params ?? {}), key, opts.triggeredBy ?? 'manual']);
+  if (rows[0]) return { runId: rows[0].id, created: true };
+  if (key !== null) {
+    const existing = await pool.query<{ id: string }>('select id from runs where workflow = $1 and idempotency_key = $2', [workflow, key]);
+    if (existing.rows[0]) return { runId: existing.rows[0].id, created: false };
+  }
+  throw new UsageError(`unknown workflow "${workflow}": \`tickrun workflows\` lists them, \`tickrun apply\` adds them`);
+}
+
+const RUN_COLUMNS = `r.id, r.workflow, r.status, r.created_at, r.started_at, r.finished_at, r.error, r.triggered_by,
+  r.idempotency_key, r.params,
+  coalesce((select jsonb_object_agg(status, n) from
+    (select status, count(*)::int as n from tasks t where t.run_id = r.id group by status) c), '{}') as tasks`;
+
+function toRunView(r: any): RunView {
+  const iso = (d: Date | null) => (d ? d.toISOString() : null);
+  return {
+    id: r.id,
+    workflow: r.workflow,
+    status: r.status,
+    tasks: r.tasks,
+    createdAt: r.created_at.toISOString(),
+    startedAt: iso(r.started_at),
+    finishedAt: iso(r.finished_at),
+    error: r.error,
+    triggeredBy: r.triggered_by,
+    idempotencyKey: r.idempotency_key,
+    params: r.params,
+  };
+}
+
+/** One run with its task counts by status; UsageError when there is no such run. */
+export async function getRun(pool: Pool, id: string): Promise<RunView> {
+  const { rows } = await pool.query(`select ${RUN_COLUMNS} from runs r where r.id = $1`, [checkRunId(id)]);
+  if (!rows[0]) throw new UsageError(`unknown run ${id}`);
+  return toRunView(rows[0]);
+}
+
+/** Runs, latest first. */
+export async function listRuns(pool: Pool, opts: { limit?: number; workflow?: string } = {}): Promise<RunView[]> {
+  const { rows } = await pool.query(
+    `select ${RUN_COLUMNS} from runs r where ($2::text is null or r.workflow = $2)
+     order by r.created_at desc, r.id limit $1`,
+    [opts.limit ?? 50, opts.workflow ?? null],
+  );
+  return rows.map(toRunView);
+}
+
+/** One run's tasks, in definition order (name, then fan-out index). */
+export async function listTasks(pool: Pool, runId: string): Promise<TaskView[]> {
+  await getRun(pool, runId);
+  const { rows } = await pool.query(
+    `select id, name, task_index, status, attempt, execution_name, error from tasks
+     where run_id = $1 order by created_at, name, task_index`,
+    [checkRunId(runId)],
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    name: r.name,
+    index: r.task_index,
+    status: r.status,
+    attempt: r.attempt,
+    executionName: r.execution_name,
+    error: r.error,
+  }));
+}
+
+// The run and its unstarted tasks end in one statement; tasks in flight are left to the executor.
+const CANCEL_SQL = `
+with run as (
+  update runs set status = 'cancelled', finished_at = now(), error = 'cancelled'
+  where id = $1 and status in ('pending', 'running')
+  returning id
+), unstarted as (
+  update tasks set status = 'cancelled', finished_at = now(), updated_at = now(), error = 'run cancelled'
+  where run_id in (select id from run) and status in ('waiting', 'queued')
+  returning id
+)
+select (select count(*) from run)::int as cancelled, (select count(*) from unstarted)::int as tasks`;
+
+/**
+ * Cancels a run: its queued and waiting tasks at once, its executions in flight through their executor.
+ * A task being dispatched right now is cancelled by the next tick's poll, which sees the run cancelled.
+ */
+export async function cancelRun(
+  pool: Pool,
+  config: Config,
+  executors: Record<ExecutorKind, Executor>,
+  id: string,
+): Promise<{ status: string; cancelledTasks: number; executionsCancelled: number; errors: string[] }> {
+  const run = await getRun(pool, id);
+  const { rows } = await pool.query(CANCEL_SQL, [run.id]);
+  if (rows[0].cancelled === 0) return { status: run.status, cancelledTasks: 0, executionsCancelled: 0, errors: [] };
+  const { rows: inFlight } = await pool.query(
+    `select t.id, t.attempt, t.execution_name, r.definition -> 'tasks' -> t.name ->> 'executor' as executor
+     from tasks t join runs r on r.id = t.run_id
+     where t.run_id = $1 and t.status in ('dispatched', 'running')`,
+    [run.id],
+  );
+  const errors: string[] = [];
+  const outcomes = [];
+  for (const t of inFlight) {
+    try {
+      await executors[t.executor as ExecutorKind].cancel(t.execution_name);
+      outcomes.push({ id: t.id, attempt: t.attempt, outcome: 'cancelled' as const, error: 'run cancelled' });
+    } catch (err) {
+      // Left in flight: the next tick's poll sees the run cancelled and tries again.
+      errors.push(`${t.execution_name}: ${errorText(err)}`);
+    }
+  }
+  const ctx: TickContext = { config, executors, db: countingDb(pool) };
+  const recorded = await recordOutcomes(ctx, outcomes);
+  return { status: 'cancelled', cancelledTasks: rows[0].tasks + recorded.length, executionsCancelled: recorded.length, errors };
+}

@@ -1,0 +1,102 @@
+import pLimit from 'p-limit';
+import type { TickContext } from '../context';
+import type { ExecutionStatus } from '../executors/executor';
+import { log } from '../log';
+import type { ExecutorKind } from '../workflows/definition';
+import { formatDuration } from '../workflows/duration';
+import { errorText } from './dispatch';
+import { recordOutcomes, type AttemptOutcome, type RecordedOutcome } from './record';
+
+// The least recently checked in-flight tasks with what the check needs from their run, marked as
+// checked in the same statement so a tick polling at the same time takes other ones.
+const IN_FLIGHT_SQL = `
+with due as (
+  select id from tasks
+  where status in ('dispatched', 'running')
+  order by checked_at nulls first
+  limit $1
+  for update skip locked
+)
+update tasks t set checked_at = now()
+from due, runs r
+where t.id = due.id and r.id = t.run_id
+returning t.id, t.run_id, t.name, t.task_index, t.attempt, t.status, t.execution_name, t.timeout_ms,
+          t.deadline_at < now() as timed_out, r.status as run_status, r.workflow,
+          r.definition -> 'tasks' -> t.name ->> 'executor' as executor`;
+
+interface InFlightTask {
+  id: string;
+  run_id: string;
+  name: string;
+  task_index: number;
+  attempt: number;
+  status: 'dispatched' | 'running';
+  execution_name: string;
+  timeout_ms: number | null;
+  timed_out: boolean | null;
+  run_status: string;
+  workflow: string;
+  executor: ExecutorKind;
+}
+
+/** The result of one poll: how many executions were checked, what was recorded, what could not be read. */
+export interface PollResult {
+  checked: number;
+  recorded: RecordedOutcome[];
+  errors: number;
+}
+
+/**
+ * Checks up to one batch of in-flight executions, `statusConcurrency` at once, and records every change
+ * in one statement. An attempt past its timeout, or of a cancelled run, is cancelled through its executor.
+ * A status that cannot be read (an API fault) leaves the task as it is, to be checked again next cycle.
+ */
+export async function pollInFlight(ctx: TickContext): Promise<PollResult> {
+  const { db, config, executors } = ctx;
+  const { rows } = await db.query<InFlightTask>(IN_FLIGHT_SQL, [config.batchSize], 'tickrun_in_flight');
+  if (rows.length === 0) return { checked: 0, recorded: [], errors: 0 };
+  const limit = pLimit(config.statusConcurrency);
+  let errors = 0;
+  const outcomes = await Promise.all(
+    rows.map((task) =>
+      limit(async (): Promise<AttemptOutcome | null> => {
+        const executor = executors[task.executor];
+        const base = { id: task.id, attempt: task.attempt };
+        try {
+          if (task.run_status === 'cancelled') {
+            await executor.cancel(task.execution_name);
+            return { ...base, outcome: 'cancelled', error: 'run cancelled' };
+          }
+          if (task.timed_out) {
+            await executor.cancel(task.execution_name);
+            return { ...base, outcome: 'failed', error: `timed out after ${formatDuration(task.timeout_ms!)}` };
+          }
+          return toOutcome(task, await executor.status(task.execution_name));
+        } catch (err) {
+          errors++;
+          log('WARNING', `status of ${task.execution_name} not read: ${errorText(err)}`, { run_id: task.run_id, task_id: task.id });
+          return null;
+        }
+      }),
+    ),
+  );
+  const changes = outcomes.filter((o): o is AttemptOutcome => o !== null);
+  return { checked: rows.length, recorded: await recordOutcomes(ctx, changes), errors };
+}
+
+/** What an execution's status means for its task; null when nothing changed. */
+function toOutcome(task: InFlightTask, status: ExecutionStatus): AttemptOutcome | null {
+  const base = { id: task.id, attempt: task.attempt };
+  switch (status.state) {
+    case 'running':
+      return task.status === 'dispatched' ? { ...base, outcome: 'running' } : null;
+    case 'success':
+      return { ...base, outcome: 'success' };
+    case 'failed':
+      return { ...base, outcome: 'failed', error: status.error };
+    case 'cancelled':
+      // The run was not cancelled (that case is handled above): someone stopped the execution
+      // outside tickrun. It counts as a failed attempt, so the task's retries still apply.
+      return { ...base, outcome: 'failed', error: `execution ${task.execution_name} was cancelled outside tickrun` };
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * A workflow as stored in the database and pinned on each run: defaults already merged into every
+ * task, dependencies resolved, durations in milliseconds. Produced only by parseWorkflow.
+ */
+export interface WorkflowDefinition {
+  name: string;
+  description?: string;
+  /** Five-field cron, UTC. */
+  schedule?: string;
+  /** Most tasks of this workflow in flight at once, across its runs. */
+  concurrency?: number;
+  /** Absolute folder of the workflow file: `process` commands run there. */
+  dir: string;
+  tasks: Record<string, TaskSpec>;
+}
+
+export type ExecutorKind = 'cloudrun' | 'process';
+
+/** One task of a workflow with its defaults applied. */
+export interface TaskSpec {
+  executor: ExecutorKind;
+  /** cloudrun: the job id or its full name `projects/P/locations/L/jobs/J`. */
+  job?: string;
+  project?: string;
+  region?: string;
+  /** process: argv, run in the workflow file's folder. */
+  command?: string[];
+  /** Fan-out: this many tasks, index 0..count-1. */
+  count: number;
+  args?: string[];
+  env: Record<string, string>;
+  /** cloudrun: Cloud Run's own taskCount override inside one execution. */
+  taskCount?: number;
+  dependsOn: string[];
+  /** Every task name this one depends on, directly or not (a failure in any of them skips this task). */
+  ancestors: string[];
+  /** Further attempts after a failed one. */
+  retries: number;
+  /** First retry delay, doubling each attempt, capped at 10 minutes. */
+  backoffMs: number;
+  /** An attempt running longer is cancelled and counts as failed. */
+  timeoutMs?: number;
+}

@@ -1,0 +1,112 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { createHarness, type Harness } from '../helpers/harness';
+
+// A script that records its environment and exits as the task's env asks: FAIL_UNTIL=n fails attempts below n.
+const SCRIPT = `
+const fs = require('fs');
+const out = process.env.OUT_DIR + '/' + process.env.TICKRUN_TASK_NAME + '-' + process.env.TICKRUN_TASK_INDEX + '-' + process.env.TICKRUN_ATTEMPT + '.json';
+fs.writeFileSync(out, JSON.stringify(Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('TICKRUN_')))));
+console.log('hello from', process.env.TICKRUN_TASK_NAME);
+if (Number(process.env.TICKRUN_ATTEMPT) < Number(process.env.FAIL_UNTIL || 0)) { console.error('boom'); process.exit(3); }
+setTimeout(() => {}, Number(process.env.SLEEP_MS || 0));
+`;
+
+describe('process executor through the tick', () => {
+  let h: Harness;
+  let dir: string;
+  let out: string;
+  beforeAll(async () => {
+    h = await createHarness({ TICKRUN_POLL_INTERVAL: '100ms' });
+    dir = path.join(h.home, 'wf');
+    out = path.join(h.home, 'out');
+    fs.mkdirSync(dir);
+    fs.mkdirSync(out);
+    fs.writeFileSync(path.join(dir, 'task.js'), SCRIPT);
+  });
+  afterAll(() => h.close());
+
+  const workflow = (name: string, extra = '') => `
+name: ${name}
+defaults:
+  executor: process
+  command: ["node", "task.js"]
+  env: { OUT_DIR: "${'$'}{OUT}" }
+${extra}`;
+
+  it('runs a fan-out → join → final DAG to success, in the workflow folder, with the contract environment', async () => {
+    await h.apply(
+      workflow('dag').replace('${OUT}', out) +
+        `tasks:
+  extract: { count: 3 }
+  join: { depends_on: [extract] }
+  final: { depends_on: [join] }
+`,
+      dir,
+    );
+    const runId = await h.trigger('dag', { day: '2026-11-27' });
+    const run = await h.runToEnd(runId);
+    expect(run.status).toBe('success');
+    expect(run.tasks).toEqual({ success: 5 });
+    const files = fs.readdirSync(out).sort();
+    expect(files).toEqual(['extract-0-1.json', 'extract-1-1.json', 'extract-2-1.json', 'final-0-1.json', 'join-0-1.json']);
+    const tasks = await h.tasks(runId);
+    const join = tasks.find((t) => t.name === 'join')!;
+    const env = JSON.parse(fs.readFileSync(path.join(out, 'join-0-1.json'), 'utf8'));
+    expect(env).toEqual({
+      TICKRUN_WORKFLOW: 'dag',
+      TICKRUN_RUN_ID: runId,
+      TICKRUN_TASK_ID: join.id,
+      TICKRUN_TASK_NAME: 'join',
+      TICKRUN_TASK_INDEX: '0',
+      TICKRUN_ATTEMPT: '1',
+      TICKRUN_PARAMS: JSON.stringify({ day: '2026-11-27' }),
+    });
+    // The join started only after every extract ended: its output file is newer than theirs.
+    const mtime = (f: string) => fs.statSync(path.join(out, f)).mtimeMs;
+    expect(mtime('join-0-1.json')).toBeGreaterThanOrEqual(Math.max(mtime('extract-0-1.json'), mtime('extract-1-1.json'), mtime('extract-2-1.json')));
+    // Output is kept in a log per attempt.
+    const log = fs.readFileSync(path.join(h.home, join.executionName!.slice('process:'.length), 'output.log'), 'utf8');
+    expect(log).toContain('hello from join');
+  });
+
+  it('retries a failing attempt and records the failure text of the last one', async () => {
+    fs.rmSync(out, { recursive: true });
+    fs.mkdirSync(out);
+    await h.apply(
+      workflow('flaky').replace('${OUT}', out) +
+        `  retries: 2
+  backoff: 0s
+tasks:
+  once: { env: { FAIL_UNTIL: "2" } }
+  never: { env: { FAIL_UNTIL: "99" } }
+`,
+      dir,
+    );
+    const run = await h.runToEnd(await h.trigger('flaky'));
+    expect(run.status).toBe('failed');
+    const tasks = await h.tasks(run.id);
+    expect(tasks.find((t) => t.name === 'once')).toMatchObject({ status: 'success', attempt: 2, error: null });
+    expect(tasks.find((t) => t.name === 'never')).toMatchObject({ status: 'failed', attempt: 3 });
+    expect(tasks.find((t) => t.name === 'never')!.error).toMatch(/exited with code 3.*boom/s);
+    expect(run.error).toMatch(/^never\[0\]: exited with code 3/);
+  });
+
+  it('cancels an attempt past its timeout and counts it as failed', async () => {
+    await h.apply(
+      workflow('slow').replace('${OUT}', out) +
+        `tasks:
+  sleepy: { timeout: 500ms, env: { SLEEP_MS: "60000" } }
+`,
+      dir,
+    );
+    const run = await h.runToEnd(await h.trigger('slow'), { pauseMs: 100 });
+    expect(run.status).toBe('failed');
+    const [task] = await h.tasks(run.id);
+    expect(task).toMatchObject({ status: 'failed', attempt: 1, error: 'timed out after 500ms' });
+    // The process group was killed: the pid recorded for the attempt is gone.
+    const pid = Number(fs.readFileSync(path.join(h.home, task.executionName!.slice('process:'.length), 'pid'), 'utf8'));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(() => process.kill(pid, 0)).toThrow();
+  });
+});
