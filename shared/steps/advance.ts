@@ -3,7 +3,7 @@ import type { TickContext } from '../context';
 // Waiting tasks move on in one statement: `skipped` when any task they depend on, directly or not,
 // ended failed or cancelled (so a failure skips its whole downstream at once), `queued` when every
 // task they depend on directly has succeeded. Others keep waiting.
-const ADVANCE_SQL = `
+export const ADVANCE_SQL = `
 with decided as (
   select t.id,
          case

@@ -17,7 +17,7 @@ export interface ClaimedTask {
 // One statement: lock the oldest ready tasks (skipping rows other ticks hold), move them to `claimed`
 // with a lease and the next attempt number, and return them joined with their run's pinned workflow.
 // The status changes before any API call, so no other tick can start the same attempt.
-const CLAIM_SQL = `
+export const CLAIM_SQL = `
 with ready as (
   select id from tasks
   where status = 'queued' and next_attempt_at <= now()

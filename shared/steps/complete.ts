@@ -2,7 +2,7 @@ import type { TickContext } from '../context';
 
 // A running run whose tasks have all ended is complete: `success` when every task succeeded, else
 // `failed` with the first failed task's error. Cancelled runs were finished by `cancel`.
-const COMPLETE_SQL = `
+export const COMPLETE_SQL = `
 with done as (
   select r.id,
          (select t.name || '[' || t.task_index || ']: ' || coalesce(t.error, 'failed')

@@ -3,7 +3,7 @@ import type { TickContext } from '../context';
 // Takes pending runs (skipping those another tick is expanding) and creates all of their tasks from the
 // pinned definition: `count` rows per task name, `waiting` when it has dependencies, else `queued`.
 // Run and tasks change in one statement, so a run is never half-expanded.
-const EXPAND_SQL = `
+export const EXPAND_SQL = `
 with pending as (
   select id, definition from runs
   where status = 'pending'

@@ -9,7 +9,7 @@ import { recordOutcomes, type AttemptOutcome, type RecordedOutcome } from './rec
 
 // The least recently checked in-flight tasks with what the check needs from their run, marked as
 // checked in the same statement so a tick polling at the same time takes other ones.
-const IN_FLIGHT_SQL = `
+export const IN_FLIGHT_SQL = `
 with due as (
   select id from tasks
   where status in ('dispatched', 'running')

@@ -22,7 +22,7 @@ export interface RecordedOutcome {
 // backoff (capped at 10 minutes) while attempts remain and its run still runs; otherwise it is `failed`.
 // The attempt number and the prior statuses guard against a stale outcome: a result for an attempt that
 // was already settled or taken back changes nothing.
-const RECORD_SQL = `
+export const RECORD_SQL = `
 with u as (
   select * from unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[])
     as u(id, attempt, outcome, execution_name, error)

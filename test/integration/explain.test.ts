@@ -1,0 +1,55 @@
+import { ADVANCE_SQL } from '../../shared/steps/advance';
+import { CLAIM_SQL } from '../../shared/steps/claim';
+import { COMPLETE_SQL } from '../../shared/steps/complete';
+import { EXPAND_SQL } from '../../shared/steps/expand';
+import { IN_FLIGHT_SQL } from '../../shared/steps/poll';
+import { REAP_SQL } from '../../shared/steps/reap';
+import { createTestDatabase, type TestDatabase } from '../helpers/db';
+
+// 100K tasks in 1,000 runs, most of them finished, as a table looks after some weeks of use.
+const SEED = `
+insert into workflows (name, definition, hash) values ('w', '{"name":"w","dir":"/","tasks":{}}', 'h');
+insert into runs (id, workflow, workflow_version, definition, status, created_at)
+select gen_random_uuid(), 'w', 1, '{"name":"w","dir":"/","tasks":{}}',
+       case when g % 100 = 0 then 'running' else 'success' end, now() - g * interval '1 minute'
+from generate_series(1, 1000) g;
+insert into tasks (run_id, name, task_index, status, max_attempts, backoff_ms, attempt, execution_name)
+select r.id, 't', i,
+       case when r.status = 'success' then 'success'
+            else (array['waiting','queued','dispatched','running','success'])[1 + i % 5] end,
+       1, 1000, 1, 'projects/p/locations/l/jobs/j/executions/e-' || r.id || '-' || i
+from runs r cross join generate_series(0, 99) i;
+analyze;`;
+
+describe('the tick statements use indexes, not a scan of tasks', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    await db.pool.query(SEED);
+    const { rows } = await db.pool.query('select count(*)::int as n from tasks');
+    expect(rows[0].n).toBe(100_000);
+  });
+  afterAll(() => db.drop());
+
+  it.each([
+    ['expand', EXPAND_SQL, [100]],
+    ['reap', REAP_SQL, []],
+    ['claim', CLAIM_SQL, [100, 60000]],
+    ['poll (in-flight fetch)', IN_FLIGHT_SQL, [100]],
+    ['advance', ADVANCE_SQL, []],
+    ['complete', COMPLETE_SQL, []],
+  ])('%s', async (_step, sql, params) => {
+    const client = await db.pool.connect();
+    try {
+      await client.query('begin');
+      // EXPLAIN (without ANALYZE) plans the statement without running it.
+      const { rows } = await client.query(`explain ${sql}`, params);
+      const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+      expect(plan).not.toMatch(/Seq Scan on tasks/);
+      expect(plan).toMatch(/Index (Only )?Scan|Bitmap Index Scan/);
+    } finally {
+      await client.query('rollback');
+      client.release();
+    }
+  });
+});

@@ -1,0 +1,57 @@
+import { parseConfig, PROFILES } from '../../shared/config';
+import { ConfigError } from '../../shared/errors';
+
+describe('parseConfig', () => {
+  it.each(Object.entries(PROFILES))('profile %s gives the design note values', (name, values) => {
+    const c = parseConfig({ TICKRUN_PROFILE: name, DATABASE_URL: 'postgres://x/y' });
+    expect(c).toMatchObject({ profile: name, ...values });
+  });
+
+  it('uses the default profile when none is set', () => {
+    expect(parseConfig({}, '/w')).toMatchObject({ profile: 'default', pollIntervalMs: 5000, batchSize: 100, dispatchConcurrency: 10, statusConcurrency: 50, poolSize: 10, home: '/w/.tickrun' });
+  });
+
+  it.each([
+    ['TICKRUN_POLL_INTERVAL', '750ms', { pollIntervalMs: 750 }],
+    ['TICKRUN_BATCH_SIZE', '7', { batchSize: 7 }],
+    ['TICKRUN_DISPATCH_CONCURRENCY', '3', { dispatchConcurrency: 3 }],
+    ['TICKRUN_STATUS_CONCURRENCY', '200', { statusConcurrency: 200 }],
+    ['TICKRUN_POOL_SIZE', '2', { poolSize: 2 }],
+    ['TICKRUN_BUDGET_MS', '50000', { budgetMs: 50000 }],
+    ['TICKRUN_API_TIMEOUT', '10s', { apiTimeoutMs: 10000 }],
+    ['TICKRUN_CLAIM_LEASE', '5m', { claimLeaseMs: 300000 }],
+  ])('%s=%s overrides the profile', (variable, value, expected) => {
+    expect(parseConfig({ TICKRUN_PROFILE: 'high_throughput', [variable]: value })).toMatchObject(expected);
+  });
+
+  it.each([
+    ['TICKRUN_PROFILE', 'fast', /TICKRUN_PROFILE="fast" is not valid: it accepts optimized, default, high_throughput/],
+    ['TICKRUN_BATCH_SIZE', 'ten', /TICKRUN_BATCH_SIZE="ten" is not valid: it accepts a whole number from 1 to 10000/],
+    ['TICKRUN_BATCH_SIZE', '0', /TICKRUN_BATCH_SIZE="0"/],
+    ['TICKRUN_DISPATCH_CONCURRENCY', '-1', /TICKRUN_DISPATCH_CONCURRENCY="-1" is not valid/],
+    ['TICKRUN_STATUS_CONCURRENCY', '1.5', /TICKRUN_STATUS_CONCURRENCY="1.5" is not valid/],
+    ['TICKRUN_POOL_SIZE', '1000', /TICKRUN_POOL_SIZE="1000" is not valid: it accepts a whole number from 1 to 100/],
+    ['TICKRUN_POLL_INTERVAL', '5', /TICKRUN_POLL_INTERVAL="5" is not valid: it accepts a duration/],
+    ['TICKRUN_POLL_INTERVAL', '10ms', /TICKRUN_POLL_INTERVAL="10ms" is not valid/],
+    ['TICKRUN_BUDGET_MS', '1m', /TICKRUN_BUDGET_MS="1m" is not valid: it accepts a whole number of milliseconds/],
+    ['TICKRUN_API_TIMEOUT', 'soon', /TICKRUN_API_TIMEOUT="soon" is not valid/],
+    ['DATABASE_URL', 'mysql://x', /DATABASE_URL is not valid: it accepts a postgres:\/\//],
+    ['INSTANCE_CONNECTION_NAME', 'just-a-name', /INSTANCE_CONNECTION_NAME is not valid: it accepts PROJECT:REGION:INSTANCE/],
+    ['CLOUD_RUN_EMULATOR_HOST', 'http://localhost:8080', /CLOUD_RUN_EMULATOR_HOST="http:\/\/localhost:8080" is not valid: it accepts host:port/],
+  ])('%s=%s is refused with a message naming it', (variable, value, message) => {
+    expect(() => parseConfig({ [variable]: value })).toThrow(ConfigError);
+    expect(() => parseConfig({ [variable]: value })).toThrow(message);
+  });
+
+  it('finds the database in the contract order: DATABASE_URL, then Cloud SQL, then the local one', () => {
+    const cloudsql = { INSTANCE_CONNECTION_NAME: 'p:us-central1:db', DB_USER: 'tick@p.iam', DB_NAME: 'tickrun' };
+    expect(parseConfig({ ...cloudsql, DATABASE_URL: 'postgres://h/d' }).database).toEqual({ kind: 'url', url: 'postgres://h/d' });
+    expect(parseConfig(cloudsql).database).toEqual({ kind: 'cloudsql', instanceConnectionName: 'p:us-central1:db', user: 'tick@p.iam', database: 'tickrun' });
+    expect(parseConfig({}, '/w').database).toEqual({ kind: 'local', home: '/w/.tickrun' });
+    expect(() => parseConfig({ INSTANCE_CONNECTION_NAME: 'p:r:i' })).toThrow(/needs DB_USER .* and DB_NAME/);
+  });
+
+  it('reads the Cloud Run emulator host', () => {
+    expect(parseConfig({ CLOUD_RUN_EMULATOR_HOST: '127.0.0.1:8123' }).cloudRun.emulatorHost).toBe('127.0.0.1:8123');
+  });
+});
