@@ -189,7 +189,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .action(async (runId: string) => {
       const cfg = config();
       const result = await withPool(cfg, (pool) => cancelRun(pool, cfg, createExecutors(cfg), runId));
-      if (result.status !== 'cancelled') return print(`run ${runId} had already ended (${result.status})`);
+      if (!result.cancelled) return print(`run ${runId} had already ended (${result.status})`);
       print(`cancelled run ${runId}: ${result.cancelledTasks} tasks, ${result.executionsCancelled} executions stopped`);
       for (const e of result.errors) print(`not yet stopped (the next tick retries): ${e}`);
     });

@@ -149,10 +149,10 @@ export async function cancelRun(
   config: Config,
   executors: Record<ExecutorKind, Executor>,
   id: string,
-): Promise<{ status: string; cancelledTasks: number; executionsCancelled: number; errors: string[] }> {
+): Promise<{ cancelled: boolean; status: string; cancelledTasks: number; executionsCancelled: number; errors: string[] }> {
   const run = await getRun(pool, id);
   const { rows } = await pool.query(CANCEL_SQL, [run.id]);
-  if (rows[0].cancelled === 0) return { status: run.status, cancelledTasks: 0, executionsCancelled: 0, errors: [] };
+  if (rows[0].cancelled === 0) return { cancelled: false, status: run.status, cancelledTasks: 0, executionsCancelled: 0, errors: [] };
   const { rows: inFlight } = await pool.query(
     `select t.id, t.attempt, t.execution_name, r.definition -> 'tasks' -> t.name ->> 'executor' as executor
      from tasks t join runs r on r.id = t.run_id
@@ -172,5 +172,5 @@ export async function cancelRun(
   }
   const ctx: TickContext = { config, executors, db: countingDb(pool) };
   const recorded = await recordOutcomes(ctx, outcomes);
-  return { status: 'cancelled', cancelledTasks: rows[0].tasks + recorded.length, executionsCancelled: recorded.length, errors };
+  return { cancelled: true, status: 'cancelled', cancelledTasks: rows[0].tasks + recorded.length, executionsCancelled: recorded.length, errors };
 }

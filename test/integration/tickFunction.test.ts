@@ -1,0 +1,103 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { freePort } from '../../shared/localDb';
+import { applyWorkflows } from '../../shared/workflows/apply';
+import { parseWorkflow } from '../../shared/workflows/parse';
+import { triggerRun } from '../../shared/runs';
+import { startCloudRunEmulator, type CloudRunEmulator } from '../helpers/cloudRunEmulator';
+import { createTestDatabase, type TestDatabase } from '../helpers/db';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+
+/**
+ * Serves the built bundle (the package's `main`) with the real functions-framework, the way
+ * `npx functions-framework --target=tick` does in the checkout, and waits until it answers.
+ */
+async function serveTick(env: Record<string, string>): Promise<{ url: string; proc: ChildProcess; logs: () => string }> {
+  const port = await freePort();
+  const bin = path.join(ROOT, 'node_modules', '@google-cloud', 'functions-framework', 'build', 'src', 'main.js');
+  const proc = spawn(process.execPath, [bin, '--target=tick', `--port=${port}`], { cwd: ROOT, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (out += d));
+  const url = `http://127.0.0.1:${port}/`;
+  for (let i = 0; i < 100; i++) {
+    try {
+      await fetch(url, { method: 'OPTIONS' });
+      return { url, proc, logs: () => out };
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  proc.kill();
+  throw new Error(`functions-framework did not start: ${out}`);
+}
+
+async function post(url: string, body?: unknown) {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+describe('the tick function served by functions-framework', () => {
+  let db: TestDatabase;
+  let emu: CloudRunEmulator;
+  let server: Awaited<ReturnType<typeof serveTick>>;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    emu = await startCloudRunEmulator();
+    server = await serveTick({ DATABASE_URL: db.url, CLOUD_RUN_EMULATOR_HOST: emu.host, TICKRUN_POLL_INTERVAL: '200ms' });
+  });
+  afterAll(async () => {
+    server?.proc.kill();
+    await db.drop();
+    await emu.stop();
+  });
+
+  it('a POST runs one tick and answers its summary; ticks carry a run to success', async () => {
+    await applyWorkflows(db.pool, [parseWorkflow('name: fn\ntasks:\n  a: { job: projects/p/locations/l/jobs/a, count: 3 }\n  b: { job: projects/p/locations/l/jobs/b, depends_on: [a] }\n', '/w/fn.yaml')]);
+    const { runId } = await triggerRun(db.pool, 'fn');
+    const first = await post(server.url);
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({ cycles: 1, runsStarted: 1, claimed: 3, dispatched: 3, checked: 3, succeeded: 3, released: 1 });
+    expect(first.body.roundTrips).toBeGreaterThan(0);
+    expect(typeof first.body.durationMs).toBe('number');
+    const second = await post(server.url, { budgetMs: 0 });
+    expect(second.body).toMatchObject({ claimed: 1, succeeded: 1, runsCompleted: 1 });
+    const { rows } = await db.pool.query('select status from runs where id = $1', [runId]);
+    expect(rows[0].status).toBe('success');
+    // Logs are JSON lines Cloud Logging reads, with run and task ids as labels.
+    const line = server.logs().split('\n').find((l) => l.includes('dispatched a[0]'))!;
+    expect(JSON.parse(line)).toMatchObject({ severity: 'INFO', 'logging.googleapis.com/labels': { run_id: runId, workflow: 'fn' } });
+  });
+
+  it('with {"budgetMs": n} it cycles every poll interval until the budget is spent', async () => {
+    const r = await post(server.url, { budgetMs: 700 });
+    expect(r.status).toBe(200);
+    expect(r.body.cycles).toBeGreaterThanOrEqual(3);
+    expect(r.body.durationMs).toBeLessThanOrEqual(700 + 200);
+  });
+
+  it('refuses a bad budget with 400 and other methods with 405', async () => {
+    const bad = await post(server.url, { budgetMs: 'soon' });
+    expect(bad).toEqual({ status: 400, body: { error: 'budgetMs must be a whole number of milliseconds from 0 to 3600000' } });
+    const get = await fetch(server.url);
+    expect(get.status).toBe(405);
+  });
+
+  it('answers 500 with the error when the database is unreachable', async () => {
+    const port = await freePort();
+    const down = await serveTick({ DATABASE_URL: `postgres://x:y@127.0.0.1:${port}/none`, CLOUD_RUN_EMULATOR_HOST: emu.host });
+    try {
+      const r = await post(down.url);
+      expect(r.status).toBe(500);
+      expect(r.body.error).toMatch(/ECONNREFUSED/);
+      expect(down.logs()).toMatch(/"severity":"ERROR","message":"tick failed: .*ECONNREFUSED/);
+    } finally {
+      down.proc.kill();
+    }
+  });
+});
