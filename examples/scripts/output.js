@@ -5,7 +5,7 @@ const path = require('node:path');
 
 /** The current run's folder, created if needed. Run by hand (no TICKRUN_RUN_ID), it is "manual". */
 function runDir() {
-  const root = process.env.TICKRUN_OUTPUT_DIR || path.join(os.tmpdir(), 'tickrun-example');
+  const root = process.env.EXAMPLE_OUTPUT_DIR || path.join(os.tmpdir(), 'tickrun-example');
   const run = (process.env.TICKRUN_RUN_ID || 'manual').replace(/[^A-Za-z0-9_-]/g, '_');
   const dir = path.join(root, run);
   fs.mkdirSync(dir, { recursive: true });

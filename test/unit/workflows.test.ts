@@ -51,7 +51,7 @@ describe('the examples', () => {
       // Each task as the process executor runs it: its argv, in the workflow's folder, with the TICKRUN_* env.
       const run = async (name: string, index: number) => {
         const [program, ...args] = wf.tasks[name].command!;
-        const env = { ...process.env, TICKRUN_OUTPUT_DIR: out, TICKRUN_RUN_ID: 'r1', TICKRUN_TASK_INDEX: String(index), TICKRUN_PARAMS: '{"rows":"2"}' };
+        const env = { ...process.env, EXAMPLE_OUTPUT_DIR: out, TICKRUN_RUN_ID: 'r1', TICKRUN_TASK_INDEX: String(index), TICKRUN_PARAMS: '{"rows":"2"}' };
         const { stdout, stderr } = await execFileAsync(program === 'node' ? process.execPath : program, args, { cwd: wf.dir, env });
         expect(stderr).toBe('');
         return stdout;
