@@ -30,3 +30,9 @@ export class WorkflowError extends UsageError {
     this.name = 'WorkflowError';
   }
 }
+
+/** Short text of any thrown value, for a task's `error` column and log lines. */
+export function errorText(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.length > 2000 ? `${text.slice(0, 2000)}…` : text;
+}

@@ -1,8 +1,8 @@
 import type { Pool } from 'pg';
 import type { TickContext } from './context';
-import { UsageError } from './errors';
+import pLimit from 'p-limit';
+import { errorText, UsageError } from './errors';
 import type { Executor } from './executors/executor';
-import { errorText } from './steps/dispatch';
 import { recordOutcomes } from './steps/record';
 import { countingDb } from './db';
 import type { Config } from './config';
@@ -160,16 +160,23 @@ export async function cancelRun(
     [run.id],
   );
   const errors: string[] = [];
-  const outcomes = [];
-  for (const t of inFlight) {
-    try {
-      await executors[t.executor as ExecutorKind].cancel(t.execution_name);
-      outcomes.push({ id: t.id, attempt: t.attempt, outcome: 'cancelled' as const, error: 'run cancelled' });
-    } catch (err) {
-      // Left in flight: the next tick's poll sees the run cancelled and tries again.
-      errors.push(`${t.execution_name}: ${errorText(err)}`);
-    }
-  }
+  const limit = pLimit(config.statusConcurrency);
+  const outcomes = (
+    await Promise.all(
+      inFlight.map((t) =>
+        limit(async () => {
+          try {
+            await executors[t.executor as ExecutorKind].cancel(t.execution_name);
+            return { id: t.id, attempt: t.attempt, outcome: 'cancelled' as const, error: 'run cancelled' };
+          } catch (err) {
+            // Left in flight: the next tick's poll sees the run cancelled and tries again.
+            errors.push(`${t.execution_name}: ${errorText(err)}`);
+            return null;
+          }
+        }),
+      ),
+    )
+  ).filter((o) => o !== null);
   const ctx: TickContext = { config, executors, db: countingDb(pool) };
   const recorded = await recordOutcomes(ctx, outcomes);
   return { cancelled: true, status: 'cancelled', cancelledTasks: rows[0].tasks + recorded.length, executionsCancelled: recorded.length, errors };

@@ -1,14 +1,9 @@
 import pLimit from 'p-limit';
 import type { TickContext } from '../context';
+import { errorText } from '../errors';
 import { log } from '../log';
 import type { ClaimedTask } from './claim';
 import { recordOutcomes, type AttemptOutcome, type RecordedOutcome } from './record';
-
-/** Short text of any thrown value, for the task's `error` column. */
-export function errorText(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
-  return text.length > 2000 ? `${text.slice(0, 2000)}…` : text;
-}
 
 /**
  * Starts every claimed task through its executor, at most `dispatchConcurrency` at once, then records

@@ -1,10 +1,10 @@
 import pLimit from 'p-limit';
 import type { TickContext } from '../context';
+import { errorText } from '../errors';
 import type { ExecutionStatus } from '../executors/executor';
 import { log } from '../log';
 import type { ExecutorKind } from '../workflows/definition';
 import { formatDuration } from '../workflows/duration';
-import { errorText } from './dispatch';
 import { recordOutcomes, type AttemptOutcome, type RecordedOutcome } from './record';
 
 // The least recently checked in-flight tasks with what the check needs from their run, marked as
