@@ -123,7 +123,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.
   if (emulatorHost && !/^[\w.-]+:\d+$/.test(emulatorHost) && !/^\[[\d:a-f]+\]:\d+$/i.test(emulatorHost)) {
     throw new ConfigError(`CLOUD_RUN_EMULATOR_HOST=${JSON.stringify(emulatorHost)} is not valid: it accepts host:port`);
   }
-  return {
+  const config: Config = {
     profile: profileName,
     pollIntervalMs: readDuration(env, 'pollIntervalMs', 100, 3_600_000, p.pollIntervalMs),
     batchSize: readInt(env, 'batchSize', 1, 10_000, p.batchSize),
@@ -141,6 +141,11 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.
       defaultRegion: env.TICKRUN_REGION || env.GOOGLE_CLOUD_REGION || undefined,
     },
   };
+  // A dispatch must be able to end, with a margin, before its claim's lease does (steps/dispatch.ts).
+  if (config.claimLeaseMs < config.apiTimeoutMs + 2000) {
+    throw new ConfigError(`TICKRUN_CLAIM_LEASE (${config.claimLeaseMs} ms) must be at least TICKRUN_API_TIMEOUT (${config.apiTimeoutMs} ms) plus 2s`);
+  }
+  return config;
 }
 
 /** Parses a duration option given on the command line (`--budget 50s`) with the same rules as the variables. */

@@ -12,7 +12,14 @@ import type { RecordedOutcome } from './steps/record';
 export interface TickSummary {
   cycles: number;
   runsStarted: number;
-  reclaimed: number;
+  /** Expired claims reconciled against the executor… */
+  reconciled: number;
+  /** …whose execution was found and adopted. */
+  adopted: number;
+  /** Tasks put back unsent, no attempt spent: refused by the executor, quota, or a claim never sent. */
+  requeued: number;
+  /** Dispatches whose answer was lost (500, timeout, reset), left for reconciliation. */
+  ambiguous: number;
   claimed: number;
   dispatched: number;
   checked: number;
@@ -31,7 +38,7 @@ export interface TickSummary {
 /** A summary with every count at zero. */
 export function emptySummary(): TickSummary {
   return {
-    cycles: 0, runsStarted: 0, reclaimed: 0, claimed: 0, dispatched: 0, checked: 0, statusErrors: 0,
+    cycles: 0, runsStarted: 0, reconciled: 0, adopted: 0, requeued: 0, ambiguous: 0, claimed: 0, dispatched: 0, checked: 0, statusErrors: 0,
     succeeded: 0, failed: 0, retried: 0, cancelled: 0, released: 0, skipped: 0, runsCompleted: 0,
     roundTrips: 0, durationMs: 0,
   };
@@ -41,6 +48,8 @@ export function emptySummary(): TickSummary {
 function countOutcomes(summary: TickSummary, recorded: RecordedOutcome[]): void {
   for (const r of recorded) {
     if (r.outcome === 'dispatched') summary.dispatched++;
+    else if (r.outcome === 'requeue') summary.requeued++;
+    else if (r.outcome === 'ambiguous') summary.ambiguous++;
     else if (r.status === 'success') summary.succeeded++;
     else if (r.status === 'failed') summary.failed++;
     else if (r.status === 'cancelled') summary.cancelled++;
@@ -55,7 +64,10 @@ function countOutcomes(summary: TickSummary, recorded: RecordedOutcome[]): void 
 export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<void> {
   const expanded = await expandPendingRuns(ctx);
   summary.runsStarted += expanded.runsStarted;
-  summary.reclaimed += await reapExpiredClaims(ctx);
+  const reaped = await reapExpiredClaims(ctx);
+  summary.reconciled += reaped.reconciled;
+  summary.adopted += reaped.adopted;
+  summary.requeued += reaped.requeued;
   const claimed = await claimReadyTasks(ctx);
   summary.claimed += claimed.length;
   countOutcomes(summary, await dispatchTasks(ctx, claimed));

@@ -30,7 +30,8 @@ export function countingDb(pool: Pool): Db {
 /** Pool settings for the configured database: a URL, Cloud SQL through the connector, or the local one. */
 export async function poolConfig(config: Config): Promise<{ pool: PoolConfig; close?: () => void }> {
   const db = config.database;
-  const common: PoolConfig = { max: config.poolSize, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000 };
+  // application_name lets an operator (and the chaos suite) tell tick connections apart in pg_stat_activity.
+  const common: PoolConfig = { max: config.poolSize, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000, application_name: 'tickrun' };
   if (db.kind === 'url') return { pool: { ...common, connectionString: db.url } };
   if (db.kind === 'local') return { pool: { ...common, ...localPoolConfig(db.home) } };
   const { Connector, AuthTypes, IpAddressTypes } = await import('@google-cloud/cloud-sql-connector');

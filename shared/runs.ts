@@ -167,7 +167,7 @@ export async function cancelRun(
         limit(async () => {
           try {
             await executors[t.executor as ExecutorKind].cancel(t.execution_name);
-            return { id: t.id, attempt: t.attempt, outcome: 'cancelled' as const, error: 'run cancelled' };
+            return { id: t.id, attempt: t.attempt, executionName: t.execution_name, outcome: 'cancelled' as const, error: 'run cancelled' };
           } catch (err) {
             // Left in flight: the next tick's poll sees the run cancelled and tries again.
             errors.push(`${t.execution_name}: ${errorText(err)}`);

@@ -1,10 +1,15 @@
 import { ExecutionsClient, JobsClient, protos } from '@google-cloud/run';
 import { PassThroughClient } from 'google-auth-library';
-import { executionEnv, type DispatchRequest, type ExecutionStatus, type Executor } from './executor';
+import pLimit from 'p-limit';
+import { log } from '../log';
+import type { TaskSpec } from '../workflows/definition';
+import { CloudRunCallError, callError } from './cloudRunErrors';
+import { ExecutorFault, executionEnv, type DispatchRequest, type ExecutionStatus, type Executor, type LostAttempt } from './executor';
 
 type Execution = protos.google.cloud.run.v2.IExecution;
 type Overrides = protos.google.cloud.run.v2.RunJobRequest.IOverrides;
 type ClientOptions = NonNullable<ConstructorParameters<typeof JobsClient>[0]>;
+type Timestamp = protos.google.protobuf.ITimestamp;
 const { State, ExecutionReason } = protos.google.cloud.run.v2.Condition;
 
 /** Where the Cloud Run Admin API is and how long each call may take. */
@@ -32,20 +37,21 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
     try {
       return await send();
     } catch (err) {
-      throw new CloudRunCallError(method, name, options.apiTimeoutMs, err);
+      throw callError(method, name, options.apiTimeoutMs, err);
     }
   };
 
   return {
     async dispatch(req) {
-      const name = jobName(req, options);
+      const name = jobName(req.spec, `task "${req.taskName}"`, options);
       const [operation] = await call('runJob', name, () =>
         jobs.runJob({ name, overrides: overridesFor(req) }, callOptions()),
       );
       // The operation ends only when the execution does; its metadata already is the new
       // Execution, so the name is known without waiting.
       const executionName = operationExecution(operation)?.name;
-      if (!executionName) throw new Error(`Cloud Run runJob ${name}: operation ${operation.name} names no execution`);
+      // Accepted, so an execution most likely exists: findStarted can name it.
+      if (!executionName) throw new ExecutorFault('ambiguous', `Cloud Run runJob ${name}: operation ${operation.name} names no execution`);
       return executionName;
     },
 
@@ -75,7 +81,94 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
         throw err;
       }
     },
+
+    async findStarted(lost) {
+      const { byJob, unsendable } = groupByJob(lost, options);
+      // dispatch refuses these before any API call, so they cannot have started.
+      const found = new Map<LostAttempt, string | null>(unsendable.map((attempt) => [attempt, null]));
+      const limit = pLimit(LIST_CONCURRENCY);
+      await Promise.all([...byJob].map(([job, attempts]) => limit(async () => {
+        try {
+          const started = await startedIn(job, attempts, (request) =>
+            call('listExecutions', job, () => executions.listExecutions(request, { ...callOptions(), autoPaginate: false })),
+          );
+          for (const attempt of attempts) found.set(attempt, started.get(attemptKey(attempt)) ?? null);
+        } catch (err) {
+          // No such job: nothing of it can be running, and sending the attempt again would fail the same way.
+          if (err instanceof CloudRunCallError && err.status === 'NOT_FOUND') {
+            for (const attempt of attempts) found.set(attempt, null);
+            return;
+          }
+          // Left out of the map: undecided, asked again on a later tick.
+          log('WARNING', `could not tell whether ${attempts.length} lost attempt(s) of ${job} started: ${(err as Error).message}`);
+        }
+      })));
+      return found;
+    },
   };
+}
+
+/** Lost attempts by the full name of their job (as dispatch resolves it), and those that have none. */
+function groupByJob(lost: LostAttempt[], options: CloudRunOptions) {
+  const byJob = new Map<string, LostAttempt[]>();
+  const unsendable: LostAttempt[] = [];
+  for (const attempt of lost) {
+    let job: string;
+    try {
+      job = jobName(attempt.spec, `task ${attempt.taskId}`, options);
+    } catch {
+      unsendable.push(attempt);
+      continue;
+    }
+    byJob.set(job, [...(byJob.get(job) ?? []), attempt]);
+  }
+  return { byJob, unsendable };
+}
+
+/** How many jobs findStarted lists at once. */
+const LIST_CONCURRENCY = 10;
+/** Allowance for Cloud Run's clock running behind ours when comparing createTime with claimedAt. */
+const CLOCK_SKEW_MS = 5 * 60_000;
+
+type ListRequest = protos.google.cloud.run.v2.IListExecutionsRequest;
+type ListPage = (request: ListRequest) => Promise<[Execution[], ListRequest | null, unknown]>;
+
+/**
+ * The executions of one job started for these attempts, by attemptKey, found by the TICKRUN_TASK_ID
+ * and TICKRUN_ATTEMPT of their container env. Cloud Run lists a job's executions newest first, so
+ * paging stops at the first page reaching back before the oldest claim: nothing older can be one of them.
+ */
+async function startedIn(job: string, attempts: LostAttempt[], listPage: ListPage): Promise<Map<string, string>> {
+  const wanted = new Set(attempts.map(attemptKey));
+  const since = Math.min(...attempts.map((a) => a.claimedAt.getTime())) - CLOCK_SKEW_MS;
+  const started = new Map<string, string>();
+  let request: ListRequest | null = { parent: job, pageSize: 100 };
+  while (request && started.size < wanted.size) {
+    const [page, next]: [Execution[], ListRequest | null, unknown] = await listPage(request);
+    for (const execution of page) {
+      const key = executionKey(execution);
+      // A second execution of one attempt should not exist; if it does, the newest is named.
+      if (wanted.has(key) && execution.name && !started.has(key)) started.set(key, execution.name);
+    }
+    const created = page.map((e) => timestampMs(e.createTime)).filter((t) => t !== undefined);
+    if (created.length > 0 && Math.min(...created) < since) break;
+    request = next;
+  }
+  return started;
+}
+
+const attemptKey = (a: LostAttempt) => `${a.taskId}/${a.attempt}`;
+
+/** attemptKey from the env Cloud Run shows for an execution (its template, overrides applied). */
+function executionKey(execution: Execution): string {
+  const env = new Map((execution.template?.containers ?? []).flatMap((c) => c.env ?? []).map((v) => [v.name, v.value]));
+  return `${env.get('TICKRUN_TASK_ID')}/${env.get('TICKRUN_ATTEMPT')}`;
+}
+
+function timestampMs(t: Timestamp | null | undefined): number | undefined {
+  if (!t || t.seconds == null) return undefined;
+  // Over REST the client gives seconds as a string; protobufjs may give a Long: Number() reads both.
+  return Number(String(t.seconds)) * 1000 + (t.nanos ?? 0) / 1e6;
 }
 
 /**
@@ -113,13 +206,13 @@ function operationExecution(operation: {
 }
 
 /** The job's full name: `job` as given when it is one, else built from the task's or the default project and region. */
-function jobName({ spec, taskName }: DispatchRequest, options: CloudRunOptions): string {
+function jobName(spec: TaskSpec, task: string, options: CloudRunOptions): string {
   const job = spec.job ?? '';
   if (job.startsWith('projects/')) return job;
   const project = spec.project ?? options.defaultProject;
   const region = spec.region ?? options.defaultRegion;
-  if (!project) throw new Error(`task "${taskName}": job "${job}" needs a project: set project on the task or GOOGLE_CLOUD_PROJECT`);
-  if (!region) throw new Error(`task "${taskName}": job "${job}" needs a region: set region on the task or TICKRUN_REGION`);
+  if (!project) throw new Error(`${task}: job "${job}" needs a project: set project on the task or GOOGLE_CLOUD_PROJECT`);
+  if (!region) throw new Error(`${task}: job "${job}" needs a region: set region on the task or TICKRUN_REGION`);
   return `projects/${project}/locations/${region}/jobs/${job}`;
 }
 
@@ -157,50 +250,4 @@ function emulatorClientOptions({ emulatorHost, apiTimeoutMs }: CloudRunOptions):
 
 function enumName(values: Record<number, string>, value: unknown): string | undefined {
   return typeof value === 'number' ? values[value] : (value as string | undefined) ?? undefined;
-}
-
-const GRPC_STATUS = [
-  'OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS',
-  'PERMISSION_DENIED', 'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED',
-  'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED',
-];
-
-/**
- * A failed API call, with its gRPC status name whichever transport made it: over gRPC the error
- * carries the numeric code; over REST gaxios rejects with the HTTP answer, whose body is a
- * google.rpc.Status, before gax can turn it into a GoogleError.
- */
-class CloudRunCallError extends Error {
-  readonly status: string | undefined;
-
-  constructor(method: string, name: string, timeoutMs: number, cause: unknown) {
-    const e = (cause ?? {}) as { code?: unknown; status?: unknown; details?: unknown; message?: unknown; response?: { data?: unknown } };
-    const body = parseStatusBody(e.response?.data);
-    let status = typeof e.code === 'number' && e.code < GRPC_STATUS.length ? GRPC_STATUS[e.code] : body?.status;
-    if (!status && e.status === 404) status = 'NOT_FOUND';
-    if (!status && e.code === 'TimeoutError') status = 'DEADLINE_EXCEEDED';
-    let message = body?.message ?? (typeof e.details === 'string' && e.details ? e.details : String(e.message ?? cause));
-    // fetch says only "fetch failed"; why (ECONNREFUSED, a DNS error) is at the end of its causes.
-    const root = rootCause(cause);
-    if (root && !message.includes(root)) message += ` (${root})`;
-    const detail = status === 'DEADLINE_EXCEEDED' ? `no answer within ${timeoutMs} ms` : status ? `${status}: ${message}` : message;
-    super(`Cloud Run ${method} ${name}: ${detail}`, { cause });
-    this.name = 'CloudRunCallError';
-    this.status = status;
-  }
-}
-
-function rootCause(err: unknown): string | undefined {
-  let e = err as { cause?: unknown; message?: unknown } | undefined;
-  for (let depth = 0; e?.cause && depth < 5; depth++) e = e.cause as typeof e;
-  return e && e !== err && typeof e.message === 'string' ? e.message : undefined;
-}
-
-function parseStatusBody(data: unknown): { status?: string; message?: string } | undefined {
-  try {
-    const json = typeof data === 'string' ? JSON.parse(data) : data;
-    return (json as { error?: { status?: string; message?: string } } | undefined)?.error;
-  } catch {
-    return undefined;
-  }
 }

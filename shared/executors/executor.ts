@@ -22,6 +22,34 @@ export type ExecutionStatus =
   | { state: 'failed'; error: string }
   | { state: 'cancelled' };
 
+/**
+ * An executor call that failed in a way that must not spend an attempt:
+ * - `retryable`: the executor refused the request and did nothing (503, connection refused): try later;
+ * - `quota`: refused for quota or rate (429 / RESOURCE_EXHAUSTED): try later and stop sending this tick;
+ * - `ambiguous`: the request may have been carried out, the answer was lost (500, a timeout, a reset
+ *   connection): never send it again blindly; find out with `findStarted` first.
+ * Every other error from `dispatch` is a failed attempt.
+ */
+export class ExecutorFault extends Error {
+  constructor(
+    readonly kind: 'retryable' | 'quota' | 'ambiguous',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ExecutorFault';
+  }
+}
+
+/** An attempt that was claimed, maybe sent, but whose execution was never recorded. */
+export interface LostAttempt {
+  taskId: string;
+  attempt: number;
+  spec: TaskSpec;
+  /** When the attempt was claimed: no execution of it can be older. */
+  claimedAt: Date;
+}
+
 /** Where attempts run. Implementations: executors/cloudRun.ts, executors/process.ts. */
 export interface Executor {
   /** Starts one attempt; resolves to the execution's name once the executor has accepted it. */
@@ -30,6 +58,12 @@ export interface Executor {
   status(executionName: string): Promise<ExecutionStatus>;
   /** Asks the executor to stop an execution; an execution already ended is not an error. */
   cancel(executionName: string): Promise<void>;
+  /**
+   * Finds out whether lost attempts were started, by the TICKRUN_TASK_ID and TICKRUN_ATTEMPT they were
+   * given: for each attempt it could settle, the execution's name, or null when none was started.
+   * An attempt it could not settle (the executor did not answer) is left out of the map.
+   */
+  findStarted(lost: LostAttempt[]): Promise<Map<LostAttempt, string | null>>;
 }
 
 /** The contract's environment given to every execution, besides the task's own `env`. */

@@ -17,6 +17,7 @@ export function createExecutors(config: Config): Record<ExecutorKind, Executor> 
       dispatch: (req) => lazyCloudRun().dispatch(req),
       status: (name) => lazyCloudRun().status(name),
       cancel: (name) => lazyCloudRun().cancel(name),
+      findStarted: (lost) => lazyCloudRun().findStarted(lost),
     },
     process: createProcessExecutor(config.home),
   };

@@ -93,6 +93,16 @@ export function createProcessExecutor(home: string): Executor {
       return { state: 'failed', error: `exited with code ${Number(code)}${last ? `: ${last}` : ''}` };
     },
 
+    async findStarted(lost) {
+      // An attempt's folder is made before its process starts: no folder, never started.
+      return new Map(
+        lost.map((l) => {
+          const rel = path.join('executions', l.taskId, String(l.attempt));
+          return [l, fs.existsSync(path.join(home, rel)) ? PREFIX + rel : null];
+        }),
+      );
+    },
+
     async cancel(name: string) {
       const dir = folder(name);
       const pid = Number(readText(path.join(dir, 'pid')));

@@ -4,6 +4,10 @@ import type { TaskSpec } from '../workflows/definition';
 /** A task claimed for dispatch, with what its run pinned of the workflow. */
 export interface ClaimedTask {
   id: string;
+  /** Names this claim: only its holder may record what became of it. */
+  leaseToken: string;
+  /** The lease's end on this process's monotonic clock (performance.now), measured from before the claim was sent. */
+  leaseEndsAt: number;
   runId: string;
   name: string;
   index: number;
@@ -27,18 +31,22 @@ with ready as (
 )
 update tasks t
 set status = 'claimed', attempt = t.attempt + 1, lease_until = now() + $2 * interval '1 millisecond',
-    updated_at = now()
+    lease_token = gen_random_uuid(), claimed_at = now(), updated_at = now()
 from ready, runs r
 where t.id = ready.id and r.id = t.run_id
-returning t.id, t.run_id, t.name, t.task_index, t.attempt, r.workflow, r.params,
+returning t.id, t.lease_token, t.run_id, t.name, t.task_index, t.attempt, r.workflow, r.params,
           r.definition -> 'tasks' -> t.name as spec, r.definition ->> 'dir' as dir`;
 
 /** Claims up to one batch of ready tasks with their workflow, in one JOIN. */
 export async function claimReadyTasks(ctx: TickContext): Promise<ClaimedTask[]> {
   const { db, config } = ctx;
+  // Read before the statement is sent, so the local view of the lease never outlasts the database's.
+  const leaseEndsAt = performance.now() + config.claimLeaseMs;
   const { rows } = await db.query(CLAIM_SQL, [config.batchSize, config.claimLeaseMs], 'tickrun_claim');
   return rows.map((r) => ({
     id: r.id,
+    leaseToken: r.lease_token,
+    leaseEndsAt,
     runId: r.run_id,
     name: r.name,
     index: r.task_index,

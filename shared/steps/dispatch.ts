@@ -1,23 +1,41 @@
 import pLimit from 'p-limit';
 import type { TickContext } from '../context';
 import { errorText } from '../errors';
+import { ExecutorFault } from '../executors/executor';
 import { log } from '../log';
 import type { ClaimedTask } from './claim';
 import { recordOutcomes, type AttemptOutcome, type RecordedOutcome } from './record';
 
+/** A call must end this long before its claim's lease does, so reconciliation never races it. */
+export const LEASE_MARGIN_MS = 1000;
+
+/** How long a task refused by the executor (503, 429) waits before it is claimed again. */
+const FAULT_RETRY_MS = 2000;
+
 /**
  * Starts every claimed task through its executor, at most `dispatchConcurrency` at once, then records
- * all results in one statement. A task whose dispatch throws has that error recorded as a failed
- * attempt (retried if it has attempts left); it never fails the batch.
+ * all results in one statement. An error on one task is recorded on that task and never fails the batch:
+ * - the executor refused (503, connection refused): re-queued shortly, no attempt spent;
+ * - quota (429): the same, and no further dispatch this tick (the rest are re-queued unsent);
+ * - the answer was lost (500, timeout, reset): the task stays claimed until reconciliation
+ *   (steps/reap.ts) finds out whether the execution exists; it is never sent again blindly;
+ * - any other error: a failed attempt.
+ * A call that could not end before the claim's lease is not started at all.
  */
 export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): Promise<RecordedOutcome[]> {
   if (claimed.length === 0) return [];
   const { config, executors } = ctx;
   const limit = pLimit(config.dispatchConcurrency);
+  let quotaHit = false;
   const outcomes = await Promise.all(
     claimed.map((task) =>
       limit(async (): Promise<AttemptOutcome> => {
+        const base = { id: task.id, attempt: task.attempt, leaseToken: task.leaseToken };
         const labels = { run_id: task.runId, task_id: task.id, workflow: task.workflow };
+        if (quotaHit) return { ...base, outcome: 'requeue', delayMs: FAULT_RETRY_MS, error: 'not sent: quota exceeded earlier in this tick' };
+        if (performance.now() > task.leaseEndsAt - config.apiTimeoutMs - LEASE_MARGIN_MS) {
+          return { ...base, outcome: 'requeue', delayMs: 0, error: 'not sent: its claim would have expired during the call' };
+        }
         try {
           const executionName = await executors[task.spec.executor].dispatch({
             taskId: task.id,
@@ -31,14 +49,34 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
             workflowDir: task.dir,
           });
           log('INFO', `dispatched ${task.name}[${task.index}] attempt ${task.attempt} as ${executionName}`, labels);
-          return { id: task.id, attempt: task.attempt, outcome: 'dispatched', executionName };
+          return { ...base, outcome: 'dispatched', executionName };
         } catch (err) {
-          const error = `dispatch failed: ${errorText(err)}`;
-          log('WARNING', `${task.name}[${task.index}] attempt ${task.attempt}: ${error}`, labels);
-          return { id: task.id, attempt: task.attempt, outcome: 'failed', error };
+          return faultOutcome(ctx, base, err, labels, () => (quotaHit = true));
         }
       }),
     ),
   );
   return recordOutcomes(ctx, outcomes);
+}
+
+/** What a dispatch error means for the task (see dispatchTasks). */
+function faultOutcome(
+  ctx: TickContext,
+  base: Pick<AttemptOutcome, 'id' | 'attempt' | 'leaseToken'>,
+  err: unknown,
+  labels: Record<string, string>,
+  onQuota: () => void,
+): AttemptOutcome {
+  const text = errorText(err);
+  if (err instanceof ExecutorFault) {
+    log('WARNING', `dispatch fault (${err.kind}), no attempt spent: ${text}`, labels, { fault: err.kind });
+    if (err.kind === 'ambiguous') {
+      // Reconciled after one more API deadline: an execution the lost call created is listed by then.
+      return { ...base, outcome: 'ambiguous', delayMs: ctx.config.apiTimeoutMs, error: `dispatch answer lost, reconciling: ${text}` };
+    }
+    if (err.kind === 'quota') onQuota();
+    return { ...base, outcome: 'requeue', delayMs: FAULT_RETRY_MS + Math.floor(Math.random() * 1000), error: `dispatch refused, retrying: ${text}` };
+  }
+  log('WARNING', `dispatch failed: ${text}`, labels);
+  return { ...base, outcome: 'failed', error: `dispatch failed: ${text}` };
 }

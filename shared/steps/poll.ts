@@ -61,7 +61,7 @@ export async function pollInFlight(ctx: TickContext): Promise<PollResult> {
     rows.map((task) =>
       limit(async (): Promise<AttemptOutcome | null> => {
         const executor = executors[task.executor];
-        const base = { id: task.id, attempt: task.attempt };
+        const base = { id: task.id, attempt: task.attempt, executionName: task.execution_name };
         try {
           if (task.run_status === 'cancelled') {
             await executor.cancel(task.execution_name);
@@ -86,7 +86,7 @@ export async function pollInFlight(ctx: TickContext): Promise<PollResult> {
 
 /** What an execution's status means for its task; null when nothing changed. */
 function toOutcome(task: InFlightTask, status: ExecutionStatus): AttemptOutcome | null {
-  const base = { id: task.id, attempt: task.attempt };
+  const base = { id: task.id, attempt: task.attempt, executionName: task.execution_name };
   switch (status.state) {
     case 'running':
       return task.status === 'dispatched' ? { ...base, outcome: 'running' } : null;

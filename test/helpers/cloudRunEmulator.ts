@@ -1,9 +1,11 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { protos } from '@google-cloud/run';
+import { completedCondition, executionResource, rpcError, withNumericEnums } from './emulatedResources';
+import { FAULT_KINDS, faultPicker, type FaultKind, type FaultPlan } from './emulatorFaults';
 
-const { State, Severity, ExecutionReason } = protos.google.cloud.run.v2.Condition;
+export type { FaultKind, FaultPlan } from './emulatorFaults';
+
 const EXECUTION_TYPE = 'type.googleapis.com/google.cloud.run.v2.Execution';
 
 /** One execution the emulator started, as the tests inspect it. */
@@ -36,13 +38,20 @@ export interface Behaviour {
 export interface CloudRunEmulator {
   /** '127.0.0.1:PORT' for CLOUD_RUN_EMULATOR_HOST. */
   host: string;
-  /** Requests per RPC: runJob, getExecution, cancelExecution, getOperation, other. */
+  /** Requests per RPC, faulted ones included: runJob, getExecution, cancelExecution, listExecutions, getOperation, other. */
   calls: Record<string, number>;
+  /** In the order they were created. */
   executions: EmulatedExecution[];
   /** Decides each new execution's outcome and duration; default reads the execution env: EMU_FAIL ('1' fails, or 'attempts<N' fails while TICKRUN_ATTEMPT < N), EMU_DURATION_MS (default 0). */
   setBehaviour(fn: (e: { job: string; env: Record<string, string>; args?: string[] }) => Behaviour): void;
   /** Extra latency per request, ms (for later benchmarks). */
   latencyMs: number;
+  /** Makes requests fail from now on as the plan says (see FaultKind), or stops failing them (null). */
+  setFaults(plan: FaultPlan | null): void;
+  /** Faults injected so far, by kind. */
+  injected: Record<FaultKind, number>;
+  /** Executions created per `TICKRUN_TASK_ID/TICKRUN_ATTEMPT`: more than 1 is an attempt started twice. */
+  startsByAttempt(): Map<string, number>;
   stop(): Promise<void>;
 }
 
@@ -55,69 +64,26 @@ export function behaviourFromEnv({ env }: { env: Record<string, string> }): Beha
 }
 
 type Answer = { status: number; body: unknown };
-const notFound = (what: string): Answer => ({ status: 404, body: { error: { code: 404, message: `Resource '${what}' was not found`, status: 'NOT_FOUND' } } });
-const rfc3339 = (ms: number) => new Date(ms).toISOString();
+const notFound = (what: string): Answer => rpcError(404, 'NOT_FOUND', `Resource '${what}' was not found`);
+/** What an injected error fault answers. */
+const FAULT_ANSWERS: Partial<Record<FaultKind, Answer>> = {
+  '429': rpcError(429, 'RESOURCE_EXHAUSTED', 'Quota exceeded for quota metric \'Job run requests\' (injected).'),
+  '503': rpcError(503, 'UNAVAILABLE', 'The service is currently unavailable (injected).'),
+  '500': rpcError(500, 'INTERNAL', 'Internal error encountered (injected).'),
+};
 
-/** The Completed condition: the execution's end, or CONDITION_RECONCILING while it runs. */
-function completedCondition(e: EmulatedExecution, ended: boolean): Record<string, string> {
-  const at = { type: 'Completed', lastTransitionTime: rfc3339(ended ? e.finishedAt! : e.createdAt) };
-  if (!ended) return { ...at, state: 'CONDITION_RECONCILING' };
-  // Cloud Run shows a cancellation as a failed Completed condition with reason CANCELLED.
-  if (e.cancelled) return { ...at, state: 'CONDITION_FAILED', executionReason: 'CANCELLED', severity: 'ERROR', message: 'The execution was cancelled.' };
-  if (e.outcome === 'failed') {
-    return { ...at, state: 'CONDITION_FAILED', executionReason: 'NON_ZERO_EXIT_CODE', severity: 'ERROR', message: `Task ${e.name.split('/').pop()}-task0 failed with message: The container exited with an error (exit code 1).` };
-  }
-  return { ...at, state: 'CONDITION_SUCCEEDED', message: `Execution completed successfully in ${(e.durationMs / 1000).toFixed(2)}s.` };
-}
-
-/** The Execution resource as the v2 REST JSON shows it at `now` (enums as names). */
-function executionResource(e: EmulatedExecution, now: number): Record<string, unknown> {
-  const ended = now >= e.finishedAt!;
-  const failed = ended && !e.cancelled ? e.failedCount : 0;
-  const started = { type: 'Started', state: 'CONDITION_SUCCEEDED', lastTransitionTime: rfc3339(e.createdAt) };
-  return {
-    name: e.name,
-    // Stable per execution, as a real uid is, without storing one more field.
-    uid: crypto.createHash('sha1').update(e.name).digest('hex').slice(0, 32).replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-'),
-    generation: '1',
-    createTime: rfc3339(e.createdAt),
-    startTime: rfc3339(e.createdAt),
-    updateTime: rfc3339(ended ? e.finishedAt! : e.createdAt),
-    ...(ended && { completionTime: rfc3339(e.finishedAt!) }),
-    job: e.job.split('/').pop(),
-    taskCount: e.taskCount,
-    template: {
-      containers: [{ image: 'emulated', env: Object.entries(e.env).map(([name, value]) => ({ name, value })), ...(e.args && { args: e.args }) }],
-      ...(e.timeoutSeconds !== undefined && { timeout: `${e.timeoutSeconds}s` }),
-    },
-    reconciling: !ended,
-    conditions: [started, completedCondition(e, ended)],
-    observedGeneration: '1',
-    runningCount: ended ? 0 : e.taskCount,
-    succeededCount: ended && !e.cancelled ? Math.max(0, e.taskCount - failed) : 0,
-    failedCount: failed,
-    cancelledCount: e.cancelled ? e.taskCount : 0,
-    etag: `"${e.name}"`,
-  };
-}
-
-/** Rewrites the Condition enums as numbers, as the API answers when asked `$alt=json;enum-encoding=int` (the client always asks). */
-function numericEnums(execution: Record<string, unknown>): Record<string, unknown> {
-  const conditions = (execution.conditions as Record<string, string>[]).map((c) => ({
-    ...c,
-    state: State[c.state as keyof typeof State],
-    ...(c.severity && { severity: Severity[c.severity as keyof typeof Severity] }),
-    ...(c.executionReason && { executionReason: ExecutionReason[c.executionReason as keyof typeof ExecutionReason] }),
-  }));
-  return { ...execution, conditions };
-}
-
-/** Starts the emulator on 127.0.0.1 on a free port. */
-export async function startCloudRunEmulator(opts: { latencyMs?: number } = {}): Promise<CloudRunEmulator> {
+/**
+ * Starts the emulator on 127.0.0.1 (a free port unless `port` is given). Besides the API, it has a
+ * control surface for a test runner in another process, never counted as calls:
+ * `GET /_emulator/state` (calls, injected faults, executions) and `POST /_emulator/faults` (a FaultPlan or null).
+ */
+export async function startCloudRunEmulator(opts: { latencyMs?: number; port?: number } = {}): Promise<CloudRunEmulator> {
   const byName = new Map<string, EmulatedExecution>();
   const operations = new Map<string, { execution: string; kind: 'run' | 'cancel' }>();
   const timers = new Set<NodeJS.Timeout>();
   let behaviour: Parameters<CloudRunEmulator['setBehaviour']>[0] = behaviourFromEnv;
+  let faults: { plan: FaultPlan; pick: ReturnType<typeof faultPicker> } | undefined;
+  let lostAnswers = 0;
   let stopped = false;
 
   function operation(kind: 'run' | 'cancel', e: EmulatedExecution, now: number, location: string, name?: string): Record<string, unknown> {
@@ -160,19 +126,45 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number } = {}): 
   function cancelExecution(name: string, now: number): Answer {
     const e = byName.get(name);
     if (!e) return notFound(name);
-    if (now >= e.finishedAt!) {
-      return { status: 400, body: { error: { code: 400, message: `Execution ${name} has already finished.`, status: 'FAILED_PRECONDITION' } } };
-    }
+    if (now >= e.finishedAt!) return rpcError(400, 'FAILED_PRECONDITION', `Execution ${name} has already finished.`);
     Object.assign(e, { cancelled: true, finishedAt: now });
     return { status: 200, body: operation('cancel', e, now, name.replace(/\/jobs\/.*$/, '')) };
   }
 
-  function route(method: string, path: string, body: string): { rpc: string; answer: (now: number) => Answer } {
+  /**
+   * One page of a job's executions, newest first as Cloud Run lists them (ties: the later created
+   * first). The page token names the last execution given, so executions created between two pages
+   * neither shift nor repeat the ones after it.
+   */
+  function listExecutions(job: string, query: URLSearchParams, now: number): Answer {
+    const all = emulator.executions.map((e, order) => ({ e, order })).filter(({ e }) => e.job === job);
+    all.sort((x, y) => y.e.createdAt - x.e.createdAt || y.order - x.order);
+    const token = query.get('pageToken');
+    let start = 0;
+    if (token) {
+      const after = all.findIndex(({ e }) => e.name === Buffer.from(token, 'base64url').toString());
+      if (after < 0) return rpcError(400, 'INVALID_ARGUMENT', `Invalid page token '${token}'.`);
+      start = after + 1;
+    }
+    const size = Math.min(Number(query.get('pageSize')) || 100, 1000);
+    const page = all.slice(start, start + size).map(({ e }) => e);
+    const more = start + size < all.length;
+    return {
+      status: 200,
+      body: { executions: page.map((e) => executionResource(e, now)), ...(more && { nextPageToken: Buffer.from(page.at(-1)!.name).toString('base64url') }) },
+    };
+  }
+
+  function route(method: string, path: string, query: URLSearchParams, body: string): { rpc: string; answer: (now: number) => Answer } {
     let m: RegExpExecArray | null;
     const resource = 'projects/[^/]+/locations/[^/]+';
     if (method === 'POST' && (m = new RegExp(`^/v2/(${resource}/jobs/[^/:]+):run$`).exec(path))) {
       const job = m[1];
       return { rpc: 'runJob', answer: (now) => runJob(job, body, now) };
+    }
+    if (method === 'GET' && (m = new RegExp(`^/v2/(${resource}/jobs/[^/]+)/executions$`).exec(path))) {
+      const job = m[1];
+      return { rpc: 'listExecutions', answer: (now) => listExecutions(job, query, now) };
     }
     if (method === 'GET' && (m = new RegExp(`^/v2/(${resource}/jobs/[^/]+/executions/[^/:]+)$`).exec(path))) {
       const name = m[1];
@@ -190,33 +182,57 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number } = {}): 
     return { rpc: 'other', answer: () => notFound(`${method} ${path}`) };
   }
 
+  /** The control surface: not an RPC, never counted nor faulted. */
+  function control(method: string, path: string, body: string): Answer {
+    if (method === 'GET' && path === '/_emulator/state') {
+      const executions = emulator.executions.map(({ name, job, env, createdAt, finishedAt, outcome, cancelled }) => ({ name, job, env, createdAt, finishedAt, outcome, cancelled }));
+      return { status: 200, body: { calls: emulator.calls, injected: emulator.injected, executions } };
+    }
+    if (method === 'POST' && path === '/_emulator/faults') {
+      emulator.setFaults(JSON.parse(body || 'null') as FaultPlan | null);
+      return { status: 200, body: {} };
+    }
+    return notFound(`${method} ${path}`);
+  }
+
+  const sleep = (ms: number) => new Promise<void>((resolve) => {
+    const t = setTimeout(() => { timers.delete(t); resolve(); }, ms);
+    timers.add(t);
+  });
+
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const url = new URL(req.url ?? '/', 'http://emulator');
-    const { rpc, answer } = route(req.method ?? 'GET', decodeURIComponent(url.pathname), Buffer.concat(chunks).toString());
-    emulator.calls[rpc] = (emulator.calls[rpc] ?? 0) + 1;
-    if (emulator.latencyMs > 0) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(() => { timers.delete(t); resolve(); }, emulator.latencyMs);
-        timers.add(t);
-      });
-    }
-    if (stopped) return;
-    let { status, body } = answer(Date.now());
-    if ((url.searchParams.get('$alt') ?? '').includes('enum-encoding=int') && status === 200) body = withNumericEnums(body as Record<string, unknown>);
-    if (res.destroyed) return;
-    res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8' });
-    res.end(JSON.stringify(body));
-  }
+    const path = decodeURIComponent(url.pathname);
+    const body = Buffer.concat(chunks).toString();
+    const send = ({ status, body }: Answer) => {
+      if (res.destroyed) return;
+      res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8' });
+      res.end(JSON.stringify(body));
+    };
+    if (path.startsWith('/_emulator/')) return send(control(req.method ?? 'GET', path, body));
 
-  function withNumericEnums(body: Record<string, unknown>): Record<string, unknown> {
-    if (Array.isArray(body.conditions)) return numericEnums(body);
-    const out = { ...body };
-    for (const key of ['metadata', 'response'] as const) {
-      if (out[key]) out[key] = numericEnums(out[key] as Record<string, unknown>);
+    const { rpc, answer } = route(req.method ?? 'GET', path, url.searchParams, body);
+    emulator.calls[rpc] = (emulator.calls[rpc] ?? 0) + 1;
+    const fault = faults?.pick(rpc);
+    if (fault) emulator.injected[fault]++;
+    if (emulator.latencyMs > 0) await sleep(emulator.latencyMs);
+    if (stopped) return;
+    // '429', '503', '500' and 'reset' refuse the call before doing it.
+    if (fault === 'reset') return void req.socket.destroy();
+    const refusal = fault && FAULT_ANSWERS[fault];
+    if (refusal) return send(refusal);
+
+    let result = answer(Date.now());
+    if ((url.searchParams.get('$alt') ?? '').includes('enum-encoding=int') && result.status === 200) {
+      result = { ...result, body: withNumericEnums(result.body as Record<string, unknown>) };
     }
-    return out;
+    if (fault === 'delay') await sleep(faults?.plan.delayMs ?? 1000);
+    if (stopped) return;
+    // The call was carried out; its answer is lost: an INTERNAL error, or a dropped connection.
+    if (fault === 'lost') return lostAnswers++ % 2 === 0 ? send(FAULT_ANSWERS['500']!) : void req.socket.destroy();
+    send(result);
   }
 
   const server = http.createServer((req, res) => {
@@ -226,15 +242,28 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number } = {}): 
       res.end(JSON.stringify({ error: { code: 400, message: String(err), status: 'INVALID_ARGUMENT' } }));
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
 
   const emulator: CloudRunEmulator = {
     host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
-    calls: { runJob: 0, getExecution: 0, cancelExecution: 0, getOperation: 0, other: 0 },
+    calls: { runJob: 0, getExecution: 0, cancelExecution: 0, listExecutions: 0, getOperation: 0, other: 0 },
     executions: [],
     latencyMs: opts.latencyMs ?? 0,
+    injected: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>,
     setBehaviour(fn) {
       behaviour = fn;
+    },
+    setFaults(plan) {
+      faults = plan ? { plan, pick: faultPicker(plan) } : undefined;
+      lostAnswers = 0;
+    },
+    startsByAttempt() {
+      const starts = new Map<string, number>();
+      for (const { env } of emulator.executions) {
+        const key = `${env.TICKRUN_TASK_ID}/${env.TICKRUN_ATTEMPT}`;
+        starts.set(key, (starts.get(key) ?? 0) + 1);
+      }
+      return starts;
     },
     async stop() {
       stopped = true;
@@ -246,4 +275,13 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number } = {}): 
     },
   };
   return emulator;
+}
+
+// Run as a program (bundled by esbuild, say) for a test runner in another process: prints its host
+// as one JSON line, then serves until SIGINT or SIGTERM. EMULATOR_PORT picks the port.
+if (require.main === module) {
+  void startCloudRunEmulator({ port: Number(process.env.EMULATOR_PORT ?? 0) }).then((emulator) => {
+    process.stdout.write(`${JSON.stringify({ host: emulator.host })}\n`);
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void emulator.stop().then(() => process.exit(0)));
+  });
 }

@@ -33,7 +33,7 @@ describe('the tick statements use indexes, not a scan of tasks', () => {
 
   it.each([
     ['expand', EXPAND_SQL, [100]],
-    ['reap', REAP_SQL, []],
+    ['reap', REAP_SQL, [100, 60000]],
     ['claim', CLAIM_SQL, [100, 60000]],
     ['poll (in-flight fetch)', IN_FLIGHT_SQL, [100]],
     ['advance', ADVANCE_SQL, []],
