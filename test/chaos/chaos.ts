@@ -66,6 +66,8 @@ export async function runChaos(size: ChaosSize, seed: number): Promise<ChaosRepo
   let ticks = 0;
   let kills = 0;
   let dbKills = 0;
+  // Set on every way out, so that tick processes ending then are not replaced.
+  let stopping = false;
   try {
     emu.setBehaviour((e) => ({ ...behaviourFromEnv(e), durationMs: Math.floor(random() * 300) }));
     const runs = await seedWorkload(db.pool, size.runs, size.tasksPerRun);
@@ -82,7 +84,6 @@ export async function runChaos(size: ChaosSize, seed: number): Promise<ChaosRepo
       TICKRUN_BATCH_SIZE: '40',
       TICKRUN_POOL_SIZE: '3',
     };
-    let stopping = false;
     const spawnTick = () => {
       const p = spawn(process.execPath, [CLI, 'tick', '--budget', `${2 + Math.floor(random() * 3)}s`], { env, stdio: 'ignore' });
       procs.add(p);
@@ -125,6 +126,7 @@ export async function runChaos(size: ChaosSize, seed: number): Promise<ChaosRepo
     emu.setFaults(null);
     return await check(db.pool, emu, runs, { seed, ticks, kills, dbKills });
   } finally {
+    stopping = true;
     for (const p of procs) p.kill('SIGKILL');
     await emu.stop();
     await db.drop();
