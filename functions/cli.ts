@@ -9,11 +9,10 @@ import { runDev } from '../shared/dev';
 import { UsageError } from '../shared/errors';
 import { createExecutors } from '../shared/executors';
 import { migrate } from '../shared/migrate';
-import { cancelRun, getRun, listRuns, listTasks, triggerRun, type RunView } from '../shared/runs';
+import { cancelRun, getRun, listRuns, listTasks, setSchedulePaused, triggerRun, type RunView } from '../shared/runs';
 import { tick } from '../shared/tick';
 import { applyWorkflows } from '../shared/workflows/apply';
 import { loadWorkflowFiles } from '../shared/workflows/load';
-import { nextScheduleSlot } from '../shared/workflows/schedule';
 
 const print = (text: string): void => void process.stdout.write(text + "\n");
 const printJson = (value: unknown): void => print(JSON.stringify(value, null, 2));
@@ -33,6 +32,17 @@ function runLine(r: RunView): (string | number | null)[] {
 }
 
 const HELP_VARIABLES = `
+Workflow features:
+  schedule      a five-field cron read in \`timezone\` (an IANA name, default UTC); each tick makes the runs
+                whose slots have come, exactly once per slot even when ticks overlap or die half-way.
+                After downtime \`catchup: latest\` (default) runs the newest missed slot only, \`catchup: all\`
+                every missed slot (at most 100). \`tickrun pause|resume WORKFLOW\` stops and restarts it;
+                \`tickrun workflows\` shows the next slot.
+  concurrency   most tasks of the workflow in flight at once, across all its runs and every tick;
+                the others wait their turn, oldest run first.
+  idempotency   \`tickrun trigger W --idempotency-key KEY\` returns the run made earlier with the same key
+                for the same workflow, also when triggers race.
+
 Environment:
   DATABASE_URL                 postgres URL of the database (else INSTANCE_CONNECTION_NAME, else tickrun dev's)
   INSTANCE_CONNECTION_NAME     Cloud SQL instance PROJECT:REGION:INSTANCE, with DB_USER and DB_NAME (IAM auth)
@@ -104,22 +114,40 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--json', 'one JSON document on stdout')
     .action(async (opts) => {
       const rows = await withPool(config(), async (pool) =>
-        (await pool.query('select name, definition, version, updated_at from workflows order by name')).rows,
+        (await pool.query('select name, definition, version, updated_at, next_slot_at, paused from workflows order by name')).rows,
       );
-      const now = new Date();
       const list = rows.map((w) => ({
         name: w.name,
         description: w.definition.description ?? null,
         schedule: w.definition.schedule ?? null,
-        nextRunAt: w.definition.schedule ? nextScheduleSlot(w.definition.schedule, now).toISOString() : null,
+        nextRunAt: w.next_slot_at && !w.paused ? w.next_slot_at.toISOString() : null,
+        timezone: w.definition.schedule ? (w.definition.timezone ?? 'UTC') : null,
+        catchup: w.definition.schedule ? (w.definition.catchup ?? 'latest') : null,
+        paused: w.paused,
         concurrency: w.definition.concurrency ?? null,
         tasks: Object.keys(w.definition.tasks).length,
         version: w.version,
         updatedAt: w.updated_at.toISOString(),
       }));
       if (opts.json) return printJson(list);
-      print(table(['NAME', 'SCHEDULE', 'NEXT RUN', 'TASKS', 'VERSION', 'DESCRIPTION'], list.map((w) => [w.name, w.schedule, w.nextRunAt, w.tasks, w.version, w.description])));
+      print(
+        table(
+          ['NAME', 'SCHEDULE', 'NEXT RUN', 'CONCURRENCY', 'TASKS', 'VERSION', 'DESCRIPTION'],
+          list.map((w) => [w.name, w.schedule && `${w.schedule} ${w.timezone}`, w.paused ? 'paused' : w.nextRunAt, w.concurrency, w.tasks, w.version, w.description]),
+        ),
+      );
     });
+
+  for (const [verb, paused] of [['pause', true], ['resume', false]] as const) {
+    program
+      .command(verb)
+      .description(paused ? "pause a workflow's schedule (runs in flight go on)" : "resume a workflow's schedule from its next slot")
+      .argument('<workflow>')
+      .action(async (workflow: string) => {
+        const { nextRunAt } = await withPool(config(), (pool) => setSchedulePaused(pool, workflow, paused));
+        print(paused ? `paused ${workflow}` : `resumed ${workflow}: next run at ${nextRunAt}`);
+      });
+  }
 
   program
     .command('trigger')

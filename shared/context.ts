@@ -8,4 +8,9 @@ export interface TickContext {
   config: Config;
   db: Db;
   executors: Record<ExecutorKind, Executor>;
+  /**
+   * The time schedules are read against. Leases, backoffs and timeouts use the database's now(), one
+   * clock for every tick; schedules need the time in JavaScript (cron-parser), and tests pass their own.
+   */
+  clock: () => Date;
 }

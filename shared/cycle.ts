@@ -6,11 +6,14 @@ import { dispatchTasks } from './steps/dispatch';
 import { expandPendingRuns } from './steps/expand';
 import { pollInFlight } from './steps/poll';
 import { reapExpiredClaims } from './steps/reap';
+import { scheduleDueRuns } from './steps/schedule';
 import type { RecordedOutcome } from './steps/record';
 
 /** Counts of what a tick did, summed over its cycles. */
 export interface TickSummary {
   cycles: number;
+  /** Runs created for schedule slots that came due. */
+  runsScheduled: number;
   runsStarted: number;
   /** Expired claims reconciled against the executor… */
   reconciled: number;
@@ -38,7 +41,7 @@ export interface TickSummary {
 /** A summary with every count at zero. */
 export function emptySummary(): TickSummary {
   return {
-    cycles: 0, runsStarted: 0, reconciled: 0, adopted: 0, requeued: 0, ambiguous: 0, claimed: 0, dispatched: 0, checked: 0, statusErrors: 0,
+    cycles: 0, runsScheduled: 0, runsStarted: 0, reconciled: 0, adopted: 0, requeued: 0, ambiguous: 0, claimed: 0, dispatched: 0, checked: 0, statusErrors: 0,
     succeeded: 0, failed: 0, retried: 0, cancelled: 0, released: 0, skipped: 0, runsCompleted: 0,
     roundTrips: 0, durationMs: 0,
   };
@@ -58,10 +61,11 @@ function countOutcomes(summary: TickSummary, recorded: RecordedOutcome[]): void 
 }
 
 /**
- * One poll cycle: expand → reap → claim → dispatch → poll → advance → complete, each one statement
+ * One poll cycle: schedule → expand → reap → claim → dispatch → poll → advance → complete, each one statement
  * (dispatch and poll add one to record their batch), so the round trips per cycle do not grow with the batch.
  */
 export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<void> {
+  summary.runsScheduled += await scheduleDueRuns(ctx);
   const expanded = await expandPendingRuns(ctx);
   summary.runsStarted += expanded.runsStarted;
   const reaped = await reapExpiredClaims(ctx);

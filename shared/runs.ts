@@ -7,6 +7,7 @@ import { recordOutcomes } from './steps/record';
 import { countingDb } from './db';
 import type { Config } from './config';
 import type { ExecutorKind } from './workflows/definition';
+import { nextScheduleSlot } from './workflows/schedule';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -26,7 +27,10 @@ export interface RunView {
   startedAt: string | null;
   finishedAt: string | null;
   error: string | null;
+  /** `manual` or `schedule`. */
   triggeredBy: string;
+  /** The schedule slot a scheduled run is for. */
+  scheduledFor: string | null;
   idempotencyKey: string | null;
   params: Record<string, string>;
 }
@@ -69,7 +73,7 @@ export async function triggerRun(
   throw new UsageError(`unknown workflow "${workflow}": \`tickrun workflows\` lists them, \`tickrun apply\` adds them`);
 }
 
-const RUN_COLUMNS = `r.id, r.workflow, r.status, r.created_at, r.started_at, r.finished_at, r.error, r.triggered_by,
+const RUN_COLUMNS = `r.id, r.workflow, r.status, r.created_at, r.started_at, r.finished_at, r.error, r.triggered_by, r.scheduled_for,
   r.idempotency_key, r.params,
   coalesce((select jsonb_object_agg(status, n) from
     (select status, count(*)::int as n from tasks t where t.run_id = r.id group by status) c), '{}') as tasks`;
@@ -86,6 +90,7 @@ function toRunView(r: any): RunView {
     finishedAt: iso(r.finished_at),
     error: r.error,
     triggeredBy: r.triggered_by,
+    scheduledFor: iso(r.scheduled_for),
     idempotencyKey: r.idempotency_key,
     params: r.params,
   };
@@ -177,7 +182,24 @@ export async function cancelRun(
       ),
     )
   ).filter((o) => o !== null);
-  const ctx: TickContext = { config, executors, db: countingDb(pool) };
+  const ctx: TickContext = { config, executors, db: countingDb(pool), clock: () => new Date() };
   const recorded = await recordOutcomes(ctx, outcomes);
   return { cancelled: true, status: 'cancelled', cancelledTasks: rows[0].tasks + recorded.length, executionsCancelled: recorded.length, errors };
+}
+
+/**
+ * Pauses or resumes a workflow's schedule. Resuming waits for the next slot from now: the slots that
+ * passed while paused are not made up for. UsageError for an unknown workflow or one without a schedule.
+ */
+export async function setSchedulePaused(pool: Pool, workflow: string, paused: boolean, now = new Date()): Promise<{ nextRunAt: string | null }> {
+  const { rows } = await pool.query('select definition from workflows where name = $1', [workflow]);
+  if (!rows[0]) throw new UsageError(`unknown workflow "${workflow}": \`tickrun workflows\` lists them`);
+  const def = rows[0].definition;
+  if (!def.schedule) throw new UsageError(`workflow "${workflow}" has no schedule to ${paused ? 'pause' : 'resume'}`);
+  const next = paused ? null : nextScheduleSlot(def.schedule, now, def.timezone);
+  await pool.query(
+    'update workflows set paused = $2, next_slot_at = coalesce($3, next_slot_at), updated_at = now() where name = $1',
+    [workflow, paused, next],
+  );
+  return { nextRunAt: next ? next.toISOString() : null };
 }

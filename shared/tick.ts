@@ -4,8 +4,8 @@ import { emptySummary, runCycle, type TickSummary } from './cycle';
 import { countingDb } from './db';
 import type { TickContext } from './context';
 
-/** What a tick needs that outlives it: configuration, a pool, the executors. */
-export type TickDeps = Omit<TickContext, 'db'> & { pool: Pool };
+/** What a tick needs that outlives it: configuration, a pool, the executors, and optionally a clock. */
+export type TickDeps = Omit<TickContext, 'db' | 'clock'> & { pool: Pool; clock?: () => Date };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -19,7 +19,7 @@ export async function tick(deps: TickDeps, opts: { budgetMs?: number } = {}): Pr
   const started = Date.now();
   const budgetMs = opts.budgetMs ?? deps.config.budgetMs;
   const db = countingDb(deps.pool);
-  const ctx: TickContext = { config: deps.config, executors: deps.executors, db };
+  const ctx: TickContext = { config: deps.config, executors: deps.executors, db, clock: deps.clock ?? (() => new Date()) };
   const summary = emptySummary();
   try {
     for (;;) {

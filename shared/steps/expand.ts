@@ -2,17 +2,20 @@ import type { TickContext } from '../context';
 
 // Takes pending runs (skipping those another tick is expanding) and creates all of their tasks from the
 // pinned definition: `count` rows per task name, `waiting` when it has dependencies, else `queued`.
-// Run and tasks change in one statement, so a run is never half-expanded.
+// Run and tasks change in one statement, so a run is never half-expanded. A task is `limited` when its
+// workflow has a concurrency limit: the claim then takes it only with a free slot (steps/claim.ts).
 export const EXPAND_SQL = `
 with pending as (
-  select id, definition from runs
-  where status = 'pending'
-  order by created_at
+  select r.id, r.definition, r.workflow, r.created_at, w.concurrency is not null as limited
+  from runs r join workflows w on w.name = r.workflow
+  where r.status = 'pending'
+  order by r.created_at
   limit $1
-  for update skip locked
+  for update of r skip locked
 ), created as (
-  insert into tasks (run_id, name, task_index, status, max_attempts, backoff_ms, timeout_ms, depends_on, ancestors)
-  select p.id, t.key, i,
+  insert into tasks (run_id, workflow, run_created_at, limited, name, task_index, status, max_attempts, backoff_ms,
+                     timeout_ms, depends_on, ancestors)
+  select p.id, p.workflow, p.created_at, p.limited, t.key, i,
          case when jsonb_array_length(t.value -> 'dependsOn') > 0 then 'waiting' else 'queued' end,
          (t.value ->> 'retries')::int + 1,
          (t.value ->> 'backoffMs')::int,

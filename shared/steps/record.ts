@@ -49,7 +49,7 @@ with u as (
              else t.status in ('dispatched', 'running') and t.execution_name = u.execution_name
                   and t.status <> u.outcome end
   for update of t
-)
+), recorded as (
 update tasks t
 set status = n.status,
     attempt = case when n.outcome = 'requeue' then t.attempt - 1 else t.attempt end,
@@ -68,7 +68,15 @@ set status = n.status,
     updated_at = now()
 from next n
 where t.id = n.id
-returning t.id, t.run_id, t.name, t.status, n.outcome`;
+returning t.id, t.run_id, t.name, t.status, n.outcome
+), freed as (
+  -- A task out of flight gives its workflow's concurrency slot back. This statement is the only way
+  -- out of flight (claimed, dispatched, running), so no slot outlives its task's flight.
+  update concurrency_slots s set task_id = null
+  from recorded r
+  where s.task_id = r.id and r.status not in ('claimed', 'dispatched', 'running')
+)
+select * from recorded`;
 
 /** Records a batch of attempt outcomes in one statement; returns what each task became. */
 export async function recordOutcomes(ctx: TickContext, outcomes: AttemptOutcome[]): Promise<RecordedOutcome[]> {

@@ -5,8 +5,12 @@
 export interface WorkflowDefinition {
   name: string;
   description?: string;
-  /** Five-field cron, UTC. */
+  /** Five-field cron, read in `timezone` (UTC when none). */
   schedule?: string;
+  /** IANA time zone the schedule is read in, like Europe/Paris. */
+  timezone?: string;
+  /** After downtime: `latest` runs only the newest missed slot, `all` every missed slot (up to a cap). */
+  catchup?: 'latest' | 'all';
   /** Most tasks of this workflow in flight at once, across its runs. */
   concurrency?: number;
   /** Absolute folder of the workflow file: `process` commands run there. */

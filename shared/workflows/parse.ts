@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { WorkflowError } from '../errors';
 import type { TaskSpec, WorkflowDefinition } from './definition';
 import { parseDuration } from './duration';
-import { checkSchedule } from './schedule';
+import { checkSchedule, checkTimezone } from './schedule';
 
 const WORKFLOW_NAME = /^[a-z][a-z0-9-]{0,62}$/;
 // A leading letter or digit keeps flag-like names ("-x") out of command lines and logs.
@@ -90,7 +90,18 @@ const workflowSchema = z.strictObject(
         }
       })
       .optional(),
-    concurrency: whole(1, Number.MAX_SAFE_INTEGER, 'a whole number, 1 or more').optional(),
+    timezone: z
+      .string(expected('an IANA time zone, like Europe/Paris'))
+      .superRefine((text, ctx) => {
+        try {
+          checkTimezone(text);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        }
+      })
+      .optional(),
+    catchup: z.enum(['latest', 'all'], expected('latest (only the newest missed slot) or all (every missed slot)')).optional(),
+    concurrency: whole(1, 100_000, 'a whole number, 1 or more').optional(),
     defaults: defaultsSchema.optional(),
     tasks: z
       .record(
@@ -145,6 +156,11 @@ export function checkWorkflow(text: string, file: string): WorkflowCheck {
   if (!parsed.success) return { errors: parsed.error.issues.flatMap((issue) => fromIssue(file, issue)) };
   const { defaults = {}, tasks: taskFields, ...workflow } = parsed.data;
   const errors: WorkflowError[] = [];
+  for (const field of ['timezone', 'catchup'] as const) {
+    if (workflow[field] !== undefined && workflow.schedule === undefined) {
+      errors.push(new WorkflowError(file, undefined, field, `${field} only applies to a schedule, and this workflow has none`));
+    }
+  }
   const tasks: Record<string, TaskSpec> = {};
   for (const [name, own] of Object.entries(taskFields)) {
     const refuse = (field: string, reason: string) => errors.push(new WorkflowError(file, name, `tasks.${name}.${field}`, reason));

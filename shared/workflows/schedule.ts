@@ -29,10 +29,44 @@ export function checkSchedule(schedule: string): void {
   }
 }
 
+/** Checks an IANA time zone name; throws a plain Error naming it otherwise. */
+export function checkTimezone(timezone: string): void {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: timezone });
+  } catch {
+    throw new Error(`"${timezone}" is not a time zone: write an IANA name like UTC, Europe/Paris or America/New_York`);
+  }
+}
+
 /**
- * The first slot of `schedule` (five-field cron, UTC) strictly after `after`. Throws when the
- * expression cannot be read; workflows stored through parseWorkflow always can.
+ * The first slot of `schedule` (five-field cron, read in `timezone`) strictly after `after`. Across a
+ * DST change a daily slot fires once: one that falls in the skipped hour fires just after it, one in
+ * the repeated hour fires on its first pass. Throws when the expression cannot be read; workflows
+ * stored through parseWorkflow always can.
  */
-export function nextScheduleSlot(schedule: string, after: Date): Date {
-  return CronExpressionParser.parse(schedule, { tz: 'UTC', currentDate: after }).next().toDate();
+export function nextScheduleSlot(schedule: string, after: Date, timezone = 'UTC'): Date {
+  return CronExpressionParser.parse(schedule, { tz: timezone, currentDate: after }).next().toDate();
+}
+
+/**
+ * The slots of `schedule` from `from` (itself a slot) up to and including `until`, oldest first, at most `max` of them:
+ * the newest ones when there are more. A long downtime costs about `max` steps, not one per missed
+ * slot: it first walks back `max` slots from `until`, then lists forward from there. Forward, because
+ * cron-parser's prev() skips a slot that DST moved out of the lost hour, which next() gives.
+ */
+export function dueSlots(schedule: string, timezone: string, from: Date, until: Date, max: number): Date[] {
+  const back = CronExpressionParser.parse(schedule, { tz: timezone, currentDate: new Date(until.getTime() + 1) });
+  let start = from;
+  for (let i = 0; i < max && back.hasPrev(); i++) {
+    const slot = back.prev().toDate();
+    if (slot < from) break;
+    start = slot;
+  }
+  if (from > until) return [];
+  // `from` is a slot next() gave (the one the workflow waits for): it counts as it is, since next()
+  // started just before it may not give it again (a DST-shifted slot is only found from before the gap).
+  const slots: Date[] = start.getTime() === from.getTime() ? [from] : [];
+  const forward = CronExpressionParser.parse(schedule, { tz: timezone, currentDate: slots.length ? start : new Date(start.getTime() - 1) });
+  for (let slot = forward.next().toDate(); slot <= until; slot = forward.next().toDate()) slots.push(slot);
+  return slots.slice(-max);
 }

@@ -44,7 +44,7 @@ tasks:
   it('--help lists the commands and every variable that overrides a profile', async () => {
     const r = await cli('--help');
     expect(r.code).toBe(0);
-    for (const word of ['dev', 'migrate', 'validate', 'apply', 'workflows', 'trigger', 'tick', 'status', 'tasks', 'cancel', 'TICKRUN_PROFILE', 'TICKRUN_BATCH_SIZE', 'TICKRUN_DISPATCH_CONCURRENCY', 'TICKRUN_STATUS_CONCURRENCY', 'TICKRUN_POOL_SIZE', 'TICKRUN_POLL_INTERVAL']) {
+    for (const word of ['schedule', 'timezone', 'catchup: latest', 'catchup: all', 'pause|resume', 'concurrency', 'oldest run first', '--idempotency-key', 'dev', 'migrate', 'pause', 'resume', 'validate', 'apply', 'workflows', 'trigger', 'tick', 'status', 'tasks', 'cancel', 'TICKRUN_PROFILE', 'TICKRUN_BATCH_SIZE', 'TICKRUN_DISPATCH_CONCURRENCY', 'TICKRUN_STATUS_CONCURRENCY', 'TICKRUN_POOL_SIZE', 'TICKRUN_POLL_INTERVAL']) {
       expect(r.stdout).toContain(word);
     }
   });
@@ -80,9 +80,20 @@ tasks:
     expect(r.code).toBe(0);
     const list = JSON.parse(r.stdout);
     expect(list.map((w: any) => w.name)).toEqual(['etl', 'slow']);
-    expect(list[0]).toMatchObject({ name: 'etl', description: 'the CLI test workflow', schedule: '0 3 * * *', nextRunAt: expect.stringMatching(/T03:00:00\.000Z$/) });
+    expect(list[0]).toMatchObject({ name: 'etl', description: 'the CLI test workflow', schedule: '0 3 * * *', timezone: 'UTC', catchup: 'latest', paused: false, nextRunAt: expect.stringMatching(/T03:00:00\.000Z$/) });
     expect(list[1]).toMatchObject({ schedule: null, nextRunAt: null });
     expect((await cli('workflows')).stdout).toMatch(/NAME\s+SCHEDULE/);
+  });
+
+  it('pause and resume a schedule; refused for a workflow without one, or unknown', async () => {
+    expect((await cli('pause', 'etl')).stdout.trim()).toBe('paused etl');
+    expect(JSON.parse((await cli('workflows', '--json')).stdout)[0]).toMatchObject({ paused: true, nextRunAt: null });
+    const resumed = await cli('resume', 'etl');
+    expect(resumed.stdout).toMatch(/^resumed etl: next run at .*T03:00:00\.000Z/);
+    expect(JSON.parse((await cli('workflows', '--json')).stdout)[0]).toMatchObject({ paused: false, nextRunAt: expect.stringMatching(/T03:00:00/) });
+    const none = await cli('pause', 'slow');
+    expect([none.code, none.stderr.trim()]).toEqual([2, 'tickrun: workflow "slow" has no schedule to pause']);
+    expect((await cli('resume', 'nope')).code).toBe(2);
   });
 
   let runId: string;

@@ -21,7 +21,7 @@ describe('never start an attempt twice, never lose a task', () => {
   beforeAll(async () => {
     emu = await startCloudRunEmulator();
     h = await createHarness({ CLOUD_RUN_EMULATOR_HOST: emu.host, TICKRUN_API_TIMEOUT: '500ms', TICKRUN_CLAIM_LEASE: '3s' });
-    ctx = { config: h.config, executors: h.deps.executors, db: countingDb(h.db.pool) };
+    ctx = { config: h.config, executors: h.deps.executors, db: countingDb(h.db.pool), clock: () => new Date() };
     await h.apply(`name: work\ntasks:\n  t: { job: ${JOB}, count: 5, retries: 1, backoff: 0s, env: { EMU_DURATION_MS: "50" } }\n`);
   });
   afterEach(() => emu.setFaults(null));

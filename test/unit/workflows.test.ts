@@ -135,6 +135,9 @@ describe('parseWorkflow', () => {
     ['a six-field cron', `name: a\nschedule: "0 */5 * * * *"\ntasks:\n  x: ${job}\n`, undefined, 'schedule', /has 6 fields; a schedule is five fields/],
     ['a cron shorthand', `name: a\nschedule: "@daily"\ntasks:\n  x: ${job}\n`, undefined, 'schedule', /shorthands/],
     ['a hashed cron', `name: a\nschedule: "H * * * *"\ntasks:\n  x: ${job}\n`, undefined, 'schedule', /hashed/],
+    ['an unknown time zone', `name: a\nschedule: "0 * * * *"\ntimezone: Mars/Olympus\ntasks:\n  x: ${job}\n`, undefined, 'timezone', /"Mars\/Olympus" is not a time zone: write an IANA name/],
+    ['a time zone without a schedule', `name: a\ntimezone: Europe/Paris\ntasks:\n  x: ${job}\n`, undefined, 'timezone', /only applies to a schedule/],
+    ['an unknown catchup policy', `name: a\nschedule: "0 * * * *"\ncatchup: some\ntasks:\n  x: ${job}\n`, undefined, 'catchup', /latest .* or all/],
     ['an upper-case name', `name: Nightly\ntasks:\n  x: ${job}\n`, undefined, 'name', /lower-case letters/],
     ['a name starting with a digit', `name: 1etl\ntasks:\n  x: ${job}\n`, undefined, 'name', /starting with a letter/],
     ['a name too long', `name: ${'a'.repeat(64)}\ntasks:\n  x: ${job}\n`, undefined, 'name', /at most 63/],
@@ -263,5 +266,29 @@ describe('loadWorkflowFiles', () => {
 
   it('refuses an empty list of paths', async () => {
     await expect(loadWorkflowFiles([])).rejects.toThrow(UsageError);
+  });
+});
+
+describe('dueSlots', () => {
+  const { dueSlots } = require('../../shared/workflows/schedule') as typeof import('../../shared/workflows/schedule');
+  it('lists the slots from `from` up to and including `until`, oldest first', () => {
+    const slots = dueSlots('*/10 * * * *', 'UTC', new Date('2026-01-01T00:10:00Z'), new Date('2026-01-01T00:40:00Z'), 100);
+    expect(slots.map((d) => d.toISOString())).toEqual(['2026-01-01T00:10:00.000Z', '2026-01-01T00:20:00.000Z', '2026-01-01T00:30:00.000Z', '2026-01-01T00:40:00.000Z']);
+  });
+  it('keeps only the newest `max` slots, also after a year of downtime at one slot a minute', () => {
+    const slots = dueSlots('* * * * *', 'UTC', new Date('2025-01-01T00:00:00Z'), new Date('2026-01-01T00:00:30Z'), 3);
+    expect(slots.map((d) => d.toISOString())).toEqual(['2025-12-31T23:58:00.000Z', '2025-12-31T23:59:00.000Z', '2026-01-01T00:00:00.000Z']);
+  });
+  it('is empty when no slot has come', () => {
+    expect(dueSlots('0 0 * * *', 'UTC', new Date('2026-01-02T00:00:00Z'), new Date('2026-01-01T12:00:00Z'), 10)).toEqual([]);
+  });
+});
+
+describe('dueSlots across DST', () => {
+  const { dueSlots, nextScheduleSlot } = require('../../shared/workflows/schedule') as typeof import('../../shared/workflows/schedule');
+  it('gives the slot that spring-forward moved out of the lost hour, as nextScheduleSlot does', () => {
+    const from = nextScheduleSlot('30 2 * * *', new Date('2026-03-07T08:00:00Z'), 'America/New_York');
+    expect(from.toISOString()).toBe('2026-03-08T07:30:00.000Z');
+    expect(dueSlots('30 2 * * *', 'America/New_York', from, new Date('2026-03-08T07:40:00Z'), 100)).toEqual([from]);
   });
 });
