@@ -18,7 +18,7 @@ export interface ChaosSize {
   timeoutMs: number;
 }
 
-export const FULL: ChaosSize = { tickProcesses: 8, runs: 20, tasksPerRun: 100, kills: 30, dbKills: 2, faultRate: 0.2, timeoutMs: 600_000 };
+export const FULL: ChaosSize = { tickProcesses: 8, runs: 20, tasksPerRun: 100, kills: 30, dbKills: 2, faultRate: 0.2, timeoutMs: 900_000 };
 export const SMALL: ChaosSize = { tickProcesses: 3, runs: 3, tasksPerRun: 20, kills: 4, dbKills: 1, faultRate: 0.2, timeoutMs: 180_000 };
 
 /** What the chaos run found; `line` is the one-line figure it prints. */
