@@ -8,6 +8,7 @@ import { openPool } from '../shared/db';
 import { runDev } from '../shared/dev';
 import { UsageError } from '../shared/errors';
 import { createExecutors } from '../shared/executors';
+import { grantTableAccess } from '../shared/grant';
 import { migrate } from '../shared/migrate';
 import { cancelRun, getRun, listRuns, listTasks, setSchedulePaused, triggerRun, type RunView } from '../shared/runs';
 import { tick } from '../shared/tick';
@@ -86,6 +87,17 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
       withPool(config(), async (pool) => {
         const applied = await migrate(pool);
         print(applied.length ? `applied ${applied.join(', ')}` : 'nothing to migrate');
+      }),
+    );
+
+  program
+    .command('grant')
+    .description("let a database user (the tick's) read and write tickrun's tables, now and after later migrations")
+    .argument('<dbUser>')
+    .action((dbUser: string) =>
+      withPool(config(), async (pool) => {
+        await grantTableAccess(pool, dbUser);
+        print(`granted "${dbUser}" reading and writing of tickrun's tables`);
       }),
     );
 

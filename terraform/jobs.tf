@@ -1,0 +1,69 @@
+# The Cloud Run jobs workflows launch (var.jobs), and the tick's access to exactly those jobs.
+# A workflow task names one by its id (`job: orders-extract`); the tick finds it in var.region of
+# var.project_id (GOOGLE_CLOUD_PROJECT / TICKRUN_REGION in function.tf) unless the workflow says otherwise.
+# Jobs elsewhere (a full name projects/P/locations/L/jobs/J) need the same two grants there.
+
+resource "google_cloud_run_v2_job" "workflow" {
+  for_each = var.jobs
+
+  name     = each.key
+  location = var.region
+  # Jobs hold no data: removing one from var.jobs removes it.
+  deletion_protection = false
+
+  template {
+    task_count = each.value.task_count
+
+    template {
+      service_account = coalesce(each.value.service_account, google_service_account.jobs.email)
+      timeout         = each.value.timeout
+      # tickrun retries failed attempts itself (a workflow's `retries:` and `backoff:`) and counts
+      # them; a retry inside Cloud Run would be invisible to it and run the attempt twice.
+      max_retries = 0
+
+      containers {
+        image = each.value.image
+        args  = each.value.args
+
+        resources {
+          limits = {
+            cpu    = each.value.cpu
+            memory = each.value.memory
+          }
+        }
+
+        dynamic "env" {
+          for_each = each.value.env
+          content {
+            name  = env.key
+            value = env.value
+          }
+        }
+      }
+    }
+  }
+}
+
+# Start executions of these jobs with overrides (tickrun passes TICKRUN_* in the container's env, and a
+# task's args and task_count), and cancel them: roles/run.jobsExecutorWithOverrides on each job.
+resource "google_cloud_run_v2_job_iam_member" "tick_runs" {
+  for_each = google_cloud_run_v2_job.workflow
+
+  project  = var.project_id
+  location = each.value.location
+  name     = each.value.name
+  role     = "roles/run.jobsExecutorWithOverrides"
+  member   = google_service_account.tick.member
+}
+
+# Read the executions of these jobs: their status on every poll, and the list of a job's executions
+# when a tick reconciles an attempt whose dispatch answer was lost. roles/run.viewer on the job only.
+resource "google_cloud_run_v2_job_iam_member" "tick_reads" {
+  for_each = google_cloud_run_v2_job.workflow
+
+  project  = var.project_id
+  location = each.value.location
+  name     = each.value.name
+  role     = "roles/run.viewer"
+  member   = google_service_account.tick.member
+}
