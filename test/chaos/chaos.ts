@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { behaviourFromEnv, startCloudRunEmulator, type FaultKind } from '../helpers/cloudRunEmulator';
+import { mulberry32 } from '../helpers/emulatorFaults';
 import { createTestDatabase } from '../helpers/db';
 import { seedWorkload, WORKFLOWS } from './workload';
 
@@ -35,18 +36,6 @@ export interface ChaosReport {
   line: string;
 }
 
-/** A small seeded PRNG (mulberry32): the same seed gives the same kill and duration choices. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const CLI = path.resolve(__dirname, '..', '..', 'bin', 'tickrun.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -58,7 +47,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * a fault.
  */
 export async function runChaos(size: ChaosSize, seed: number): Promise<ChaosReport> {
-  const random = prng(seed);
+  // The same seed gives the same kill, fault and duration choices (the timing of the processes aside).
+  const random = mulberry32(seed);
   const db = await createTestDatabase();
   const emu = await startCloudRunEmulator();
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'tickrun-chaos-'));

@@ -41,7 +41,7 @@ export function faultPicker(plan: FaultPlan): (rpc: string) => FaultKind | undef
 }
 
 /** A small seeded PRNG (mulberry32): uniform in [0, 1), the same sequence for the same seed. */
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
