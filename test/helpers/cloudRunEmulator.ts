@@ -277,11 +277,3 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; port?: n
   return emulator;
 }
 
-// Run as a program (bundled by esbuild, say) for a test runner in another process: prints its host
-// as one JSON line, then serves until SIGINT or SIGTERM. EMULATOR_PORT picks the port.
-if (require.main === module) {
-  void startCloudRunEmulator({ port: Number(process.env.EMULATOR_PORT ?? 0) }).then((emulator) => {
-    process.stdout.write(`${JSON.stringify({ host: emulator.host })}\n`);
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void emulator.stop().then(() => process.exit(0)));
-  });
-}
