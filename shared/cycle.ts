@@ -5,6 +5,7 @@ import { completeRuns } from './steps/complete';
 import { dispatchTasks } from './steps/dispatch';
 import { expandPendingRuns } from './steps/expand';
 import { pollInFlight } from './steps/poll';
+import { probeForWork } from './steps/probe';
 import { reapExpiredClaims } from './steps/reap';
 import { scheduleDueRuns } from './steps/schedule';
 import type { RecordedOutcome } from './steps/record';
@@ -63,8 +64,13 @@ function countOutcomes(summary: TickSummary, recorded: RecordedOutcome[]): void 
 /**
  * One poll cycle: schedule → expand → reap → claim → dispatch → poll → advance → complete, each one statement
  * (dispatch and poll add one to record their batch), so the round trips per cycle do not grow with the batch.
+ * A probe comes first: an idle cycle ends after that one round trip.
  */
 export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<void> {
+  if (!(await probeForWork(ctx))) {
+    summary.cycles++;
+    return;
+  }
   summary.runsScheduled += await scheduleDueRuns(ctx);
   const expanded = await expandPendingRuns(ctx);
   summary.runsStarted += expanded.runsStarted;

@@ -4,7 +4,7 @@ import pLimit from 'p-limit';
 import { log } from '../log';
 import type { TaskSpec } from '../workflows/definition';
 import { CloudRunCallError, callError } from './cloudRunErrors';
-import { ExecutorFault, executionEnv, type DispatchRequest, type ExecutionStatus, type Executor, type LostAttempt } from './executor';
+import { ExecutorFault, executionEnv, statusEach, type DispatchRequest, type ExecutionStatus, type Executor, type LostAttempt } from './executor';
 
 type Execution = protos.google.cloud.run.v2.IExecution;
 type Overrides = protos.google.cloud.run.v2.RunJobRequest.IOverrides;
@@ -41,6 +41,21 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
     }
   };
 
+  /** One execution's state by getExecution; one that no longer exists is a failed attempt. */
+  const status = async (executionName: string): Promise<ExecutionStatus> => {
+    try {
+      const [execution] = await call('getExecution', executionName, () =>
+        executions.getExecution({ name: executionName }, callOptions()),
+      );
+      return executionStatus(execution);
+    } catch (err) {
+      if (err instanceof CloudRunCallError && err.status === 'NOT_FOUND') {
+        return { state: 'failed', error: `execution ${executionName} no longer exists` };
+      }
+      throw err;
+    }
+  };
+
   return {
     async dispatch(req) {
       const name = jobName(req.spec, `task "${req.taskName}"`, options);
@@ -55,18 +70,32 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
       return executionName;
     },
 
-    async status(executionName) {
-      try {
-        const [execution] = await call('getExecution', executionName, () =>
-          executions.getExecution({ name: executionName }, callOptions()),
-        );
-        return executionStatus(execution);
-      } catch (err) {
-        if (err instanceof CloudRunCallError && err.status === 'NOT_FOUND') {
-          return { state: 'failed', error: `execution ${executionName} no longer exists` };
+    status,
+
+    async statusMany(names, concurrency) {
+      const statuses = new Map<string, ExecutionStatus | Error>();
+      const limit = pLimit(concurrency);
+      const listed = [...executionsByJob(names)].filter(([, wanted]) => wanted.size >= LIST_FROM);
+      await Promise.all(listed.map(([job, wanted]) => limit(async () => {
+        try {
+          await settleFromListing(job, wanted, (execution) => statuses.set(execution.name!, executionStatus(execution)), (request) =>
+            call('listExecutions', job, () => executions.listExecutions(request, { ...callOptions(), autoPaginate: false })),
+          );
+        } catch (err) {
+          const left = [...wanted].filter((name) => !statuses.has(name));
+          // Out of quota: one call per execution would only spend more of it. Read again next cycle.
+          if (err instanceof ExecutorFault && err.kind === 'quota') {
+            for (const name of left) statuses.set(name, err);
+            return;
+          }
+          // Any other fault, or no such job: each execution is read on its own below, so a missing one
+          // still ends its task ("no longer exists") and a fault fails only the names it hits.
+          log('WARNING', `listing ${job} failed, reading ${left.length} execution(s) one by one: ${(err as Error).message}`);
         }
-        throw err;
-      }
+      })));
+      const left = [...new Set(names)].filter((name) => !statuses.has(name));
+      for (const [name, read] of await statusEach(left, status, concurrency)) statuses.set(name, read);
+      return statuses;
     },
 
     async cancel(executionName) {
@@ -158,6 +187,38 @@ async function startedIn(job: string, attempts: LostAttempt[], listPage: ListPag
 }
 
 const attemptKey = (a: LostAttempt) => `${a.taskId}/${a.attempt}`;
+
+/**
+ * A job's executions are read from its listing when at least this many of them are to be checked: below
+ * that, listing saves at most one call and may cost two more.
+ */
+const LIST_FROM = 3;
+
+/** Execution names (`projects/P/locations/L/jobs/J/executions/X`) by the full name of their job; others are left out. */
+function executionsByJob(names: string[]): Map<string, Set<string>> {
+  const byJob = new Map<string, Set<string>>();
+  for (const name of names) {
+    const job = /^(projects\/[^/]+\/locations\/[^/]+\/jobs\/[^/]+)\/executions\/[^/]+$/.exec(name)?.[1];
+    if (job) byJob.set(job, (byJob.get(job) ?? new Set()).add(name));
+  }
+  return byJob;
+}
+
+/**
+ * Hands `settle` each wanted execution found in its job's listing (full Execution resources, newest
+ * first, so executions in flight come early). A page is read only while fewer pages have been read
+ * than wanted executions remain: each one missed costs a getExecution afterwards, so listing plus those
+ * calls never exceeds twice the wanted, and is one call per 100 when they are the newest.
+ */
+async function settleFromListing(job: string, wanted: Set<string>, settle: (execution: Execution) => void, listPage: ListPage): Promise<void> {
+  const left = new Set(wanted);
+  let request: ListRequest | null = { parent: job, pageSize: 100 };
+  for (let pages = 0; request && left.size > pages; pages++) {
+    const [page, next]: [Execution[], ListRequest | null, unknown] = await listPage(request);
+    for (const execution of page) if (execution.name && left.delete(execution.name)) settle(execution);
+    request = next;
+  }
+}
 
 /** attemptKey from the env Cloud Run shows for an execution (its template, overrides applied). */
 function executionKey(execution: Execution): string {

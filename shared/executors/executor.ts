@@ -1,3 +1,4 @@
+import pLimit from 'p-limit';
 import type { TaskSpec } from '../workflows/definition';
 
 /** Everything an executor needs to start one attempt of one task. */
@@ -56,6 +57,11 @@ export interface Executor {
   dispatch(req: DispatchRequest): Promise<string>;
   /** Reads an execution's state. An execution that no longer exists is `failed` with a clear error. */
   status(executionName: string): Promise<ExecutionStatus>;
+  /**
+   * Reads many executions' states, at most `concurrency` calls at once: each name maps to its status, or
+   * to the Error that kept it from being read (an API fault), which fails that name only.
+   */
+  statusMany(executionNames: string[], concurrency: number): Promise<Map<string, ExecutionStatus | Error>>;
   /** Asks the executor to stop an execution; an execution already ended is not an error. */
   cancel(executionName: string): Promise<void>;
   /**
@@ -78,4 +84,17 @@ export function executionEnv(req: DispatchRequest): Record<string, string> {
     TICKRUN_ATTEMPT: String(req.attempt),
     TICKRUN_PARAMS: JSON.stringify(req.params),
   };
+}
+
+/** statusMany by one `status` call per name, `concurrency` at once; an error is kept as that name's entry. */
+export async function statusEach(
+  names: string[],
+  status: (name: string) => Promise<ExecutionStatus>,
+  concurrency: number,
+): Promise<Map<string, ExecutionStatus | Error>> {
+  const limit = pLimit(concurrency);
+  const read = (name: string) => limit(() => status(name).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))));
+  const unique = [...new Set(names)];
+  const results = await Promise.all(unique.map(read));
+  return new Map(unique.map((name, i) => [name, results[i]]));
 }

@@ -16,6 +16,7 @@ export function createExecutors(config: Config): Record<ExecutorKind, Executor> 
     cloudrun: {
       dispatch: (req) => lazyCloudRun().dispatch(req),
       status: (name) => lazyCloudRun().status(name),
+      statusMany: (names, concurrency) => lazyCloudRun().statusMany(names, concurrency),
       cancel: (name) => lazyCloudRun().cancel(name),
       findStarted: (lost) => lazyCloudRun().findStarted(lost),
     },

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { executionEnv, type DispatchRequest, type ExecutionStatus, type Executor } from './executor';
+import { executionEnv, statusEach, type DispatchRequest, type ExecutionStatus, type Executor } from './executor';
 
 // The wrapper shell runs the command with its output appended to the attempt's log, then writes the
 // exit code beside it (renamed into place, so a reader never sees half a number). It is detached: the
@@ -50,7 +50,7 @@ export function createProcessExecutor(home: string): Executor {
     if (!name.startsWith(PREFIX)) throw new Error(`not a process execution: ${name}`);
     return path.join(home, name.slice(PREFIX.length));
   };
-  return {
+  const executor: Executor = {
     async dispatch(req: DispatchRequest) {
       const command = req.spec.command;
       if (!command?.length) throw new Error(`task ${req.taskName} has no command`);
@@ -93,6 +93,9 @@ export function createProcessExecutor(home: string): Executor {
       return { state: 'failed', error: `exited with code ${Number(code)}${last ? `: ${last}` : ''}` };
     },
 
+    // Reading a few files costs no API call: there is nothing to batch.
+    statusMany: (names, concurrency) => statusEach(names, executor.status, concurrency),
+
     async findStarted(lost) {
       // An attempt's folder is made before its process starts: no folder, never started.
       return new Map(
@@ -115,6 +118,7 @@ export function createProcessExecutor(home: string): Executor {
       }
     },
   };
+  return executor;
 }
 
 /** The log file of a process execution, for `tickrun tasks` and the dev output. */

@@ -47,41 +47,61 @@ export interface PollResult {
 }
 
 /**
- * Checks up to one batch of in-flight executions, `statusConcurrency` at once, and records every change
- * in one statement. An attempt past its timeout, or of a cancelled run, is cancelled through its executor.
- * A status that cannot be read (an API fault) leaves the task as it is, to be checked again next cycle.
+ * Checks up to one batch of in-flight executions and records every change in one statement. The
+ * statuses are read with one `statusMany` per executor kind (Cloud Run lists a job's executions instead
+ * of reading them one by one), `statusConcurrency` calls at once. An attempt past its timeout, or of a
+ * cancelled run, is cancelled through its executor instead. A status that cannot be read (an API
+ * fault) leaves the task as it is, to be checked again next cycle.
  */
 export async function pollInFlight(ctx: TickContext): Promise<PollResult> {
   const { db, config, executors } = ctx;
   const { rows } = await db.query<InFlightTask>(IN_FLIGHT_SQL, [config.batchSize], 'tickrun_in_flight');
   if (rows.length === 0) return { checked: 0, recorded: [], errors: 0 };
-  const limit = pLimit(config.statusConcurrency);
   let errors = 0;
-  const outcomes = await Promise.all(
-    rows.map((task) =>
-      limit(async (): Promise<AttemptOutcome | null> => {
-        const executor = executors[task.executor];
-        const base = { id: task.id, attempt: task.attempt, executionName: task.execution_name };
+  const unread = (task: InFlightTask, err: unknown): null => {
+    errors++;
+    log('WARNING', `status of ${task.execution_name} not read: ${errorText(err)}`, { run_id: task.run_id, task_id: task.id });
+    return null;
+  };
+  const stopping = (task: InFlightTask) => task.run_status === 'cancelled' || task.timed_out === true;
+  const limit = pLimit(config.statusConcurrency);
+  const [cancelled, read] = await Promise.all([
+    Promise.all(rows.filter(stopping).map((task) => limit(() => cancelAttempt(ctx, task).catch((err: unknown) => unread(task, err))))),
+    Promise.all(
+      [...groupBy(rows.filter((task) => !stopping(task)), (task) => task.executor)].map(async ([kind, tasks]) => {
+        let statuses: Map<string, ExecutionStatus | Error>;
         try {
-          if (task.run_status === 'cancelled') {
-            await executor.cancel(task.execution_name);
-            return { ...base, outcome: 'cancelled', error: 'run cancelled' };
-          }
-          if (task.timed_out) {
-            await executor.cancel(task.execution_name);
-            return { ...base, outcome: 'failed', error: `timed out after ${formatDuration(task.timeout_ms!)}` };
-          }
-          return toOutcome(task, await executor.status(task.execution_name));
+          statuses = await executors[kind].statusMany(tasks.map((t) => t.execution_name), config.statusConcurrency);
         } catch (err) {
-          errors++;
-          log('WARNING', `status of ${task.execution_name} not read: ${errorText(err)}`, { run_id: task.run_id, task_id: task.id });
-          return null;
+          return tasks.map((task) => unread(task, err));
         }
+        return tasks.map((task) => {
+          const status = statuses.get(task.execution_name) ?? new Error('the executor returned no status');
+          return status instanceof Error ? unread(task, status) : toOutcome(task, status);
+        });
       }),
     ),
-  );
-  const changes = outcomes.filter((o): o is AttemptOutcome => o !== null);
+  ]);
+  const changes = [...cancelled, ...read.flat()].filter((o): o is AttemptOutcome => o !== null);
   return { checked: rows.length, recorded: await recordOutcomes(ctx, changes), errors };
+}
+
+/** Stops an attempt of a cancelled run, or one past its timeout; what it becomes. */
+async function cancelAttempt({ executors }: TickContext, task: InFlightTask): Promise<AttemptOutcome> {
+  const base = { id: task.id, attempt: task.attempt, executionName: task.execution_name };
+  await executors[task.executor].cancel(task.execution_name);
+  if (task.run_status === 'cancelled') return { ...base, outcome: 'cancelled', error: 'run cancelled' };
+  return { ...base, outcome: 'failed', error: `timed out after ${formatDuration(task.timeout_ms!)}` };
+}
+
+function groupBy<T, K>(items: T[], key: (item: T) => K): Map<K, T[]> {
+  const groups = new Map<K, T[]>();
+  for (const item of items) {
+    const group = groups.get(key(item));
+    if (group) group.push(item);
+    else groups.set(key(item), [item]);
+  }
+  return groups;
 }
 
 /** What an execution's status means for its task; null when nothing changed. */

@@ -3,6 +3,7 @@ import { CLAIM_SQL } from '../../shared/steps/claim';
 import { COMPLETE_SQL } from '../../shared/steps/complete';
 import { EXPAND_SQL } from '../../shared/steps/expand';
 import { IN_FLIGHT_SQL } from '../../shared/steps/poll';
+import { PROBE_SQL } from '../../shared/steps/probe';
 import { REAP_SQL } from '../../shared/steps/reap';
 import { DUE_SQL } from '../../shared/steps/schedule';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
@@ -37,6 +38,7 @@ describe('the tick statements use indexes, not a scan of tasks', () => {
   afterAll(() => db.drop());
 
   it.each([
+    ['probe (is there work?)', PROBE_SQL, [new Date()], /workflows_due/],
     ['schedule (due workflows)', DUE_SQL, [new Date(), 100], /workflows_due/],
     ['expand', EXPAND_SQL, [100], null],
     ['reap', REAP_SQL, [100, 60000], null],

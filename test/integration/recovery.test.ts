@@ -123,7 +123,8 @@ describe('never start an attempt twice, never lose a task', () => {
 
   it('faults on status checks leave tasks in place, and the run still finishes with one attempt each', async () => {
     const runId = await h.trigger('work');
-    emu.setFaults({ rate: 0.5, kinds: ['429', '500', '503', 'reset', 'delay'], rpcs: ['getExecution'], delayMs: 700, seed: 4 });
+    // Five executions of one job are read from its listing, and one by one when the listing fails.
+    emu.setFaults({ rate: 0.5, kinds: ['429', '500', '503', 'reset', 'delay'], rpcs: ['listExecutions', 'getExecution'], delayMs: 700, seed: 4 });
     const run = await h.runToEnd(runId);
     expect(run.status).toBe('success');
     expect(run.ticks.reduce((n, t) => n + t.statusErrors, 0)).toBeGreaterThan(0);

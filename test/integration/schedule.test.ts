@@ -56,7 +56,8 @@ describe('schedules: one run per slot, exactly once', () => {
     };
     try {
       for (let step = 0; now < plus(t0, 600_000); step++, now = plus(t0, step * 7000)) {
-        if (step === 40) {
+        // Step 48 (00:06:06) is the first tick after the 00:06 slot: an idle tick would stop at the probe.
+        if (step === 48) {
           await expect(tick({ ...deps, pool: dying }, { budgetMs: 0 })).rejects.toThrow();
           proxy.restore();
         } else if (step === 10 || step === 26 || step === 61) {

@@ -1,0 +1,123 @@
+import { createCloudRunExecutor } from '../../shared/executors/cloudRun';
+import { ExecutorFault, type DispatchRequest, type Executor } from '../../shared/executors/executor';
+import { setLogSink } from '../../shared/log';
+import { tick } from '../../shared/tick';
+import type { TaskSpec } from '../../shared/workflows/definition';
+import { startCloudRunEmulator, type CloudRunEmulator } from '../helpers/cloudRunEmulator';
+import { createHarness, type Harness } from '../helpers/harness';
+
+const JOBS = 'projects/demo/locations/us-central1/jobs';
+
+/** Status reads of one call: listExecutions and getExecution requests made while `fn` ran. */
+async function statusCalls<T>(emu: CloudRunEmulator, fn: () => Promise<T>): Promise<{ result: T; list: number; get: number }> {
+  const [list, get] = [emu.calls.listExecutions, emu.calls.getExecution];
+  const result = await fn();
+  return { result, list: emu.calls.listExecutions - list, get: emu.calls.getExecution - get };
+}
+
+describe('status checks of many executions of one job cost calls per job, not per execution', () => {
+  let emu: CloudRunEmulator;
+  let h: Harness;
+  beforeAll(async () => {
+    emu = await startCloudRunEmulator();
+    h = await createHarness({ CLOUD_RUN_EMULATOR_HOST: emu.host, TICKRUN_BATCH_SIZE: '1000', TICKRUN_DISPATCH_CONCURRENCY: '100' });
+  });
+  afterAll(async () => {
+    await h.close();
+    await emu.stop();
+  });
+
+  it('checks 1,000 executions in flight with at most 50 calls, and records their mixed outcomes', async () => {
+    await h.apply(`name: wide\ntasks:\n  t: { job: ${JOBS}/wide, count: 1000, env: { EMU_DURATION_MS: "600000" } }\n`);
+    const runId = await h.trigger('wide');
+    const first = await tick(h.deps, { budgetMs: 0 });
+    expect(first).toMatchObject({ claimed: 1000, dispatched: 1000, checked: 1000, statusErrors: 0 });
+
+    const inFlight = await statusCalls(emu, () => tick(h.deps, { budgetMs: 0 }));
+    expect(inFlight.result).toMatchObject({ claimed: 0, checked: 1000, statusErrors: 0, succeeded: 0, failed: 0 });
+    expect(inFlight.list + inFlight.get).toBeLessThanOrEqual(50);
+    // Measured: the job's 1,000 executions in 10 pages of 100, no getExecution.
+    expect({ list: inFlight.list, get: inFlight.get }).toEqual({ list: 10, get: 0 });
+    expect((await h.tasks(runId)).every((t) => t.status === 'running')).toBe(true);
+
+    // They end now: a third succeed, a third fail, a third are cancelled outside tickrun.
+    const now = Date.now();
+    for (const e of emu.executions.filter((x) => x.env.TICKRUN_RUN_ID === runId)) {
+      const kind = Number(e.env.TICKRUN_TASK_INDEX) % 3;
+      Object.assign(e, { finishedAt: now - 1, outcome: kind === 1 ? 'failed' : 'success', failedCount: kind === 1 ? 1 : 0, cancelled: kind === 2 });
+    }
+    const ended = await statusCalls(emu, () => tick(h.deps, { budgetMs: 0 }));
+    expect(ended.result).toMatchObject({ checked: 1000, statusErrors: 0, succeeded: 334, failed: 666, runsCompleted: 1 });
+    expect(ended.list + ended.get).toBeLessThanOrEqual(50);
+    expect({ list: ended.list, get: ended.get }).toEqual({ list: 10, get: 0 });
+
+    const tasks = await h.tasks(runId);
+    for (const t of tasks) {
+      const kind = t.index % 3;
+      if (kind === 0) expect(t).toMatchObject({ status: 'success', error: null });
+      if (kind === 1) expect(t).toMatchObject({ status: 'failed', error: expect.stringMatching(/exit code 1.*1 of 1 tasks failed/) });
+      if (kind === 2) expect(t).toMatchObject({ status: 'failed', error: `execution ${t.executionName} was cancelled outside tickrun` });
+    }
+  });
+});
+
+describe('statusMany', () => {
+  let emu: CloudRunEmulator;
+  let executor: Executor;
+  const request = (job: string, env: Record<string, string> = {}): DispatchRequest => ({
+    taskId: '1', runId: '1', workflow: 'w', taskName: 't', index: 0, attempt: 1, params: {}, workflowDir: '/',
+    spec: { executor: 'cloudrun', job: `${JOBS}/${job}`, count: 1, env, dependsOn: [], ancestors: [], retries: 0, backoffMs: 0 } as TaskSpec,
+  });
+  const start = (job: string, n: number, env: Record<string, string> = {}) => Promise.all(Array.from({ length: n }, () => executor.dispatch(request(job, env))));
+
+  beforeAll(async () => {
+    setLogSink(null);
+    emu = await startCloudRunEmulator();
+    executor = createCloudRunExecutor({ emulatorHost: emu.host, apiTimeoutMs: 500 });
+  });
+  afterEach(() => emu.setFaults(null));
+  afterAll(() => emu.stop());
+
+  it('reads a job with few executions one by one, lists a job with several, and fails the missing ones', async () => {
+    const [alone] = await start('alone', 1);
+    const pair = await start('pair', 2, { EMU_FAIL: '1' });
+    const several = await start('several', 4, { EMU_DURATION_MS: '600000' });
+    const gone = `${JOBS}/several/executions/several-gone`;
+    const nowhere = `${JOBS}/nowhere/executions/nowhere-x`;
+    const { result, list, get } = await statusCalls(emu, () => executor.statusMany([alone, ...pair, ...several, gone, nowhere], 10));
+    expect(result.get(alone)).toEqual({ state: 'success' });
+    for (const name of pair) expect(result.get(name)).toMatchObject({ state: 'failed', error: expect.stringMatching(/exit code 1/) });
+    for (const name of several) expect(result.get(name)).toEqual({ state: 'running' });
+    expect(result.get(gone)).toEqual({ state: 'failed', error: `execution ${gone} no longer exists` });
+    expect(result.get(nowhere)).toEqual({ state: 'failed', error: `execution ${nowhere} no longer exists` });
+    expect(result.size).toBe(9);
+    // One listing for `several`; getExecution for `alone`, the pair, and the two the listing did not settle.
+    expect({ list, get }).toEqual({ list: 1, get: 5 });
+  });
+
+  it('pages no further than the names it still misses are worth', async () => {
+    const old = await start('paged', 3);
+    for (let i = 0; i < 10; i++) await start('paged', 50);
+    // The three wanted are the oldest of 503: listing to them would take 6 pages; it stops at 3.
+    const { result, list, get } = await statusCalls(emu, () => executor.statusMany(old, 10));
+    expect(old.map((name) => result.get(name))).toEqual([{ state: 'success' }, { state: 'success' }, { state: 'success' }]);
+    expect({ list, get }).toEqual({ list: 3, get: 3 });
+  });
+
+  it.each(['503', '500', 'reset'] as const)('reads every execution one by one when the listing fails with %s', async (kind) => {
+    const names = await start(`faulty-${kind}`, 4);
+    emu.setFaults({ rate: 1, kinds: [kind], rpcs: ['listExecutions'] });
+    const { result, list, get } = await statusCalls(emu, () => executor.statusMany(names, 10));
+    expect(names.map((name) => result.get(name))).toEqual(names.map(() => ({ state: 'success' })));
+    expect({ list, get }).toEqual({ list: 1, get: 4 });
+  });
+
+  it('leaves every execution of a job unread when its listing is refused for quota, without reading them one by one', async () => {
+    const names = await start('quota', 4);
+    emu.setFaults({ rate: 1, kinds: ['429'], rpcs: ['listExecutions'] });
+    const { result, get } = await statusCalls(emu, () => executor.statusMany(names, 10));
+    for (const name of names) expect(result.get(name)).toMatchObject({ kind: 'quota' });
+    expect(result.get(names[0])).toBeInstanceOf(ExecutorFault);
+    expect(get).toBe(0);
+  });
+});

@@ -1,0 +1,77 @@
+import { tick } from '../../shared/tick';
+import { applyWorkflows } from '../../shared/workflows/apply';
+import { parseWorkflow } from '../../shared/workflows/parse';
+import { startCloudRunEmulator, type CloudRunEmulator } from '../helpers/cloudRunEmulator';
+import { createHarness, type Harness } from '../helpers/harness';
+
+const JOB = 'projects/demo/locations/us-central1/jobs/work';
+
+describe('round trips per cycle', () => {
+  let emu: CloudRunEmulator;
+  beforeAll(async () => {
+    emu = await startCloudRunEmulator();
+  });
+  afterAll(() => emu.stop());
+
+  describe('an idle cycle costs one round trip', () => {
+    let h: Harness;
+    beforeAll(async () => {
+      h = await createHarness({ CLOUD_RUN_EMULATOR_HOST: emu.host });
+    });
+    afterAll(() => h.close());
+
+    it('on an empty database', async () => {
+      expect(await tick(h.deps, { budgetMs: 0 })).toMatchObject({ cycles: 1, roundTrips: 1 });
+    });
+
+    it('with only finished runs', async () => {
+      await h.apply(`name: quick\ntasks:\n  a: { job: ${JOB}, count: 3 }\n  b: { job: ${JOB}, depends_on: [a] }\n`);
+      expect((await h.runToEnd(await h.trigger('quick'))).status).toBe('success');
+      expect(await tick(h.deps, { budgetMs: 0 })).toMatchObject({ roundTrips: 1, checked: 0 });
+    });
+
+    it('until a schedule slot comes, by the tick clock', async () => {
+      const t0 = new Date('2026-03-01T10:00:30Z');
+      await applyWorkflows(h.db.pool, [parseWorkflow(`name: hourly\nschedule: "0 * * * *"\ntasks:\n  a: { job: ${JOB} }\n`, '/w/wf.yaml')], t0);
+      const at = (iso: string) => tick({ ...h.deps, clock: () => new Date(iso) }, { budgetMs: 0 });
+      expect(await at('2026-03-01T10:59:59Z')).toMatchObject({ roundTrips: 1, runsScheduled: 0 });
+      const due = await at('2026-03-01T11:00:01Z');
+      expect(due.runsScheduled).toBe(1);
+      expect(due.roundTrips).toBeGreaterThan(1);
+      await h.db.pool.query("update workflows set paused = true where name = 'hourly'");
+    });
+
+    it('but not with a run left to complete, a waiting task, or an expired claim', async () => {
+      await h.apply(`name: parked\ntasks:\n  a: { job: ${JOB} }\n`);
+      const runId = await h.trigger('parked');
+      // A pending run: expand has work.
+      expect((await tick(h.deps, { budgetMs: 0 })).roundTrips).toBeGreaterThan(1);
+      expect((await h.runToEnd(runId)).status).toBe('success');
+      // A running run whose tasks have all ended: complete has work.
+      await h.db.pool.query("update runs set status = 'running', finished_at = null where id = $1", [runId]);
+      expect(await tick(h.deps, { budgetMs: 0 })).toMatchObject({ runsCompleted: 1 });
+      // A waiting task, or a claim whose lease ran out.
+      for (const status of ['waiting', 'claimed']) {
+        await h.db.pool.query("update tasks set status = $2, lease_until = now() - interval '1 second', lease_token = gen_random_uuid() where run_id = $1", [runId, status]);
+        expect((await tick(h.deps, { budgetMs: 0 })).roundTrips).toBeGreaterThan(1);
+        await h.db.pool.query("update tasks set status = 'success', lease_until = null, lease_token = null where run_id = $1", [runId]);
+      }
+      expect((await tick(h.deps, { budgetMs: 0 })).roundTrips).toBe(1);
+    });
+  });
+
+  it.each([10, 100, 1000])('a busy cycle makes the same round trips at batch %i', async (batch) => {
+    const h = await createHarness({ CLOUD_RUN_EMULATOR_HOST: emu.host, TICKRUN_BATCH_SIZE: String(batch), TICKRUN_DISPATCH_CONCURRENCY: '100' });
+    try {
+      await h.apply(`name: wide\ntasks:\n  t: { job: ${JOB}, count: ${batch}, env: { EMU_DURATION_MS: "600000" } }\n`);
+      await h.trigger('wide');
+      // probe, due, expand, reap, claim, dispatch's record, poll's fetch and record, advance, complete.
+      const first = await tick(h.deps, { budgetMs: 0 });
+      expect(first).toMatchObject({ claimed: batch, dispatched: batch, checked: batch, roundTrips: 10 });
+      // Everything in flight, nothing changed: no record statements.
+      expect(await tick(h.deps, { budgetMs: 0 })).toMatchObject({ checked: batch, roundTrips: 8 });
+    } finally {
+      await h.close();
+    }
+  });
+});
