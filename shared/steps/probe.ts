@@ -11,6 +11,7 @@ import type { TickContext } from '../context';
 // - complete: a running run with no unfinished task left (COMPLETE_SQL's own condition).
 // A probe may say yes when its step then finds nothing (a ready task of a workflow with no free slot):
 // the cycle runs as usual. It never says no when a step has work: skipping the steps then loses nothing.
+// A step that learns a new kind of work needs its probe here too, or an idle-looking cycle would skip it.
 export const PROBE_SQL = `
 select exists (select 1 from workflows where next_slot_at <= $1 and not paused)
     or exists (select 1 from runs where status = 'pending')
