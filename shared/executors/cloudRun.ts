@@ -41,6 +41,10 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
     }
   };
 
+  /** One page of a job's executions, newest first (autoPaginate off: we decide when to stop). */
+  const listPage = (job: string): ListPage => (request) =>
+    call('listExecutions', job, () => executions.listExecutions(request, { ...callOptions(), autoPaginate: false }));
+
   /** One execution's state by getExecution; one that no longer exists is a failed attempt. */
   const status = async (executionName: string): Promise<ExecutionStatus> => {
     try {
@@ -78,9 +82,7 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
       const listed = [...executionsByJob(names)].filter(([, wanted]) => wanted.size >= LIST_FROM);
       await Promise.all(listed.map(([job, wanted]) => limit(async () => {
         try {
-          await settleFromListing(job, wanted, (execution) => statuses.set(execution.name!, executionStatus(execution)), (request) =>
-            call('listExecutions', job, () => executions.listExecutions(request, { ...callOptions(), autoPaginate: false })),
-          );
+          await settleFromListing(job, wanted, (execution) => statuses.set(execution.name!, executionStatus(execution)), listPage(job));
         } catch (err) {
           const left = [...wanted].filter((name) => !statuses.has(name));
           // Out of quota: one call per execution would only spend more of it. Read again next cycle.
@@ -118,9 +120,7 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
       const limit = pLimit(LIST_CONCURRENCY);
       await Promise.all([...byJob].map(([job, attempts]) => limit(async () => {
         try {
-          const started = await startedIn(job, attempts, (request) =>
-            call('listExecutions', job, () => executions.listExecutions(request, { ...callOptions(), autoPaginate: false })),
-          );
+          const started = await startedIn(job, attempts, listPage(job));
           for (const attempt of attempts) found.set(attempt, started.get(attemptKey(attempt)) ?? null);
         } catch (err) {
           // No such job: nothing of it can be running, and sending the attempt again would fail the same way.

@@ -120,8 +120,3 @@ export function createProcessExecutor(home: string): Executor {
   };
   return executor;
 }
-
-/** The log file of a process execution, for `tickrun tasks` and the dev output. */
-export function processLogFile(home: string, executionName: string): string | undefined {
-  return executionName.startsWith(PREFIX) ? path.join(home, executionName.slice(PREFIX.length), 'output.log') : undefined;
-}
