@@ -37,6 +37,28 @@ async function tickPeakRss(bench: Bench, env: Record<string, string>): Promise<{
   return { peakMb: round(peakKb / 1024), how: '/proc VmHWM, polled', summary: tickSummary({ code, stdout, stderr: '', wallMs: 0 }) };
 }
 
+// The floor under any tick that reaches Cloud Run through @google-cloud/run: node, the package loaded,
+// its two clients built, and one runJob and one getExecution answered. Nothing of tickrun's is loaded.
+const CLIENT_FLOOR = `
+const { JobsClient, ExecutionsClient } = require('@google-cloud/run');
+const { PassThroughClient } = require('google-auth-library');
+const url = new URL('http://' + process.env.CLOUD_RUN_EMULATOR_HOST);
+const options = { fallback: true, protocol: 'http', apiEndpoint: url.hostname, port: Number(url.port),
+  authClient: new PassThroughClient({ transporterOptions: { fetchImplementation: fetch } }) };
+(async () => {
+  const [operation] = await new JobsClient(options).runJob({ name: 'projects/p/locations/l/jobs/floor' }, { timeout: 30000 });
+  await new ExecutionsClient(options).getExecution({ name: operation.metadata.name }, { timeout: 30000 });
+  process.exit(0);
+})();`;
+
+/** Peak RSS (MB) of the bare client doing one runJob and one getExecution (CLIENT_FLOOR). */
+async function clientFloorMb(bench: Bench): Promise<number> {
+  const result = await runChild(TIME, ['-v', process.execPath, '-e', CLIENT_FLOOR], bench.env);
+  const kb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(result.stderr)?.[1]);
+  if (result.code !== 0 || !kb) throw new Error(`the client floor process failed: ${result.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  return round(kb / 1024);
+}
+
 export async function measurePeakRss(bench: Bench): Promise<Measured> {
   // 10K executions in flight, then 10K more tasks queued beside them.
   await seedInFlight(bench, 10_000);
@@ -49,9 +71,10 @@ export async function measurePeakRss(bench: Bench): Promise<Measured> {
   // For reference: the same command over an empty queue (what loading the CLI and one idle cycle cost).
   await clearRuns(bench.pool);
   const idle = await tickPeakRss(bench, { TICKRUN_PROFILE: 'high_throughput' });
+  const floorMb = fs.existsSync(TIME) ? await clientFloorMb(bench) : undefined;
   const worst = Math.max(profile.peakMb, whole?.peakMb ?? 0);
   const figures = {
-    how: profile.how, idleQueuePeakMb: idle.peakMb,
+    how: profile.how, idleQueuePeakMb: idle.peakMb, clientFloorMb: floorMb,
     highThroughput: { peakMb: profile.peakMb, dispatched: profile.summary.dispatched, checked: profile.summary.checked },
     ...(whole && { batch10000: { peakMb: whole.peakMb, dispatched: whole.summary.dispatched, checked: whole.summary.checked } }),
   };
@@ -62,7 +85,7 @@ export async function measurePeakRss(bench: Bench): Promise<Measured> {
       ours: `${profile.peakMb} MB (high_throughput: ${profile.summary.dispatched} dispatched, ${profile.summary.checked} checked)` +
         (whole ? `; ${whole.peakMb} MB with batch 10000 (${whole.summary.dispatched} dispatched, ${whole.summary.checked} checked)` : ''),
       note: '—',
-      baseline: `the same command over an empty queue: ${idle.peakMb} MB (${profile.how})`,
+      baseline: `the same command over an empty queue: ${idle.peakMb} MB; the bare @google-cloud/run client, one runJob and one getExecution: ${floorMb ?? '?'} MB (${profile.how})`,
       target: `under 100 MB: ${worst < 100 ? 'met' : 'NOT met'}`,
     },
   };

@@ -1,24 +1,29 @@
 /**
- * Row 5: the high_throughput profile (batch 500, 50 dispatches / 100 status checks in flight) at 20 ms
- * API latency: dispatches and status checks per second through the real steps, beside the bare
- * @google-cloud/run client at the same concurrency (the ceiling), and tick processes side by side.
+ * Row 5: the high_throughput profile (claim batch 500, status batch 10,000, 50 dispatches / 100 status
+ * checks in flight) at 20 ms API latency: dispatches and status checks per second through the real
+ * steps, beside the bare @google-cloud/run client at the same concurrency (the ceiling), and tick
+ * processes side by side. Both sides are warmed by the same number of calls first, as a function
+ * instance is after its first tick.
  */
 import { ExecutionsClient, JobsClient } from '@google-cloud/run';
 import { PassThroughClient } from 'google-auth-library';
 import pLimit from 'p-limit';
 import { parseConfig } from '../shared/config';
+import type { TickContext } from '../shared/context';
 import { claimReadyTasks } from '../shared/steps/claim';
 import { dispatchTasks } from '../shared/steps/dispatch';
 import { pollInFlight } from '../shared/steps/poll';
 import { contextFor, round, runChild, seedRun, tickSummary, type Bench, type Measured } from './common';
 
 const LATENCY_MS = 20;
+/** Calls (or tasks) each side makes before it is timed: protos loaded, code optimised, connections open. */
+const WARM_UP = 1000;
 type ClientOptions = NonNullable<ConstructorParameters<typeof JobsClient>[0]>;
 
 /** The bare client's calls per second: `calls` calls of `call`, `inFlight` at once. */
 async function callsPerSecond(calls: number, inFlight: number, call: (i: number) => Promise<unknown>): Promise<number> {
   const limit = pLimit(inFlight);
-  await Promise.all(Array.from({ length: inFlight }, (_, i) => call(i))); // warm-up: protos, connections
+  await Promise.all(Array.from({ length: WARM_UP }, (_, i) => limit(() => call(i))));
   const t0 = performance.now();
   await Promise.all(Array.from({ length: calls }, (_, i) => limit(() => call(i))));
   return calls / ((performance.now() - t0) / 1000);
@@ -46,7 +51,14 @@ async function clientCeiling(bench: Bench, calls: number): Promise<{ runJobPerS:
 async function stepRates(bench: Bench, count: number): Promise<{ dispatchPerS: number; statusPerS: number; dispatched: number; checked: number; statusCalls: Record<string, number> }> {
   const config = parseConfig({ ...bench.env, TICKRUN_PROFILE: 'high_throughput' });
   const ctx = contextFor(bench, config);
+  await seedRun(bench, WARM_UP);
+  await dispatchThenCheck(ctx, bench, WARM_UP);
   await seedRun(bench, count);
+  return dispatchThenCheck(ctx, bench, count);
+}
+
+/** Claims and dispatches every queued task, then checks them all in flight; the rates of each. */
+async function dispatchThenCheck(ctx: TickContext, bench: Bench, count: number) {
   let dispatched = 0;
   const d0 = performance.now();
   for (let claimed = await claimReadyTasks(ctx); claimed.length > 0; claimed = await claimReadyTasks(ctx)) {
@@ -87,11 +99,11 @@ export async function measureThroughput(bench: Bench): Promise<Measured> {
   return {
     figures,
     row: {
-      scenario: `5. high_throughput profile (batch 500, 50 / 100 in flight), ${count.toLocaleString('en')} tasks, 20 ms API latency`,
-      ours: `${steps.dispatchPerS} dispatches/s, ${steps.statusPerS} status checks/s (in process); tick processes (${budget} each): 1 → ${one.perS}/s, 2 side by side → ${two.perS}/s`,
+      scenario: `5. high_throughput profile (claim batch 500, status batch 10,000, 50 / 100 in flight), ${count.toLocaleString('en')} tasks, 20 ms API latency`,
+      ours: `${steps.dispatchPerS} dispatches/s, ${steps.statusPerS} status checks/s (in process, after ${WARM_UP} warm-up; ${Object.entries(steps.statusCalls).map(([rpc, n]) => `${n} ${rpc}`).join(', ')} for ${steps.checked} checks); tick processes (${budget} each): 1 → ${one.perS}/s, 2 side by side → ${two.perS}/s`,
       note: '~1000 dispatches/s, ~2000 status/s',
-      baseline: `bare client: ${ceiling.runJobPerS} runJob/s (50 in flight), ${ceiling.getExecutionPerS} getExecution/s (100 in flight) → ours ${round(steps.dispatchPerS / ceiling.runJobPerS, 2)}× / ${round(steps.statusPerS / ceiling.getExecutionPerS, 2)}× the ceiling`,
-      target: 'the client is the ceiling',
+      baseline: `bare client, as shipped (${WARM_UP} warm-up calls): ${ceiling.runJobPerS} runJob/s (50 in flight), ${ceiling.getExecutionPerS} getExecution/s (100 in flight) → ours ${round(steps.dispatchPerS / ceiling.runJobPerS, 2)}× / ${round(steps.statusPerS / ceiling.getExecutionPerS, 2)}× the bare client`,
+      target: `≥ 1000 dispatches/s and ≥ 2000 status checks/s: ${steps.dispatchPerS >= 1000 && steps.statusPerS >= 2000 ? 'met' : 'NOT met'}`,
     },
   };
 }

@@ -1,16 +1,14 @@
-import { ExecutionsClient, JobsClient, protos } from '@google-cloud/run';
-import { PassThroughClient } from 'google-auth-library';
+import type { protos } from '@google-cloud/run';
 import pLimit from 'p-limit';
 import { log } from '../log';
 import type { TaskSpec } from '../workflows/definition';
+import { CONDITION_STATE, EXECUTION_REASON, createCloudRunClients, enumName } from './cloudRunClients';
 import { CloudRunCallError, callError } from './cloudRunErrors';
 import { ExecutorFault, executionEnv, statusEach, type DispatchRequest, type ExecutionStatus, type Executor, type LostAttempt } from './executor';
 
 type Execution = protos.google.cloud.run.v2.IExecution;
 type Overrides = protos.google.cloud.run.v2.RunJobRequest.IOverrides;
-type ClientOptions = NonNullable<ConstructorParameters<typeof JobsClient>[0]>;
 type Timestamp = protos.google.protobuf.ITimestamp;
-const { State, ExecutionReason } = protos.google.cloud.run.v2.Condition;
 
 /** Where the Cloud Run Admin API is and how long each call may take. */
 export interface CloudRunOptions {
@@ -28,9 +26,7 @@ export interface CloudRunOptions {
  * environment as a container override. The clients are made once: each holds its own channel.
  */
 export function createCloudRunExecutor(options: CloudRunOptions): Executor {
-  const clientOptions = emulatorClientOptions(options);
-  const jobs = new JobsClient(clientOptions);
-  const executions = new ExecutionsClient(clientOptions);
+  const { jobs, executions, decodeExecution } = createCloudRunClients(options);
   // A fresh object per call: the client writes routing headers into the options it is given.
   const callOptions = () => ({ timeout: options.apiTimeoutMs });
   const call = async <T>(method: string, name: string, send: () => Promise<T>): Promise<T> => {
@@ -68,7 +64,7 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
       );
       // The operation ends only when the execution does; its metadata already is the new
       // Execution, so the name is known without waiting.
-      const executionName = operationExecution(operation)?.name;
+      const executionName = operationExecution(operation, decodeExecution)?.name;
       // Accepted, so an execution most likely exists: findStarted can name it.
       if (!executionName) throw new ExecutorFault('ambiguous', `Cloud Run runJob ${name}: operation ${operation.name} names no execution`);
       return executionName;
@@ -204,15 +200,20 @@ function executionsByJob(names: string[]): Map<string, Set<string>> {
   return byJob;
 }
 
+/** Most executions asked for in one listing page (the emulator's ceiling too; Cloud Run may give fewer). */
+const LIST_PAGE_MAX = 1000;
+
 /**
  * Hands `settle` each wanted execution found in its job's listing (full Execution resources, newest
- * first, so executions in flight come early). A page is read only while fewer pages have been read
- * than wanted executions remain: each one missed costs a getExecution afterwards, so listing plus those
- * calls never exceeds twice the wanted, and is one call per 100 when they are the newest.
+ * first, so executions in flight come early). A page asks for as many executions as are wanted, from
+ * 100 to 1,000. A page is read only while fewer pages have been read than wanted executions remain:
+ * each one missed costs a getExecution afterwards, so listing plus those calls never exceeds twice the
+ * wanted, and is one call per page when they are the newest.
  */
 async function settleFromListing(job: string, wanted: Set<string>, settle: (execution: Execution) => void, listPage: ListPage): Promise<void> {
   const left = new Set(wanted);
-  let request: ListRequest | null = { parent: job, pageSize: 100 };
+  const pageSize = Math.min(LIST_PAGE_MAX, Math.max(100, wanted.size));
+  let request: ListRequest | null = { parent: job, pageSize };
   for (let pages = 0; request && left.size > pages; pages++) {
     const [page, next]: [Execution[], ListRequest | null, unknown] = await listPage(request);
     for (const execution of page) if (execution.name && left.delete(execution.name)) settle(execution);
@@ -238,13 +239,13 @@ function timestampMs(t: Timestamp | null | undefined): number | undefined {
  */
 export function executionStatus(execution: Execution): ExecutionStatus {
   const completed = execution.conditions?.find((c) => c.type === 'Completed');
-  const state = enumName(State, completed?.state);
+  const state = enumName(CONDITION_STATE, completed?.state);
   if (state !== 'CONDITION_SUCCEEDED' && state !== 'CONDITION_FAILED') return { state: 'running' };
   const failed = execution.failedCount ?? 0;
   const cancelled = execution.cancelledCount ?? 0;
   // Cloud Run shows a cancellation as a failed Completed condition with reason CANCELLED;
   // cancelled tasks with none failed mean the same even if the reason is missing.
-  if (enumName(ExecutionReason, completed?.executionReason) === 'CANCELLED' || (cancelled > 0 && failed === 0)) {
+  if (enumName(EXECUTION_REASON, completed?.executionReason) === 'CANCELLED' || (cancelled > 0 && failed === 0)) {
     return { state: 'cancelled' };
   }
   if (state === 'CONDITION_SUCCEEDED' && failed === 0) return { state: 'success' };
@@ -256,14 +257,14 @@ export function executionStatus(execution: Execution): ExecutionStatus {
  * The Execution an operation's metadata holds. gax decodes it into `metadata`, except for an
  * operation already done with an error: then it stops before the metadata, which is decoded here.
  */
-function operationExecution(operation: {
-  metadata: unknown;
-  latestResponse: protos.google.longrunning.IOperation;
-}): Execution | undefined {
+function operationExecution(
+  operation: { metadata: unknown; latestResponse: protos.google.longrunning.IOperation },
+  decodeExecution: (bytes: Uint8Array) => Execution,
+): Execution | undefined {
   if (operation.metadata) return operation.metadata as Execution;
   const value = operation.latestResponse.metadata?.value;
   if (!value) return undefined;
-  return protos.google.cloud.run.v2.Execution.decode(typeof value === 'string' ? Buffer.from(value, 'base64') : value);
+  return decodeExecution(typeof value === 'string' ? Buffer.from(value, 'base64') : value);
 }
 
 /** The job's full name: `job` as given when it is one, else built from the task's or the default project and region. */
@@ -287,28 +288,4 @@ function overridesFor(req: DispatchRequest): Overrides {
     // Cloud Run's task timeout: a backstop to tickrun's own, which cancels the execution.
     ...(timeoutMs !== undefined && { timeout: { seconds: Math.ceil(timeoutMs / 1000) } }),
   };
-}
-
-/** REST over plain HTTP without credentials for an emulator; the default (gRPC, ambient credentials) otherwise. */
-function emulatorClientOptions({ emulatorHost, apiTimeoutMs }: CloudRunOptions): ClientOptions {
-  if (!emulatorHost) return {};
-  const url = new URL(`http://${emulatorHost}`);
-  return {
-    fallback: true,
-    protocol: 'http',
-    apiEndpoint: url.hostname,
-    port: Number(url.port || 80),
-    // Without fetchImplementation gaxios imports node-fetch dynamically, which jest refuses. The
-    // timeout is here because in REST mode gax never hands the call's deadline to fetch: measured,
-    // a call with { timeout: 300 } waited the full 2 s the emulator took.
-    // The cast: google-gax types authClient with its own nested copy of google-auth-library, so
-    // TypeScript sees two unrelated AuthClient classes; at run time gax only calls fetch on it.
-    authClient: new PassThroughClient({
-      transporterOptions: { fetchImplementation: fetch, timeout: apiTimeoutMs },
-    }) as unknown as ClientOptions['authClient'],
-  };
-}
-
-function enumName(values: Record<number, string>, value: unknown): string | undefined {
-  return typeof value === 'number' ? values[value] : (value as string | undefined) ?? undefined;
 }

@@ -47,7 +47,7 @@ export interface PollResult {
 }
 
 /**
- * Checks up to one batch of in-flight executions and records every change in one statement. The
+ * Checks up to `statusBatchSize` in-flight executions and records every change in one statement. The
  * statuses are read with one `statusMany` per executor kind (Cloud Run lists a job's executions instead
  * of reading them one by one), `statusConcurrency` calls at once. An attempt past its timeout, or of a
  * cancelled run, is cancelled through its executor instead. A status that cannot be read (an API
@@ -55,7 +55,7 @@ export interface PollResult {
  */
 export async function pollInFlight(ctx: TickContext): Promise<PollResult> {
   const { db, config, executors } = ctx;
-  const { rows } = await db.query<InFlightTask>(IN_FLIGHT_SQL, [config.batchSize], 'tickrun_in_flight');
+  const { rows } = await db.query<InFlightTask>(IN_FLIGHT_SQL, [config.statusBatchSize], 'tickrun_in_flight');
   if (rows.length === 0) return { checked: 0, recorded: [], errors: 0 };
   let errors = 0;
   const unread = (task: InFlightTask, err: unknown): null => {

@@ -44,7 +44,7 @@ tasks:
   it('--help lists the commands and every variable that overrides a profile', async () => {
     const r = await cli('--help');
     expect(r.code).toBe(0);
-    for (const word of ['schedule', 'timezone', 'catchup: latest', 'catchup: all', 'pause|resume', 'concurrency', 'oldest run first', '--idempotency-key', 'dev', 'migrate', 'pause', 'resume', 'validate', 'apply', 'workflows', 'trigger', 'tick', 'status', 'tasks', 'cancel', 'TICKRUN_PROFILE', 'TICKRUN_BATCH_SIZE', 'TICKRUN_DISPATCH_CONCURRENCY', 'TICKRUN_STATUS_CONCURRENCY', 'TICKRUN_POOL_SIZE', 'TICKRUN_POLL_INTERVAL']) {
+    for (const word of ['schedule', 'timezone', 'catchup: latest', 'catchup: all', 'pause|resume', 'concurrency', 'oldest run first', '--idempotency-key', 'dev', 'migrate', 'pause', 'resume', 'validate', 'apply', 'workflows', 'trigger', 'tick', 'status', 'tasks', 'cancel', 'TICKRUN_PROFILE', 'TICKRUN_BATCH_SIZE', 'TICKRUN_STATUS_BATCH_SIZE', 'TICKRUN_DISPATCH_CONCURRENCY', 'TICKRUN_STATUS_CONCURRENCY', 'TICKRUN_POOL_SIZE', 'TICKRUN_POLL_INTERVAL']) {
       expect(r.stdout).toContain(word);
     }
   });

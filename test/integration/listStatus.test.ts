@@ -36,8 +36,8 @@ describe('status checks of many executions of one job cost calls per job, not pe
     const inFlight = await statusCalls(emu, () => tick(h.deps, { budgetMs: 0 }));
     expect(inFlight.result).toMatchObject({ claimed: 0, checked: 1000, statusErrors: 0, succeeded: 0, failed: 0 });
     expect(inFlight.list + inFlight.get).toBeLessThanOrEqual(50);
-    // Measured: the job's 1,000 executions in 10 pages of 100, no getExecution.
-    expect({ list: inFlight.list, get: inFlight.get }).toEqual({ list: 10, get: 0 });
+    // The job's 1,000 executions in one page (a page asks for as many as are wanted, up to 1,000), no getExecution.
+    expect({ list: inFlight.list, get: inFlight.get }).toEqual({ list: 1, get: 0 });
     expect((await h.tasks(runId)).every((t) => t.status === 'running')).toBe(true);
 
     // They end now: a third succeed, a third fail, a third are cancelled outside tickrun.
@@ -49,7 +49,7 @@ describe('status checks of many executions of one job cost calls per job, not pe
     const ended = await statusCalls(emu, () => tick(h.deps, { budgetMs: 0 }));
     expect(ended.result).toMatchObject({ checked: 1000, statusErrors: 0, succeeded: 334, failed: 666, runsCompleted: 1 });
     expect(ended.list + ended.get).toBeLessThanOrEqual(50);
-    expect({ list: ended.list, get: ended.get }).toEqual({ list: 10, get: 0 });
+    expect({ list: ended.list, get: ended.get }).toEqual({ list: 1, get: 0 });
 
     const tasks = await h.tasks(runId);
     for (const t of tasks) {
@@ -57,6 +57,25 @@ describe('status checks of many executions of one job cost calls per job, not pe
       if (kind === 0) expect(t).toMatchObject({ status: 'success', error: null });
       if (kind === 1) expect(t).toMatchObject({ status: 'failed', error: expect.stringMatching(/exit code 1.*1 of 1 tasks failed/) });
       if (kind === 2) expect(t).toMatchObject({ status: 'failed', error: `execution ${t.executionName} was cancelled outside tickrun` });
+    }
+  });
+});
+
+describe('TICKRUN_STATUS_BATCH_SIZE', () => {
+  it('checks at most that many in-flight executions per cycle, least recently checked first', async () => {
+    const emu = await startCloudRunEmulator();
+    const h = await createHarness({ CLOUD_RUN_EMULATOR_HOST: emu.host, TICKRUN_BATCH_SIZE: '500', TICKRUN_STATUS_BATCH_SIZE: '300' });
+    try {
+      await h.apply(`name: capped\ntasks:\n  t: { job: ${JOBS}/capped, count: 500, env: { EMU_DURATION_MS: "600000" } }\n`);
+      await h.trigger('capped');
+      expect(await tick(h.deps, { budgetMs: 0 })).toMatchObject({ dispatched: 500, checked: 300 });
+      expect(await tick(h.deps, { budgetMs: 0 })).toMatchObject({ dispatched: 0, checked: 300 });
+      // The 200 not checked by the first cycle were checked by the second: none is still unchecked.
+      const { rows } = await h.db.pool.query("select count(*)::int as n from tasks where checked_at is null and status in ('dispatched', 'running')");
+      expect(rows[0].n).toBe(0);
+    } finally {
+      await h.close();
+      await emu.stop();
     }
   });
 });
@@ -93,6 +112,14 @@ describe('statusMany', () => {
     expect(result.size).toBe(9);
     // One listing for `several`; getExecution for `alone`, the pair, and the two the listing did not settle.
     expect({ list, get }).toEqual({ list: 1, get: 5 });
+  });
+
+  it('lists 2,500 executions of a job in 3 pages: a page asks for as many as are wanted, up to 1,000', async () => {
+    const names: string[] = [];
+    for (let i = 0; i < 50; i++) names.push(...(await start('deep', 50)));
+    const { result, list, get } = await statusCalls(emu, () => executor.statusMany(names, 10));
+    expect(names.every((name) => (result.get(name) as { state?: string } | undefined)?.state === 'success')).toBe(true);
+    expect({ list, get }).toEqual({ list: 3, get: 0 });
   });
 
   it('pages no further than the names it still misses are worth', async () => {

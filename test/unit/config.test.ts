@@ -8,12 +8,13 @@ describe('parseConfig', () => {
   });
 
   it('uses the default profile when none is set', () => {
-    expect(parseConfig({}, '/w')).toMatchObject({ profile: 'default', pollIntervalMs: 5000, batchSize: 100, dispatchConcurrency: 10, statusConcurrency: 50, poolSize: 10, home: '/w/.tickrun' });
+    expect(parseConfig({}, '/w')).toMatchObject({ profile: 'default', pollIntervalMs: 5000, batchSize: 100, statusBatchSize: 1000, dispatchConcurrency: 10, statusConcurrency: 50, poolSize: 10, home: '/w/.tickrun' });
   });
 
   it.each([
     ['TICKRUN_POLL_INTERVAL', '750ms', { pollIntervalMs: 750 }],
     ['TICKRUN_BATCH_SIZE', '7', { batchSize: 7 }],
+    ['TICKRUN_STATUS_BATCH_SIZE', '25000', { statusBatchSize: 25000 }],
     ['TICKRUN_DISPATCH_CONCURRENCY', '3', { dispatchConcurrency: 3 }],
     ['TICKRUN_STATUS_CONCURRENCY', '200', { statusConcurrency: 200 }],
     ['TICKRUN_POOL_SIZE', '2', { poolSize: 2 }],
@@ -28,6 +29,7 @@ describe('parseConfig', () => {
     ['TICKRUN_PROFILE', 'fast', /TICKRUN_PROFILE="fast" is not valid: it accepts optimized, default, high_throughput/],
     ['TICKRUN_BATCH_SIZE', 'ten', /TICKRUN_BATCH_SIZE="ten" is not valid: it accepts a whole number from 1 to 10000/],
     ['TICKRUN_BATCH_SIZE', '0', /TICKRUN_BATCH_SIZE="0"/],
+    ['TICKRUN_STATUS_BATCH_SIZE', '100001', /TICKRUN_STATUS_BATCH_SIZE="100001" is not valid: it accepts a whole number from 1 to 100000/],
     ['TICKRUN_DISPATCH_CONCURRENCY', '-1', /TICKRUN_DISPATCH_CONCURRENCY="-1" is not valid/],
     ['TICKRUN_STATUS_CONCURRENCY', '1.5', /TICKRUN_STATUS_CONCURRENCY="1.5" is not valid/],
     ['TICKRUN_POOL_SIZE', '1000', /TICKRUN_POOL_SIZE="1000" is not valid: it accepts a whole number from 1 to 100/],
