@@ -34,6 +34,7 @@ const SCENARIOS: [string, (bench: Bench) => Promise<Measured>][] = [
   ['bundle', measureBundle],
   ['lifecycle', measureLifecycle],
   ['statusCalls', measureStatusCalls],
+  ['dashboard', async (bench) => (await import('./dashboard')).measureDashboard(bench)],
 ];
 
 function table(rows: Row[]): string {

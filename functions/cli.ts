@@ -5,6 +5,7 @@ import { table, counts, elapsed } from '../shared/cli/format';
 import { collectParam } from '../shared/cli/params';
 import { parseConfig, parseDurationOption, PROFILES, SETTINGS, type Config } from '../shared/config';
 import { openPool } from '../shared/db';
+import { parseDashboardPort } from '../shared/dashboard/port';
 import { runDev } from '../shared/dev';
 import { UsageError } from '../shared/errors';
 import { createExecutors } from '../shared/executors';
@@ -51,6 +52,7 @@ Environment:
   GOOGLE_CLOUD_PROJECT, TICKRUN_REGION   project and region for a bare job id with none in the workflow
   TICKRUN_HOME                 local state folder (default .tickrun)
   TICKRUN_DEBUG=1              print stack traces of failures
+  TICKRUN_DASHBOARD_PORT       port of \`tickrun dev\`'s dashboard on 127.0.0.1 (default 8787; 0 takes a free one)
   TICKRUN_PROFILE              ${Object.keys(PROFILES).join(' | ')} (default: default); each of its values can be overridden:
 ${Object.values(SETTINGS).map((s) => `  ${s.variable.padEnd(28)} ${s.help}; ${s.accepts}`).join('\n')}
 
@@ -70,14 +72,16 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
 
   program
     .command('dev')
-    .description("local all-in-one: embedded Postgres under .tickrun/, migrate, apply examples/, tick until Ctrl-C")
+    .description("local all-in-one: embedded Postgres under .tickrun/, migrate, apply examples/, serve the dashboard, tick until Ctrl-C")
     .option('--examples <dir>', 'workflows to apply at start', 'examples')
+    .option('--port <port>', 'port of the dashboard on 127.0.0.1 (default: TICKRUN_DASHBOARD_PORT, else 8787; 0 takes a free one)')
     .action(async (opts) => {
+      const dashboardPort = parseDashboardPort(opts.port, env);
       const abort = new AbortController();
       const stop = () => abort.abort();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
-      await runDev(config(), { examples: path.resolve(opts.examples), out: print, signal: abort.signal });
+      await runDev(config(), { examples: path.resolve(opts.examples), dashboardPort, out: print, signal: abort.signal });
     });
 
   program

@@ -14,6 +14,7 @@ import { tick } from './tick';
 import { applyWorkflows } from './workflows/apply';
 import { loadWorkflowFiles } from './workflows/load';
 import { elapsed } from './cli/format';
+import { startDashboardServer, type DashboardServer } from './dashboard/server';
 
 /** The example `npm start` runs when nothing has been triggered yet. */
 export const DEMO_WORKFLOW = 'local-etl';
@@ -44,6 +45,18 @@ async function startLocalDatabase(config: Config, out: (line: string) => void): 
   return db;
 }
 
+/** Serves the dashboard on this machine; a port taken by another program is a usage error, not a crash. */
+async function startDashboard(deps: Parameters<typeof startDashboardServer>[0], port: number): Promise<DashboardServer> {
+  try {
+    return await startDashboardServer(deps, { port });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new UsageError(`the dashboard's port ${port} is in use: pick another with --port or TICKRUN_DASHBOARD_PORT (0 takes any free one)`);
+    }
+    throw err;
+  }
+}
+
 /** Prints each task's status change of one run; returns the run's status. */
 async function reportProgress(pool: Pool, runId: string, seen: Map<string, string>, out: (line: string) => void): Promise<string> {
   for (const t of await listTasks(pool, runId)) {
@@ -57,13 +70,18 @@ async function reportProgress(pool: Pool, runId: string, seen: Map<string, strin
 /**
  * `tickrun dev`: the local all-in-one. Starts the embedded Postgres (data under `.tickrun/`), migrates,
  * applies `examples/`, triggers the process example once when nothing was ever triggered and prints its
- * progress, then ticks every poll interval until SIGINT or SIGTERM, and stops cleanly.
+ * progress, serves the dashboard on 127.0.0.1:`dashboardPort` (its URL printed), then ticks every poll
+ * interval until SIGINT or SIGTERM, and stops cleanly.
  */
-export async function runDev(config: Config, opts: { examples: string; out: (line: string) => void; signal: AbortSignal }): Promise<void> {
+export async function runDev(
+  config: Config,
+  opts: { examples: string; dashboardPort: number; out: (line: string) => void; signal: AbortSignal },
+): Promise<void> {
   const { out, signal } = opts;
   fs.mkdirSync(config.home, { recursive: true });
   const localDb = await startLocalDatabase(config, out);
   const pool = await openPool(config);
+  let dashboard: DashboardServer | undefined;
   try {
     const applied = await migrate(pool);
     if (applied.length) out(`migrated: ${applied.join(', ')}`);
@@ -72,6 +90,9 @@ export async function runDev(config: Config, opts: { examples: string; out: (lin
       const result = await applyWorkflows(pool, loaded.map((w) => w.definition));
       out(`workflows: ${result.map((w) => `${w.name} (${w.action})`).join(', ')}`);
     }
+    const deps = { config, pool, executors: createExecutors(config) };
+    dashboard = await startDashboard(deps, opts.dashboardPort);
+    out(`dashboard: ${dashboard.url}`);
     let watched: string | undefined;
     const { rows } = await pool.query('select exists (select 1 from runs) as any');
     if (!rows[0].any) {
@@ -84,7 +105,6 @@ export async function runDev(config: Config, opts: { examples: string; out: (lin
       if (severity !== 'INFO' && severity !== 'DEBUG') out(`${severity.toLowerCase()}: ${message}`);
     });
     out(`ticking every ${config.pollIntervalMs / 1000}s; Ctrl-C stops`);
-    const deps = { config, pool, executors: createExecutors(config) };
     const seen = new Map<string, string>();
     while (!signal.aborted) {
       const started = Date.now();
@@ -100,6 +120,7 @@ export async function runDev(config: Config, opts: { examples: string; out: (lin
       await sleep(Math.max(0, started + config.pollIntervalMs - Date.now()), undefined, { signal }).catch(() => {});
     }
   } finally {
+    await dashboard?.close();
     await pool.end();
     if (localDb) {
       await localDb.stop();

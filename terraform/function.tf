@@ -124,3 +124,61 @@ resource "google_cloud_run_v2_service_iam_binding" "tick_invoker" {
   role     = "roles/run.invoker"
   members  = [google_service_account.scheduler.member]
 }
+
+# The dashboard: a second function from the same bundle and the same uploaded object, under its own
+# entry point. It reads and acts on the same database as the tick and cancels executions through the
+# same jobs, so it runs as the tick's account rather than a new one with the same grants.
+resource "google_cloudfunctions2_function" "dashboard" {
+  name        = "${var.name}-dashboard"
+  location    = var.region
+  description = "tickrun dashboard: runs, their task graphs and timelines, workflows; trigger, cancel and retry"
+
+  build_config {
+    runtime         = var.tick.runtime
+    entry_point     = "dashboard"
+    service_account = google_service_account.build.id
+
+    source {
+      storage_source {
+        bucket = google_storage_bucket.source.name
+        object = google_storage_bucket_object.tick.name
+      }
+    }
+  }
+
+  service_config {
+    service_account_email = google_service_account.tick.email
+    # Two connections per instance: a page load makes a few short queries, and every instance's pool
+    # counts against the database tier's connection limit beside the tick's.
+    environment_variables = merge(local.tick_env, { TICKRUN_POOL_SIZE = "2" })
+
+    max_instance_count               = 2
+    min_instance_count               = 0
+    max_instance_request_concurrency = 1
+    timeout_seconds                  = 60
+    available_memory                 = "256Mi"
+
+    # Reachable only with an identity token of a principal holding run.invoker (below); people open it
+    # through `gcloud run services proxy`, which adds their token (README, "Dashboard").
+    ingress_settings               = "ALLOW_ALL"
+    all_traffic_on_latest_revision = true
+  }
+
+  depends_on = [
+    terraform_data.database_ready,
+    google_project_iam_member.build,
+  ]
+}
+
+# Only the listed people and groups may open the dashboard. Authoritative for run.invoker on this
+# service, like the tick's; with nobody listed there is no binding, and only principals holding
+# run.invoker on the whole project (owners, run.admin) reach it.
+resource "google_cloud_run_v2_service_iam_binding" "dashboard_invoker" {
+  count = length(var.dashboard_invokers) > 0 ? 1 : 0
+
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.dashboard.service_config[0].service
+  role     = "roles/run.invoker"
+  members  = var.dashboard_invokers
+}

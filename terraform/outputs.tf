@@ -59,3 +59,13 @@ output "scheduler_job" {
   description = "Name of the Cloud Scheduler job (pause it to stop ticking: gcloud scheduler jobs pause NAME --location REGION)."
   value       = google_cloud_scheduler_job.tick.name
 }
+
+output "dashboard_url" {
+  description = "URL of the dashboard function; open it with `gcloud run services proxy SERVICE --region REGION` as one of dashboard_invokers."
+  value       = google_cloudfunctions2_function.dashboard.service_config[0].uri
+}
+
+output "dashboard_service" {
+  description = "Cloud Run service behind the dashboard function, the SERVICE of `gcloud run services proxy`."
+  value       = google_cloudfunctions2_function.dashboard.service_config[0].service
+}

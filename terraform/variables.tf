@@ -227,3 +227,14 @@ variable "operators" {
     error_message = "Each operator must be a named principal such as user:alice@example.com or group:ops@example.com; allUsers, allAuthenticatedUsers and domain: are refused."
   }
 }
+
+variable "dashboard_invokers" {
+  description = "Principals (user:…, group:…, serviceAccount:…) allowed to open the dashboard function (roles/run.invoker on its service); they reach it with `gcloud run services proxy`. Anyone listed can also trigger, cancel and retry runs from it."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for m in var.dashboard_invokers : can(regex("^(user|group|serviceAccount):[^@ ]+@[^@ ]+$", m))])
+    error_message = "Each dashboard_invokers entry must be a named principal such as user:alice@example.com or group:ops@example.com; allUsers, allAuthenticatedUsers and domain: are refused, since the dashboard can trigger and cancel runs."
+  }
+}

@@ -68,7 +68,22 @@ set status = n.status,
     updated_at = now()
 from next n
 where t.id = n.id
-returning t.id, t.run_id, t.name, t.status, n.outcome
+returning t.id, t.run_id, t.name, t.status, n.outcome, t.attempt, t.execution_name, t.claimed_at, t.error
+), attempts as (
+  -- Each attempt's history (the dashboard's timeline): a row when the executor takes it, then its end.
+  -- In this statement rather than beside it, so that history costs no round trip of its own.
+  insert into task_attempts as a (task_id, run_id, attempt, status, execution_name, claimed_at, dispatched_at, finished_at, error)
+  select r.id, r.run_id, r.attempt, r.outcome, r.execution_name, r.claimed_at,
+         case when r.outcome = 'dispatched' then now() end,
+         case when r.outcome in ('success', 'failed', 'cancelled') then now() end,
+         case when r.outcome in ('failed', 'cancelled') then r.error end
+  from recorded r
+  where r.outcome in ('dispatched', 'running', 'success', 'failed', 'cancelled')
+  on conflict (task_id, attempt) do update
+  set status = excluded.status,
+      execution_name = coalesce(excluded.execution_name, a.execution_name),
+      finished_at = excluded.finished_at,
+      error = excluded.error
 ), freed as (
   -- A task out of flight gives its workflow's concurrency slot back. This statement is the only way
   -- out of flight (claimed, dispatched, running), so no slot outlives its task's flight.
@@ -76,7 +91,7 @@ returning t.id, t.run_id, t.name, t.status, n.outcome
   from recorded r
   where s.task_id = r.id and r.status not in ('claimed', 'dispatched', 'running')
 )
-select * from recorded`;
+select id, run_id, name, status, outcome from recorded`;
 
 /** Records a batch of attempt outcomes in one statement; returns what each task became. */
 export async function recordOutcomes(ctx: TickContext, outcomes: AttemptOutcome[]): Promise<RecordedOutcome[]> {

@@ -14,7 +14,7 @@ describe('tickrun dev (npm start)', () => {
   afterAll(() => fs.rmSync(home, { recursive: true, force: true }));
 
   it('runs the local example to success, serves the other commands meanwhile, and stops cleanly on SIGINT', async () => {
-    const env = { PATH: process.env.PATH!, TICKRUN_HOME: home, TICKRUN_POLL_INTERVAL: '300ms', EXAMPLE_OUTPUT_DIR: output };
+    const env = { PATH: process.env.PATH!, TICKRUN_HOME: home, TICKRUN_POLL_INTERVAL: '300ms', EXAMPLE_OUTPUT_DIR: output, TICKRUN_DASHBOARD_PORT: '0' };
     const dev = spawn(process.execPath, [path.join(ROOT, 'bin', 'tickrun.js'), 'dev'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     dev.stdout.on('data', (d) => (out += d));
@@ -32,6 +32,11 @@ describe('tickrun dev (npm start)', () => {
     const status = await runCli(['status', '--json'], { TICKRUN_HOME: home }, ROOT);
     expect(status.code).toBe(0);
     expect(JSON.parse(status.stdout)).toEqual([expect.objectContaining({ workflow: 'local-etl', status: 'success', tasks: { success: 5 } })]);
+    // The dashboard is served at the URL dev printed, over dev's database.
+    const url = /dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)![1];
+    expect(await (await fetch(url)).text()).toContain('<script src="app.js"></script>');
+    const runs = (await (await fetch(`${url}api/runs`)).json()) as any;
+    expect(runs.runs).toEqual([expect.objectContaining({ workflow: 'local-etl', status: 'success', tasks: { success: 5 } })]);
     // A second dev on the same home is refused, not started against the same data.
     const second = await runCli(['dev'], { TICKRUN_HOME: home }, ROOT);
     expect(second.code).toBe(2);

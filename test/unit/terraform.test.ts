@@ -105,7 +105,7 @@ describe('variables', () => {
     for (const name of Object.keys(tf.variables)) expect(text).toMatch(new RegExp(`\\bvar\\.${name}\\b`));
   });
 
-  it.each(['project_id', 'region', 'name', 'database', 'tick', 'jobs', 'operators'])('%s has a description and a type', (name) => {
+  it.each(['project_id', 'region', 'name', 'database', 'tick', 'jobs', 'operators', 'dashboard_invokers'])('%s has a description and a type', (name) => {
     const v = tf.variables[name];
     expect(v).toBeDefined();
     expect(v.description?.trim().length).toBeGreaterThan(20);
@@ -276,7 +276,38 @@ describe('function.tf', () => {
       .filter(([type]) => /_iam_(member|binding)$/.test(type))
       .flatMap(([type, byName]) => Object.entries(byName).map(([name, block]) => ({ id: `${type}.${name}`, role: block.role })))
       .filter((g) => /run\.invoker|cloudfunctions\.invoker/.test(g.role));
-    expect(otherInvokers.map((g) => g.id)).toEqual(['google_cloud_run_v2_service_iam_binding.tick_invoker']);
+    expect(otherInvokers.map((g) => g.id).sort()).toEqual(['google_cloud_run_v2_service_iam_binding.dashboard_invoker', 'google_cloud_run_v2_service_iam_binding.tick_invoker']);
+  });
+
+  it('serves the dashboard from the same bundle and uploaded object, under the entry point `dashboard`', () => {
+    const dashboard = resource('google_cloudfunctions2_function', 'dashboard');
+    const build = only(dashboard, 'build_config');
+    expect(build.entry_point).toBe('dashboard');
+    expect(build.runtime).toBe(only(fn(), 'build_config').runtime);
+    expect(only(only(build, 'source'), 'storage_source')).toEqual(only(only(only(fn(), 'build_config'), 'source'), 'storage_source'));
+    const service = only(dashboard, 'service_config');
+    // The tick's account and database settings: the same tables, the same jobs to cancel executions of.
+    expect(service.service_account_email).toBe('${google_service_account.tick.email}');
+    expect(service.environment_variables).toContain('local.tick_env');
+    expect(service.min_instance_count).toBe(0);
+  });
+
+  it('lets only the dashboard_invokers list invoke the dashboard, never allUsers', () => {
+    const invoker = resource('google_cloud_run_v2_service_iam_binding', 'dashboard_invoker');
+    expect(invoker.role).toBe('roles/run.invoker');
+    expect(invoker.name).toBe('${google_cloudfunctions2_function.dashboard.service_config[0].service}');
+    expect(invoker.members).toBe('${var.dashboard_invokers}');
+    const v = tf.variables.dashboard_invokers;
+    expect(v.type).toBe('${list(string)}');
+    expect(v.default).toEqual([]);
+    // The validation takes named principals only: allUsers, allAuthenticatedUsers and domain: fail its pattern.
+    const [rule] = v.validation;
+    const pattern = new RegExp(/regex\("(.*)", m\)/.exec(rule.condition)![1].replace(/\\\\/g, '\\'));
+    for (const ok of ['user:alice@example.com', 'group:ops@example.com', 'serviceAccount:ci@p.iam.gserviceaccount.com']) expect(pattern.test(ok)).toBe(true);
+    for (const bad of ['allUsers', 'allAuthenticatedUsers', 'domain:example.com', 'alice@example.com']) expect(pattern.test(bad)).toBe(false);
+    expect(rule.error_message).toMatch(/allUsers/);
+    const fnText = strings(resource('google_cloudfunctions2_function', 'dashboard')).join(' ');
+    expect(fnText).not.toMatch(/allUsers|allAuthenticatedUsers/);
   });
 });
 
@@ -346,10 +377,11 @@ describe('IAM', () => {
     for (const role of roles) expect(role).not.toMatch(/^roles\/(owner|editor|viewer)$/);
   });
 
-  it('grants to named service accounts (or the operators variable), never to a bare email or domain', () => {
+  it('grants to named service accounts (or the operators and dashboard_invokers variables), never to a bare email or domain', () => {
     for (const { id, block } of grants()) {
-      for (const member of [block.member, ...(block.members ?? [])].filter(Boolean)) {
-        expect([id, member]).toEqual([id, expect.stringMatching(/^\$\{(google_service_account\.[a-z_]+\.member|each\.value)\}$/)]);
+      // `members` is a list, or one expression naming a list variable.
+      for (const member of [block.member, ...[block.members ?? []].flat()].filter(Boolean)) {
+        expect([id, member]).toEqual([id, expect.stringMatching(/^\$\{(google_service_account\.[a-z_]+\.member|each\.value|var\.dashboard_invokers)\}$/)]);
       }
     }
   });
@@ -382,6 +414,8 @@ describe('outputs.tf', () => {
     ['scheduler_service_account', 'google_service_account.scheduler.email'],
     ['deploy_service_account', 'google_service_account.deploy.email'],
     ['jobs_service_account', 'google_service_account.jobs.email'],
+    ['dashboard_url', 'google_cloudfunctions2_function.dashboard.service_config[0].uri'],
+    ['dashboard_service', 'google_cloudfunctions2_function.dashboard.service_config[0].service'],
   ])('%s is %s', (name, ref) => {
     expect(tf.outputs[name].value).toBe(`\${${ref}}`);
   });

@@ -1,0 +1,51 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** An answer other than 200 that the dashboard gives on purpose: a status and a message for `{"error"}`. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+/** Writes a JSON answer; never cached, since every answer reads the database as it is now. */
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+// Action bodies are a workflow name, a few params and a key: anything larger is a mistake or an attack.
+const MAX_BODY_BYTES = 64 * 1024;
+
+/**
+ * The request's JSON body. Under functions-framework, Express has already read and parsed it into
+ * `req.body`; under plain node:http it is read from the stream here. An empty body is `{}`.
+ */
+export async function readJsonBody(req: IncomingMessage & { body?: unknown }): Promise<unknown> {
+  if (req.body !== undefined && req.readableEnded) {
+    // Express leaves {} for an empty body, and a Buffer or string when it did not parse JSON.
+    if (typeof req.body === 'string' || Buffer.isBuffer(req.body)) return parseJson(req.body.toString());
+    return req.body;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, `the body is larger than ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return parseJson(Buffer.concat(chunks).toString('utf8'));
+}
+
+function parseJson(text: string): unknown {
+  if (text.trim() === '') return {};
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new HttpError(400, 'the body is not valid JSON');
+  }
+}

@@ -1,0 +1,145 @@
+import crypto from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import zlib from 'node:zlib';
+import { log } from '../log';
+import { cancelAction, retryAction, triggerAction, type ActionDeps } from './actions';
+import { APP_JS } from './assets/app';
+import { PAGE_HTML } from './assets/page';
+import { STYLE_CSS } from './assets/style';
+import { checkActionRequest, checkLoopbackHost } from './guard';
+import { HttpError, readJsonBody, sendJson } from './http';
+import { getRunDetail } from './runDetail';
+import { listRunPage, parseRunFilter } from './runList';
+import { listWorkflowSummaries } from './workflowList';
+
+/** What the dashboard reads and acts on: the same database and executors as a tick. */
+export type DashboardDeps = ActionDeps;
+
+/** A static file of the page, kept gzipped beside the plain bytes: the page is built once per process. */
+interface Asset {
+  type: string;
+  raw: Buffer;
+  gzip: Buffer;
+  etag: string;
+}
+
+function asset(type: string, text: string): Asset {
+  const raw = Buffer.from(text);
+  return { type, raw, gzip: zlib.gzipSync(raw, { level: 9 }), etag: `"${crypto.createHash('sha1').update(raw).digest('base64url').slice(0, 16)}"` };
+}
+
+/** The page's files by path: one HTML page, one script, one stylesheet; nothing else is loaded. */
+export const ASSETS: Record<string, Asset> = {
+  '/': asset('text/html; charset=utf-8', PAGE_HTML),
+  '/app.js': asset('text/javascript; charset=utf-8', APP_JS),
+  '/app.css': asset('text/css; charset=utf-8', STYLE_CSS),
+};
+
+// Only the dashboard's own files run: user text that slipped into the DOM as HTML still could not
+// load or run a script. frame-ancestors keeps the actions' buttons out of other sites' frames.
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+function sendAsset(req: IncomingMessage, res: ServerResponse, a: Asset): void {
+  const headers: Record<string, string | number> = {
+    'content-type': a.type,
+    'cache-control': 'no-cache',
+    etag: a.etag,
+    vary: 'accept-encoding',
+    'x-content-type-options': 'nosniff',
+    'content-security-policy': CSP,
+    'referrer-policy': 'no-referrer',
+  };
+  if (req.headers['if-none-match'] === a.etag) {
+    res.writeHead(304, headers);
+    res.end();
+    return;
+  }
+  const gzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+  const body = gzip ? a.gzip : a.raw;
+  res.writeHead(200, { ...headers, ...(gzip && { 'content-encoding': 'gzip' }), 'content-length': body.length });
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+type Route = (deps: DashboardDeps, req: IncomingMessage, url: URL, params: string[]) => Promise<{ status: number; body: unknown }>;
+
+const ok = (body: unknown) => ({ status: 200, body });
+
+/** The JSON API: method, path pattern, handler. POSTs are actions and pass the request guard first. */
+const ROUTES: [string, RegExp, Route][] = [
+  ['GET', /^\/api\/runs$/, async (d, _req, url) => ok(await listRunPage(d.pool, parseRunFilter(url.searchParams)))],
+  ['GET', /^\/api\/runs\/([^/]+)$/, async (d, _req, _url, [id]) => ok(await getRunDetail(d.pool, id))],
+  ['GET', /^\/api\/workflows$/, async (d) => ok({ workflows: await listWorkflowSummaries(d.pool) })],
+  ['POST', /^\/api\/runs$/, async (d, req) => triggerAction(d, await readJsonBody(req))],
+  ['POST', /^\/api\/runs\/([^/]+)\/cancel$/, async (d, _req, _url, [id]) => cancelAction(d, id)],
+  ['POST', /^\/api\/runs\/([^/]+)\/retry$/, async (d, _req, _url, [id]) => retryAction(d, id)],
+];
+
+async function route(deps: DashboardDeps, req: IncomingMessage, res: ServerResponse, opts: { loopbackOnly: boolean }): Promise<void> {
+  if (opts.loopbackOnly) checkLoopbackHost(req);
+  const url = new URL(req.url ?? '/', 'http://dashboard');
+  const method = req.method ?? 'GET';
+  const page = ASSETS[url.pathname === '/index.html' ? '/' : url.pathname];
+  if (page) {
+    if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, `use GET for ${url.pathname}`);
+    return sendAsset(req, res, page);
+  }
+  const matches = ROUTES.map(([m, pattern, handler]) => ({ m, handler, params: pattern.exec(url.pathname) })).filter((r) => r.params);
+  if (matches.length === 0) throw new HttpError(404, `no such page: ${url.pathname} (the API is /api/runs, /api/runs/ID, /api/workflows)`);
+  const match = matches.find((r) => r.m === method);
+  if (!match) {
+    res.setHeader('allow', matches.map((r) => r.m).join(', '));
+    throw new HttpError(405, `use ${matches.map((r) => r.m).join(' or ')} for ${url.pathname}`);
+  }
+  if (method === 'POST') checkActionRequest(req);
+  const { status, body } = await match.handler(deps, req, url, match.params!.slice(1).map(decodeURIComponent));
+  sendJson(res, status, body);
+}
+
+/**
+ * The dashboard as one request handler, for node:http (`tickrun dev`) and for functions-framework
+ * (Express passes its own request and response, which extend node's). `loopbackOnly` refuses any Host
+ * but this machine's: the local server has no other guard, while in Google Cloud IAM stands in front.
+ */
+export function dashboardHandler(deps: DashboardDeps, opts: { loopbackOnly?: boolean } = {}): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const options = { loopbackOnly: opts.loopbackOnly ?? false };
+  return async (req, res) => {
+    try {
+      await route(deps, req, res, options);
+    } catch (err) {
+      if (res.headersSent) return void res.end();
+      if (err instanceof HttpError) return sendJson(res, err.status, { error: err.message });
+      const message = err instanceof Error ? err.message : String(err);
+      log('ERROR', `dashboard ${req.method} ${req.url} failed: ${message}`);
+      sendJson(res, 500, { error: message });
+    }
+  };
+}
+
+/** A running local dashboard. */
+export interface DashboardServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Serves the dashboard on 127.0.0.1 (port 0: a free one), for `tickrun dev` and the tests. */
+export async function startDashboardServer(deps: DashboardDeps, opts: { port: number }): Promise<DashboardServer> {
+  const server = http.createServer(dashboardHandler(deps, { loopbackOnly: true }));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Polling pages keep connections alive; they must not hold `tickrun dev` open on Ctrl-C.
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,44 @@
+import { startDashboardServer, type DashboardServer } from '../../shared/dashboard/server';
+import type { Harness } from './harness';
+
+/** An answer of the dashboard: status, headers and the parsed JSON (or text) body. */
+export interface Answer {
+  status: number;
+  headers: Headers;
+  body: any;
+}
+
+/** The local dashboard server over a harness's database, with small clients for its API. */
+export interface DashboardClient {
+  server: DashboardServer;
+  url: string;
+  get(path: string): Promise<Answer>;
+  /** A POST as the dashboard's own page sends it: JSON body, action header, same-origin Origin. */
+  action(path: string, body?: unknown, headers?: Record<string, string>): Promise<Answer>;
+  /** A POST with exactly these headers (for the refusals). */
+  post(path: string, body: string, headers: Record<string, string>): Promise<Answer>;
+  close(): Promise<void>;
+}
+
+async function answer(res: Response): Promise<Answer> {
+  const text = await res.text();
+  let body: unknown = text;
+  if ((res.headers.get('content-type') ?? '').startsWith('application/json')) body = JSON.parse(text);
+  return { status: res.status, headers: res.headers, body };
+}
+
+/** Starts the dashboard on a free loopback port, as `tickrun dev` does. */
+export async function startDashboard(h: Harness): Promise<DashboardClient> {
+  const server = await startDashboardServer({ pool: h.db.pool, config: h.config, executors: h.deps.executors }, { port: 0 });
+  const origin = server.url.replace(/\/$/, '');
+  const post = async (path: string, body: string, headers: Record<string, string>) => answer(await fetch(origin + path, { method: 'POST', headers, body }));
+  return {
+    server,
+    url: server.url,
+    get: async (path) => answer(await fetch(origin + path)),
+    action: (path, body = {}, headers = {}) =>
+      post(path, JSON.stringify(body), { 'content-type': 'application/json', 'x-tickrun-action': '1', origin, ...headers }),
+    post,
+    close: () => server.close(),
+  };
+}
