@@ -63,7 +63,7 @@ export async function measureDispatch(bench: Bench): Promise<Measured> {
 export async function measureStatus(bench: Bench): Promise<Measured> {
   await seedInFlight(bench, 100);
   bench.emu.latencyMs = 150;
-  const config = { ...bench.config, batchSize: 100, statusConcurrency: 50 };
+  const config = { ...bench.config, batchSize: 100, statusBatchSize: 100, statusConcurrency: 50 };
   const ctx = contextFor(bench, config);
   await pollInFlight(ctx); // warm-up, and moves every task from dispatched to running
   const tries = bench.quick ? 3 : 5;
@@ -110,7 +110,7 @@ export async function measureStatusCalls(bench: Bench): Promise<Measured> {
   await seedInFlight(bench, count);
   bench.emu.latencyMs = 0;
   const before = { ...bench.emu.calls };
-  const poll = await pollInFlight(contextFor(bench, { ...bench.config, batchSize: count, statusConcurrency: 100 }));
+  const poll = await pollInFlight(contextFor(bench, { ...bench.config, batchSize: count, statusBatchSize: count, statusConcurrency: 100 }));
   const byRpc = Object.fromEntries(
     Object.entries(bench.emu.calls).map(([rpc, n]) => [rpc, n - (before[rpc] ?? 0)]).filter(([, n]) => (n as number) > 0),
   ) as Record<string, number>;

@@ -94,7 +94,7 @@ export async function measureDashboard(bench: Bench): Promise<Measured> {
     return {
       figures,
       row: {
-        scenario: `dashboard runs page (${PAGE} runs with task counts), ${tasks.toLocaleString('en')} tasks in ${runs.toLocaleString('en')} runs`,
+        scenario: `11. dashboard runs page (${PAGE} runs with task counts), ${tasks.toLocaleString('en')} tasks in ${runs.toLocaleString('en')} runs`,
         ours: `first page ${figures.firstPageMs.median} ms, page ${depth.toLocaleString('en')} runs deep ${figures.deepPageMs.median} ms, by workflow ${figures.byWorkflowMs.median} ms, by status ${figures.byStatusMs.median} ms (medians of ${tries}); run page (100 tasks) ${figures.runPageMs.median} ms`,
         note: '—',
         baseline: `OFFSET ${depth.toLocaleString('en')}: ${figures.offsetDeepPageMs.median} ms median → keyset ${figures.keysetVsOffset}× faster`,
