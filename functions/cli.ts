@@ -11,7 +11,7 @@ import { UsageError } from '../shared/errors';
 import { createExecutors } from '../shared/executors';
 import { grantTableAccess } from '../shared/grant';
 import { migrate } from '../shared/migrate';
-import { cancelRun, getRun, listRuns, listTasks, setSchedulePaused, triggerRun, type RunView } from '../shared/runs';
+import { cancelRun, getRun, listRuns, listTasks, retryRun, setSchedulePaused, triggerRun, type RunView } from '../shared/runs';
 import { tick } from '../shared/tick';
 import { applyWorkflows } from '../shared/workflows/apply';
 import { loadWorkflowFiles } from '../shared/workflows/load';
@@ -236,6 +236,20 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
       if (!result.cancelled) return print(`run ${runId} had already ended (${result.status})`);
       print(`cancelled run ${runId}: ${result.cancelledTasks} tasks, ${result.executionsCancelled} executions stopped`);
       for (const e of result.errors) print(`not yet stopped (the next tick retries): ${e}`);
+    });
+
+  program
+    .command('retry')
+    .description("retry a failed run: its failed tasks are queued again with their retries, the tasks skipped because of them wait again")
+    .argument('<runId>')
+    .option('--json', 'one JSON document on stdout')
+    .action(async (runId: string, opts) => {
+      const result = await withPool(config(), (pool) => retryRun(pool, runId));
+      if (!result.retried) {
+        throw new UsageError(result.status === 'failed' ? `run ${runId} has no failed task to retry` : `run ${runId} is ${result.status}, not failed: only a failed run can be retried`);
+      }
+      if (opts.json) return printJson({ runId, ...result });
+      print(`retrying run ${runId}: ${result.requeuedTasks} failed tasks queued again, ${result.resetTasks} skipped tasks waiting again`);
     });
 
   return program;

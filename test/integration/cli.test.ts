@@ -44,7 +44,7 @@ tasks:
   it('--help lists the commands and every variable that overrides a profile', async () => {
     const r = await cli('--help');
     expect(r.code).toBe(0);
-    for (const word of ['schedule', 'timezone', 'catchup: latest', 'catchup: all', 'pause|resume', 'concurrency', 'oldest run first', '--idempotency-key', 'dev', 'migrate', 'pause', 'resume', 'validate', 'apply', 'workflows', 'trigger', 'tick', 'status', 'tasks', 'cancel', 'TICKRUN_PROFILE', 'TICKRUN_BATCH_SIZE', 'TICKRUN_STATUS_BATCH_SIZE', 'TICKRUN_DISPATCH_CONCURRENCY', 'TICKRUN_STATUS_CONCURRENCY', 'TICKRUN_POOL_SIZE', 'TICKRUN_POLL_INTERVAL']) {
+    for (const word of ['schedule', 'timezone', 'catchup: latest', 'catchup: all', 'pause|resume', 'concurrency', 'oldest run first', '--idempotency-key', 'dev', 'migrate', 'pause', 'resume', 'validate', 'apply', 'workflows', 'trigger', 'tick', 'status', 'tasks', 'cancel', 'retry', 'TICKRUN_PROFILE', 'TICKRUN_BATCH_SIZE', 'TICKRUN_STATUS_BATCH_SIZE', 'TICKRUN_DISPATCH_CONCURRENCY', 'TICKRUN_STATUS_CONCURRENCY', 'TICKRUN_POOL_SIZE', 'TICKRUN_POLL_INTERVAL']) {
       expect(r.stdout).toContain(word);
     }
   });
@@ -174,6 +174,23 @@ tasks:
     expect(emu.executions.find((e) => e.env.TICKRUN_RUN_ID === slow)!.cancelled).toBe(true);
     expect(JSON.parse((await cli('status', slow, '--json')).stdout)).toMatchObject({ status: 'cancelled', tasks: { cancelled: 1 } });
     expect((await cli('cancel', slow)).stdout).toContain('had already ended (cancelled)');
+  });
+
+  it('retry queues a failed run\'s failed task again and its skipped downstream, then refuses a run that is not failed', async () => {
+    // Its first attempt of `a` fails (EMU_FAIL), with no retries: the run fails and `b` is skipped.
+    fs.writeFileSync(path.join(dir, 'flaky.yml'), `name: flaky\ntasks:\n  a: { job: projects/p/locations/l/jobs/a, env: { EMU_FAIL: "attempts<2" } }\n  b: { job: projects/p/locations/l/jobs/b, depends_on: [a] }\n`);
+    expect((await cli('apply', path.join(dir, 'flaky.yml'))).code).toBe(0);
+    const runId = JSON.parse((await cli('trigger', 'flaky', '--json')).stdout).runId;
+    for (let i = 0; i < 10 && ['pending', 'running'].includes(JSON.parse((await cli('status', runId, '--json')).stdout).status); i++) await cli('tick');
+    expect(JSON.parse((await cli('status', runId, '--json')).stdout)).toMatchObject({ status: 'failed', tasks: { failed: 1, skipped: 1 } });
+    const r = await cli('retry', runId, '--json');
+    expect([r.code, JSON.parse(r.stdout)]).toEqual([0, { runId, retried: true, status: 'running', requeuedTasks: 1, resetTasks: 1 }]);
+    // The second attempt of `a` succeeds (EMU_FAIL fails attempt 1 only), then `b` runs.
+    for (let i = 0; i < 10 && ['pending', 'running'].includes(JSON.parse((await cli('status', runId, '--json')).stdout).status); i++) await cli('tick');
+    expect(JSON.parse((await cli('status', runId, '--json')).stdout)).toMatchObject({ status: 'success', tasks: { success: 2 } });
+    const again = await cli('retry', runId);
+    expect([again.code, again.stderr.trim()]).toEqual([2, `tickrun: run ${runId} is success, not failed: only a failed run can be retried`]);
+    expect((await cli('retry', 'not-a-uuid')).code).toBe(2);
   });
 
   it('a bad configuration value exits 2 naming the variable', async () => {
