@@ -48,11 +48,61 @@ export interface GraphNode {
   statuses: Record<string, number>;
 }
 
-/** The run page: the run, its graph, its tasks and their attempts. */
+/** The run page: the run, its graph, one page of its tasks with their attempts. */
 export interface RunDetail {
   run: RunSummary & { params: Record<string, string>; workflowVersion: number };
+  /** Every task name with the statuses of all its tasks, whatever page of tasks is shown. */
   graph: GraphNode[];
+  /** In graph order (a task name after those it depends on), then by index. */
   tasks: TaskDetail[];
+  /** Tasks matching the filter, over all pages. */
+  taskCount: number;
+  /** Pass as `cursor` for the next page; null on the last one. */
+  nextCursor: string | null;
+}
+
+/** Task statuses, as the `status` filter of a run's tasks accepts them. */
+export const TASK_STATUSES = ['waiting', 'queued', 'claimed', 'dispatched', 'running', 'success', 'failed', 'skipped', 'cancelled'] as const;
+
+/** Which of a run's tasks to show; each field already checked against the query's form. */
+export interface TaskFilter {
+  task?: string;
+  status?: string;
+  /** Tasks per page: a fan-out of thousands would otherwise be one answer of megabytes, every poll. */
+  limit: number;
+  /** The last task of the previous page. */
+  after?: { name: string; index: number };
+}
+
+/**
+ * Reads `/api/runs/:id`'s query string: `task` (a task name), `status`, `limit` (1-1000, default 200) and
+ * `cursor` (the `nextCursor` of the page before). HttpError 400 naming the parameter that is wrong.
+ */
+export function parseTaskFilter(query: URLSearchParams): TaskFilter {
+  for (const key of query.keys()) {
+    if (!['task', 'status', 'limit', 'cursor'].includes(key)) throw new HttpError(400, `unknown parameter "${key}": /api/runs/ID takes task, status, limit and cursor`);
+  }
+  const filter: TaskFilter = { limit: 200 };
+  const task = query.get('task');
+  if (task) filter.task = task;
+  const status = query.get('status');
+  if (status) {
+    if (!(TASK_STATUSES as readonly string[]).includes(status)) throw new HttpError(400, `status "${status}" is not a task status: use one of ${TASK_STATUSES.join(', ')}`);
+    filter.status = status;
+  }
+  const limit = query.get('limit');
+  if (limit !== null) {
+    const n = /^\d+$/.test(limit) ? Number(limit) : NaN;
+    if (!(n >= 1 && n <= 1000)) throw new HttpError(400, `limit "${limit}" is not valid: it accepts a whole number from 1 to 1000`);
+    filter.limit = n;
+  }
+  const cursor = query.get('cursor');
+  if (cursor) {
+    const [name, index, ...rest] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+    if (rest.length > 0 || !name || !/^\d+$/.test(index ?? '')) throw new HttpError(400, `cursor "${cursor}" is not valid: pass the nextCursor of a previous page as it was given`);
+    filter.after = { name, index: Number(index) };
+  }
+  return filter;
 }
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
@@ -66,27 +116,55 @@ export function checkRunIdParam(id: string): string {
   }
 }
 
-/** The run page's JSON. HttpError 400 for a malformed id, 404 for an unknown run. */
-export async function getRunDetail(pool: Pool, rawId: string): Promise<RunDetail> {
+// A page of the run's tasks in graph order: $2 is the task names in that order, so a task's place is
+// array_position($2, name), and the cursor is (place, index). Read through the (run_id, name, task_index)
+// unique index: one run's rows, sorted in memory, which stays a few milliseconds at 10,000 tasks.
+const TASK_PAGE_SQL = `
+select id, name, task_index, status, attempt, max_attempts, execution_name, error, started_at, finished_at, next_attempt_at
+from tasks
+where run_id = $1
+  and ($3::text is null or name = $3)
+  and ($4::text is null or status = $4)
+  and ($5::int is null or (array_position($2::text[], name), task_index) > ($5, $6::int))
+order by array_position($2::text[], name), task_index
+limit $7`;
+
+/** The run page's JSON. HttpError 400 for a malformed id or filter, 404 for an unknown run. */
+export async function getRunDetail(pool: Pool, rawId: string, filter: TaskFilter = { limit: 200 }): Promise<RunDetail> {
   const id = checkRunIdParam(rawId);
-  // Three reads, each by index on the run id; the page polls this while the run is live.
-  const [runs, tasks, attempts] = await Promise.all([
-    pool.query(`select ${RUN_SUMMARY_COLUMNS}, r.params, r.definition, r.workflow_version from runs r where r.id = $1`, [id]),
-    pool.query(
-      `select id, name, task_index, status, attempt, max_attempts, execution_name, error, started_at, finished_at, next_attempt_at
-       from tasks where run_id = $1 order by name, task_index`,
-      [id],
-    ),
-    pool.query(
-      `select task_id, attempt, status, execution_name, claimed_at, dispatched_at, finished_at, error
-       from task_attempts where run_id = $1 order by task_id, attempt`,
-      [id],
-    ),
-  ]);
-  const row = runs.rows[0];
+  const { rows: runs } = await pool.query(`select ${RUN_SUMMARY_COLUMNS}, r.params, r.definition, r.workflow_version from runs r where r.id = $1`, [id]);
+  const row = runs[0];
   if (!row) throw new HttpError(404, `unknown run ${id}`);
+  const definition: WorkflowDefinition = row.definition;
+  const names = graphOrder(definition);
+  for (const name of [filter.task, filter.after?.name]) {
+    if (name !== undefined && !names.includes(name)) throw new HttpError(400, `task "${name}" is not a task of this run: its tasks are ${names.join(', ')}`);
+  }
+  const place = filter.after ? names.indexOf(filter.after.name) + 1 : null;
+  const [counts, page] = await Promise.all([
+    pool.query<{ name: string; status: string; n: number }>('select name, status, count(*)::int as n from tasks where run_id = $1 group by name, status', [id]),
+    pool.query(TASK_PAGE_SQL, [id, names, filter.task ?? null, filter.status ?? null, place, filter.after?.index ?? null, filter.limit + 1]),
+  ]);
+  const shown = page.rows.slice(0, filter.limit);
+  const { rows: attempts } = await pool.query(
+    `select task_id, attempt, status, execution_name, claimed_at, dispatched_at, finished_at, error
+     from task_attempts where task_id = any($1::uuid[]) order by task_id, attempt`,
+    [shown.map((t) => t.id)],
+  );
+  const last = shown.at(-1);
+  return {
+    run: { ...toRunSummary(row), params: row.params, workflowVersion: row.workflow_version },
+    graph: graphOf(definition, names, counts.rows),
+    tasks: withAttempts(shown, attempts),
+    taskCount: counts.rows.filter((c) => (!filter.task || c.name === filter.task) && (!filter.status || c.status === filter.status)).reduce((n, c) => n + c.n, 0),
+    nextCursor: page.rows.length > filter.limit && last ? Buffer.from(`${last.name}|${last.task_index}`).toString('base64url') : null,
+  };
+}
+
+/** The page's task rows with their attempts, as TaskDetails. */
+function withAttempts(tasks: any[], attempts: any[]): TaskDetail[] {
   const byTask = new Map<string, AttemptView[]>();
-  for (const a of attempts.rows) {
+  for (const a of attempts) {
     const list = byTask.get(a.task_id) ?? [];
     list.push({
       attempt: a.attempt,
@@ -100,7 +178,7 @@ export async function getRunDetail(pool: Pool, rawId: string): Promise<RunDetail
     });
     byTask.set(a.task_id, list);
   }
-  const taskList: TaskDetail[] = tasks.rows.map((t) => ({
+  return tasks.map((t) => ({
     id: t.id,
     name: t.name,
     index: t.task_index,
@@ -114,28 +192,27 @@ export async function getRunDetail(pool: Pool, rawId: string): Promise<RunDetail
     nextAttemptAt: t.status === 'queued' ? iso(t.next_attempt_at) : null,
     attempts: byTask.get(t.id) ?? [],
   }));
-  return {
-    run: { ...toRunSummary(row), params: row.params, workflowVersion: row.workflow_version },
-    graph: graphOf(row.definition, taskList),
-    tasks: taskList,
-  };
 }
 
 /**
- * The definition's task names as graph nodes, in dependency order (a task after those it depends on,
- * then by name), with the statuses of their tasks. Stored definitions are jsonb, which keeps no key order.
+ * The definition's task names in dependency order: a task after those it depends on, then by name.
+ * Stored definitions are jsonb, which keeps no key order.
  */
-function graphOf(definition: WorkflowDefinition, tasks: TaskDetail[]): GraphNode[] {
+function graphOrder(definition: WorkflowDefinition): string[] {
   const depth = new Map<string, number>();
   const depthOf = (name: string): number => {
     if (!depth.has(name)) depth.set(name, Math.max(0, ...definition.tasks[name].dependsOn.map((d) => depthOf(d) + 1)));
     return depth.get(name)!;
   };
-  const names = Object.keys(definition.tasks).sort((a, b) => depthOf(a) - depthOf(b) || a.localeCompare(b));
+  return Object.keys(definition.tasks).sort((a, b) => depthOf(a) - depthOf(b) || a.localeCompare(b));
+}
+
+/** The graph's nodes, in graph order, with the statuses of all their tasks. */
+function graphOf(definition: WorkflowDefinition, names: string[], counts: { name: string; status: string; n: number }[]): GraphNode[] {
   return names.map((name) => {
     const spec = definition.tasks[name];
     const statuses: Record<string, number> = {};
-    for (const t of tasks) if (t.name === name) statuses[t.status] = (statuses[t.status] ?? 0) + 1;
+    for (const c of counts) if (c.name === name) statuses[c.status] = c.n;
     return {
       name,
       dependsOn: spec.dependsOn,

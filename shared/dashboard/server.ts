@@ -9,7 +9,7 @@ import { PAGE_HTML } from './assets/page';
 import { STYLE_CSS } from './assets/style';
 import { checkActionRequest, checkLoopbackHost } from './guard';
 import { HttpError, readJsonBody, sendJson } from './http';
-import { getRunDetail } from './runDetail';
+import { getRunDetail, parseTaskFilter } from './runDetail';
 import { listRunPage, parseRunFilter } from './runList';
 import { listWorkflowSummaries } from './workflowList';
 
@@ -68,7 +68,7 @@ const ok = (body: unknown) => ({ status: 200, body });
 /** The JSON API: method, path pattern, handler. POSTs are actions and pass the request guard first. */
 const ROUTES: [string, RegExp, Route][] = [
   ['GET', /^\/api\/runs$/, async (d, _req, url) => ok(await listRunPage(d.pool, parseRunFilter(url.searchParams)))],
-  ['GET', /^\/api\/runs\/([^/]+)$/, async (d, _req, _url, [id]) => ok(await getRunDetail(d.pool, id))],
+  ['GET', /^\/api\/runs\/([^/]+)$/, async (d, _req, url, [id]) => ok(await getRunDetail(d.pool, id, parseTaskFilter(url.searchParams)))],
   ['GET', /^\/api\/workflows$/, async (d) => ok({ workflows: await listWorkflowSummaries(d.pool) })],
   ['POST', /^\/api\/runs$/, async (d, req) => triggerAction(d, await readJsonBody(req))],
   ['POST', /^\/api\/runs\/([^/]+)\/cancel$/, async (d, _req, _url, [id]) => cancelAction(d, id)],

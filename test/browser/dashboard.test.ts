@@ -170,4 +170,22 @@ describe('the dashboard in headless Chromium', () => {
     const { rows } = await h.db.pool.query('select name, status from tasks where run_id = $1 order by name', [failedRun]);
     expect(rows.map((r) => [r.name, r.status])).toEqual([['a', 'queued'], ['b', 'waiting'], ['d', 'success']]);
   });
+  it('shows a wide run 200 tasks at a time, then more on demand, and filters its tasks by status', async () => {
+    await h.apply(`name: wide\ntasks:\n  fan: { job: ${job('fan')}, count: 250 }\n`);
+    const wide = await h.trigger('wide');
+    expect((await h.runToEnd(wide, { maxTicks: 20 })).status).toBe('success');
+    await page.goto(`${d.url}#/runs/${wide}`);
+    await page.waitForSelector('.task-pager .task-count');
+    expect(await page.textContent('.task-pager .task-count')).toBe('Showing 200 of 250 tasks');
+    expect(await page.locator('svg.gantt g.attempt-bar').count()).toBe(200);
+    // The graph counts all 250, whatever page is shown.
+    expect(await page.textContent('svg.dag g.node[data-task="fan"] text.sub')).toBe('250/250 succeeded (×250)');
+    await page.click('button[data-action=more-tasks]');
+    await page.waitForFunction(() => document.querySelectorAll('svg.gantt g.attempt-bar').length === 250);
+    expect(await page.locator('tr.task').count()).toBe(250);
+    expect(await page.locator('.task-pager .task-count').count()).toBe(0);
+    await page.selectOption('select[name=task-status]', 'failed');
+    await page.waitForFunction(() => document.querySelectorAll('tr.task').length === 0);
+    expect(await page.textContent('.timeline')).toBe('No attempt yet.');
+  });
 });

@@ -132,7 +132,9 @@ describe('the dashboard API over a real database', () => {
         { name: 'transform', dependsOn: ['extract'], executor: 'cloudrun', target: job('transform'), count: 1, statuses: { success: 1 } },
         { name: 'load', dependsOn: ['transform'], executor: 'cloudrun', target: job('load'), count: 1, statuses: { success: 1 } },
       ]);
-      expect(r.body.tasks.map((t: any) => `${t.name}[${t.index}]`)).toEqual(['extract[0]', 'extract[1]', 'load[0]', 'transform[0]']);
+      // In graph order: a task after those it depends on.
+      expect(r.body.tasks.map((t: any) => `${t.name}[${t.index}]`)).toEqual(['extract[0]', 'extract[1]', 'transform[0]', 'load[0]']);
+      expect(r.body).toMatchObject({ taskCount: 4, nextCursor: null });
       const transform = r.body.tasks.find((t: any) => t.name === 'transform');
       expect(transform).toMatchObject({ status: 'success', attempt: 2, maxAttempts: 2, error: null });
       expect(transform.attempts.map((a: any) => [a.attempt, a.status])).toEqual([[1, 'failed'], [2, 'success']]);
@@ -442,5 +444,66 @@ describe('the runs page reads an index range, never a scan (EXPLAIN)', () => {
     if (f.after && ordered) expect(plan).toMatch(/Index Cond: .*ROW\(created_at, id\) < ROW\(/);
     // Task counts only for the page's runs, by the (run_id, status) index.
     expect(plan).toMatch(/Index Scan on tasks_run_status[\s\S]*Index Cond: \(run_id = r\.id\)|Index Only Scan using tasks_run_status/);
+  });
+});
+
+describe('a run of 450 tasks comes a page of tasks at a time, with every task in its graph', () => {
+  let emu: CloudRunEmulator;
+  let h: Harness;
+  let d: DashboardClient;
+  let runId: string;
+  const names = (body: any) => body.tasks.map((t: any) => `${t.name}[${t.index}]`);
+
+  beforeAll(async () => {
+    emu = await startCloudRunEmulator();
+    h = await createHarness({ CLOUD_RUN_EMULATOR_HOST: emu.host, TICKRUN_BATCH_SIZE: '500', TICKRUN_DISPATCH_CONCURRENCY: '50' });
+    await h.apply(`name: wide\ntasks:\n  fan: { job: ${job('fan')}, count: 450 }\n  join: { job: ${job('join')}, depends_on: [fan] }\n`);
+    runId = await h.trigger('wide');
+    expect((await h.runToEnd(runId)).status).toBe('success');
+    d = await startDashboard(h);
+  });
+  afterAll(async () => {
+    await d?.close();
+    await h?.close();
+    await emu?.stop();
+  });
+
+  it('pages by cursor in graph order: 200, 200, then the last 51', async () => {
+    const first = await d.get(`/api/runs/${runId}?limit=200`);
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({ taskCount: 451, nextCursor: expect.any(String) });
+    expect(names(first.body)).toEqual(Array.from({ length: 200 }, (_, i) => `fan[${i}]`));
+    // The graph counts every task, not only the page's.
+    expect(first.body.graph.map((n: any) => [n.name, n.statuses])).toEqual([['fan', { success: 450 }], ['join', { success: 1 }]]);
+    for (const t of first.body.tasks) expect(t.attempts.map((a: any) => a.status)).toEqual(['success']);
+    const second = await d.get(`/api/runs/${runId}?limit=200&cursor=${first.body.nextCursor}`);
+    expect(names(second.body)).toEqual(Array.from({ length: 200 }, (_, i) => `fan[${200 + i}]`));
+    const third = await d.get(`/api/runs/${runId}?limit=200&cursor=${second.body.nextCursor}`);
+    expect(names(third.body)).toEqual([...Array.from({ length: 50 }, (_, i) => `fan[${400 + i}]`), 'join[0]']);
+    expect(third.body.nextCursor).toBeNull();
+    // Without a limit, a page is 200.
+    expect((await d.get(`/api/runs/${runId}`)).body.tasks).toHaveLength(200);
+  });
+
+  it('filters by task name and by status; the count is of what matches', async () => {
+    const join = await d.get(`/api/runs/${runId}?task=join`);
+    expect([names(join.body), join.body.taskCount, join.body.nextCursor]).toEqual([['join[0]'], 1, null]);
+    const succeeded = await d.get(`/api/runs/${runId}?status=success&limit=1000`);
+    expect([succeeded.body.tasks.length, succeeded.body.taskCount]).toEqual([451, 451]);
+    const none = await d.get(`/api/runs/${runId}?status=failed`);
+    expect([none.body.tasks, none.body.taskCount]).toEqual([[], 0]);
+  });
+
+  it.each([
+    ['limit=0', /limit "0" is not valid: it accepts a whole number from 1 to 1000/],
+    ['limit=1001', /limit "1001" is not valid/],
+    ['status=done', /status "done" is not a task status: use one of waiting, queued/],
+    ['task=nope', /task "nope" is not a task of this run: its tasks are fan, join/],
+    ['cursor=xyz', /cursor "xyz" is not valid/],
+    ['page=2', /unknown parameter "page": \/api\/runs\/ID takes task, status, limit and cursor/],
+  ])('answers 400 for %s, naming it', async (query, message) => {
+    const r = await d.get(`/api/runs/${runId}?${query}`);
+    expect(r.status).toBe(400);
+    expect(r.body.error).toMatch(message);
   });
 });

@@ -94,8 +94,10 @@ export const COMMON_JS = String.raw`  var SVGNS = 'http://www.w3.org/2000/svg';
     return ORDER.filter(function (s) { return counts[s]; }).map(function (s) { return counts[s] + ' ' + s; }).join(', ');
   }
 
+  // One poll pending at a time: a reload by an action or a button replaces the one already waiting.
   function schedule(fn, ms) {
     var mine = generation;
+    clearTimeout(timer);
     timer = setTimeout(function () { if (mine === generation) fn(); }, ms);
   }
   function setLive(on) { document.getElementById('live').hidden = !on; }

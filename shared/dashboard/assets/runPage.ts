@@ -4,27 +4,57 @@
  * Part of app.js (see app.ts).
  */
 export const RUN_PAGE_JS = String.raw`  // ---- one run ------------------------------------------------------------------------------------
+  // A run's tasks come a page at a time (api/runs/ID?limit=…), a fan-out of thousands would otherwise
+  // be megabytes every poll: the page shows the first 200 in graph order, more on demand up to 1,000,
+  // and filters by task name and status. The graph always counts every task.
   function runPage(id) {
     var head = el('div', { class: 'card' });
     var graph = el('div', { class: 'card graph' });
+    var filters = el('div', { class: 'filters task-filters' });
     var timeline = el('div', { class: 'card timeline' });
     var tasks = el('div', { class: 'tasks' });
-    append(main, [head, el('h2', { text: 'Graph' }), graph, el('h2', { text: 'Timeline' }), timeline, el('h2', { text: 'Tasks and executions' }), tasks]);
+    var pager = el('div', { class: 'pager task-pager' });
+    append(main, [head, el('h2', { text: 'Graph' }), graph, filters, el('h2', { text: 'Timeline' }), timeline, el('h2', { text: 'Tasks and executions' }), tasks, pager]);
     var message = el('span', { class: 'message' });
+    var view = { limit: 200, task: '', status: '' };
+    function query() {
+      return '?limit=' + view.limit + (view.task ? '&task=' + encodeURIComponent(view.task) : '') + (view.status ? '&status=' + encodeURIComponent(view.status) : '');
+    }
     function load() {
-      return api('api/runs/' + encodeURIComponent(id)).then(function (data) {
+      return api('api/runs/' + encodeURIComponent(id) + query()).then(function (data) {
         drawHead(head, data.run, message, load);
         var depth = depths(data.graph);
         clear(graph); graph.appendChild(drawGraph(data.graph, depth));
-        var ordered = data.tasks.slice().sort(function (a, b) { return (depth[a.name] - depth[b.name]) || (a.name < b.name ? -1 : a.name > b.name ? 1 : a.index - b.index); });
-        clear(timeline); timeline.appendChild(drawTimeline(data.run, ordered));
-        clear(tasks); tasks.appendChild(drawTasks(ordered));
+        if (!filters.firstChild) drawTaskFilters(filters, data.graph, view, load);
+        clear(timeline); timeline.appendChild(drawTimeline(data.run, data.tasks));
+        clear(tasks); tasks.appendChild(drawTasks(data.tasks));
+        drawPager(pager, data, view, load);
         var live = !!LIVE[data.run.status];
         setLive(live);
         if (live) schedule(load, 2000);
       }).catch(function (err) { clear(head); head.appendChild(errorBox(err.message)); });
     }
     load();
+  }
+
+  function drawTaskFilters(box, graph, view, reload) {
+    var task = el('select', { name: 'task', 'aria-label': 'task' }, [el('option', { value: '', text: 'every task' })].concat(graph.map(function (n) { return el('option', { value: n.name, text: n.name }); })));
+    var status = el('select', { name: 'task-status', 'aria-label': 'task status' }, [el('option', { value: '', text: 'any status' })].concat(TASK_STATUSES.map(function (s) { return el('option', { value: s, text: s }); })));
+    task.addEventListener('change', function () { view.task = task.value; view.limit = 200; reload(); });
+    status.addEventListener('change', function () { view.status = status.value; view.limit = 200; reload(); });
+    append(box, [el('span', { class: 'muted', text: 'Show' }), task, status]);
+  }
+  var TASK_STATUSES = ['waiting', 'queued', 'claimed', 'dispatched', 'running', 'success', 'failed', 'skipped', 'cancelled'];
+
+  function drawPager(box, data, view, reload) {
+    clear(box);
+    if (data.taskCount <= data.tasks.length) return;
+    var more = el('button', { 'data-action': 'more-tasks', text: 'Show ' + Math.min(200, 1000 - view.limit, data.taskCount - data.tasks.length) + ' more' });
+    more.addEventListener('click', function () { view.limit = Math.min(1000, view.limit + 200); reload(); });
+    append(box, [
+      el('span', { class: 'muted task-count', text: 'Showing ' + data.tasks.length + ' of ' + data.taskCount + ' tasks' + (view.limit >= 1000 ? ': filter by task or status to see others' : '') }),
+      view.limit < 1000 ? more : null
+    ]);
   }
 
   function drawHead(head, run, message, reload) {
