@@ -85,12 +85,14 @@ function decodeCursor(cursor: string): { createdAt: string; id: string } {
 // the index that matches the filter (migrations/0004), so the thousandth page costs what the first does.
 // The cursor's time is the database's own text to the microsecond: a JavaScript Date keeps
 // milliseconds only, and a rounded cursor would skip runs made in the same millisecond.
-// Task counts come from the tasks (run_id, status) index, only for the page's runs.
+// Task counts come from the tasks (run_id, status) index, only for the page's runs. The duration is taken
+// between the times truncated to milliseconds, as the API shows them (a Date keeps no more), so it always
+// equals finishedAt minus startedAt as given.
 /** The columns of a RunSummary over `runs r`; the run page reads them too. */
 export const RUN_SUMMARY_COLUMNS = `r.id, r.workflow, r.status, r.triggered_by, r.idempotency_key, r.scheduled_for, r.created_at,
   r.started_at, r.finished_at, r.error,
   to_char(r.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at,
-  (extract(epoch from coalesce(r.finished_at, now()) - r.started_at) * 1000)::float8 as duration_ms,
+  (extract(epoch from date_trunc('milliseconds', coalesce(r.finished_at, now())) - date_trunc('milliseconds', r.started_at)) * 1000)::float8 as duration_ms,
   coalesce((select jsonb_object_agg(c.status, c.n) from
     (select t.status, count(*)::int as n from tasks t where t.run_id = r.id group by t.status) c), '{}') as tasks`;
 

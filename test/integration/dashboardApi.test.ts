@@ -120,6 +120,18 @@ describe('the dashboard API over a real database', () => {
       expect(r.status).toBe(400);
       expect(r.body.error).toMatch(message);
     });
+    it('gives a duration that is exactly finishedAt minus startedAt as shown, whatever the microseconds', async () => {
+      // Postgres keeps microseconds and the API shows milliseconds: 0.0009 s to 0.2231 s is 222.2 ms,
+      // shown as .000 to .223, so the duration must read 223, not a rounded 222.
+      const runId = (await triggerRun(h.db.pool, 'etl', { idempotencyKey: 'duration-check' })).runId;
+      await h.db.pool.query(
+        `update runs set status = 'cancelled', started_at = '2026-01-01 00:00:00.000900+00', finished_at = '2026-01-01 00:00:00.223100+00' where id = $1`,
+        [runId],
+      );
+      const run = (await d.get(`/api/runs/${runId}`)).body.run;
+      expect([run.startedAt, run.finishedAt, run.durationMs]).toEqual(['2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.223Z', 223]);
+      await h.db.pool.query('delete from runs where id = $1', [runId]);
+    });
   });
 
   describe('GET /api/runs/:id', () => {
