@@ -6,12 +6,13 @@ import { collectParam } from '../shared/cli/params';
 import { parseConfig, parseDurationOption, PROFILES, SETTINGS, type Config } from '../shared/config';
 import { openPool } from '../shared/db';
 import { parseDashboardPort } from '../shared/dashboard/port';
+import { listWorkflowSummaries } from '../shared/dashboard/workflowList';
 import { runDev } from '../shared/dev';
 import { UsageError } from '../shared/errors';
 import { createExecutors } from '../shared/executors';
 import { grantTableAccess } from '../shared/grant';
 import { migrate } from '../shared/migrate';
-import { cancelRun, getRun, listRuns, listTasks, retryRun, setSchedulePaused, triggerRun, type RunView } from '../shared/runs';
+import { cancelRun, getRun, listRuns, listTasks, retryRun, setSchedulePaused, triggerRun, whyNotRetried, type RunView } from '../shared/runs';
 import { tick } from '../shared/tick';
 import { applyWorkflows } from '../shared/workflows/apply';
 import { loadWorkflowFiles } from '../shared/workflows/load';
@@ -129,21 +130,19 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .description('list workflows')
     .option('--json', 'one JSON document on stdout')
     .action(async (opts) => {
-      const rows = await withPool(config(), async (pool) =>
-        (await pool.query('select name, definition, version, updated_at, next_slot_at, paused from workflows order by name')).rows,
-      );
-      const list = rows.map((w) => ({
+      // The dashboard's reading of each workflow (schedule, next slot, limit), in the contract's shape.
+      const list = (await withPool(config(), listWorkflowSummaries)).map((w) => ({
         name: w.name,
-        description: w.definition.description ?? null,
-        schedule: w.definition.schedule ?? null,
-        nextRunAt: w.next_slot_at && !w.paused ? w.next_slot_at.toISOString() : null,
-        timezone: w.definition.schedule ? (w.definition.timezone ?? 'UTC') : null,
-        catchup: w.definition.schedule ? (w.definition.catchup ?? 'latest') : null,
+        description: w.description,
+        schedule: w.schedule,
+        nextRunAt: w.nextSlotAt,
+        timezone: w.timezone,
+        catchup: w.schedule ? (w.definition.catchup ?? 'latest') : null,
         paused: w.paused,
-        concurrency: w.definition.concurrency ?? null,
+        concurrency: w.concurrency,
         tasks: Object.keys(w.definition.tasks).length,
         version: w.version,
-        updatedAt: w.updated_at.toISOString(),
+        updatedAt: w.updatedAt,
       }));
       if (opts.json) return printJson(list);
       print(
@@ -245,9 +244,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--json', 'one JSON document on stdout')
     .action(async (runId: string, opts) => {
       const result = await withPool(config(), (pool) => retryRun(pool, runId));
-      if (!result.retried) {
-        throw new UsageError(result.status === 'failed' ? `run ${runId} has no failed task to retry` : `run ${runId} is ${result.status}, not failed: only a failed run can be retried`);
-      }
+      if (!result.retried) throw new UsageError(whyNotRetried(runId, result.status));
       if (opts.json) return printJson({ runId, ...result });
       print(`retrying run ${runId}: ${result.requeuedTasks} failed tasks queued again, ${result.resetTasks} skipped tasks waiting again`);
     });

@@ -1,24 +1,7 @@
 import * as functions from '@google-cloud/functions-framework';
-import { parseConfig } from '../shared/config';
-import { openPool } from '../shared/db';
-import { createExecutors } from '../shared/executors';
+import { instanceDeps } from '../shared/instance';
 import { log } from '../shared/log';
-import { tick, type TickDeps } from '../shared/tick';
-
-// Built once per instance and kept between invocations: the pool's connections and the Cloud Run
-// client's channel are what make a warm tick cheap. A failure to build them is retried on the next call.
-let deps: Promise<TickDeps> | undefined;
-
-function getDeps(): Promise<TickDeps> {
-  deps ??= (async () => {
-    const config = parseConfig();
-    return { config, pool: await openPool(config), executors: createExecutors(config) };
-  })().catch((err) => {
-    deps = undefined;
-    throw err;
-  });
-  return deps;
-}
+import { tick } from '../shared/tick';
 
 /** Reads `{"budgetMs": n}` from the body; an empty body means the configured budget. */
 function readBudget(body: unknown): number | undefined | Error {
@@ -46,7 +29,7 @@ functions.http('tick', async (req, res) => {
     return;
   }
   try {
-    const summary = await tick(await getDeps(), { budgetMs });
+    const summary = await tick(await instanceDeps(), { budgetMs });
     log('INFO', `tick: ${summary.claimed} claimed, ${summary.dispatched} dispatched, ${summary.checked} checked, ${summary.runsCompleted} runs completed`, undefined, { summary });
     res.status(200).json(summary);
   } catch (err) {

@@ -238,6 +238,11 @@ with run as (
 select (select count(*) from run)::int as retried, (select count(*) from requeued)::int as requeued,
        (select count(*) from reset)::int as reset`;
 
+/** Why `retryRun` did nothing to a run in this status: the message both the CLI and the dashboard give. */
+export function whyNotRetried(id: string, status: string): string {
+  return status === 'failed' ? `run ${id} has no failed task to retry` : `run ${id} is ${status}, not failed: only a failed run can be retried`;
+}
+
 /**
  * Retries a failed run: its failed tasks are queued again (with their retries anew) and the tasks
  * skipped because of them wait again; the run is `running` until ticks end it. `retried` is false,

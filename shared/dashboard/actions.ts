@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import type { Config } from '../config';
 import { UsageError } from '../errors';
 import type { Executor } from '../executors/executor';
-import { cancelRun, retryRun, triggerRun } from '../runs';
+import { cancelRun, retryRun, triggerRun, whyNotRetried } from '../runs';
 import type { ExecutorKind } from '../workflows/definition';
 import { HttpError } from './http';
 import { checkRunIdParam } from './runDetail';
@@ -64,7 +64,7 @@ export async function retryAction(deps: ActionDeps, rawId: string): Promise<{ st
   await checkRunExists(deps.pool, id);
   const result = await retryRun(deps.pool, id);
   if (!result.retried) {
-    throw new HttpError(409, result.status === 'failed' ? `run ${id} has no failed task to retry` : `run ${id} is ${result.status}, not failed: only a failed run can be retried`);
+    throw new HttpError(409, whyNotRetried(id, result.status));
   }
   return { status: 200, body: result };
 }

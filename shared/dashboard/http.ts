@@ -49,3 +49,27 @@ function parseJson(text: string): unknown {
     throw new HttpError(400, 'the body is not valid JSON');
   }
 }
+
+/** Refuses a query parameter the route does not take: 400 naming it and listing those it does. */
+export function checkParams(query: URLSearchParams, route: string, allowed: string[]): void {
+  for (const key of query.keys()) {
+    if (!allowed.includes(key)) throw new HttpError(400, `unknown parameter "${key}": ${route} takes ${allowed.slice(0, -1).join(', ')} and ${allowed.at(-1)}`);
+  }
+}
+
+/** An optional query parameter that must be one of `values` (a `kind` of status): 400 listing them. */
+export function readOneOf(query: URLSearchParams, key: string, values: readonly string[], kind: string): string | undefined {
+  const value = query.get(key);
+  if (!value) return undefined;
+  if (!values.includes(value)) throw new HttpError(400, `${key} "${value}" is not a ${kind}: use one of ${values.join(', ')}`);
+  return value;
+}
+
+/** The `limit` query parameter, a whole number from 1 to `max`; `fallback` when absent. */
+export function readLimit(query: URLSearchParams, max: number, fallback: number): number {
+  const limit = query.get('limit');
+  if (limit === null) return fallback;
+  const n = /^\d+$/.test(limit) ? Number(limit) : NaN;
+  if (!(n >= 1 && n <= max)) throw new HttpError(400, `limit "${limit}" is not valid: it accepts a whole number from 1 to ${max}`);
+  return n;
+}

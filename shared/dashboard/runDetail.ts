@@ -1,9 +1,9 @@
 import type { Pool } from 'pg';
 import { checkRunId } from '../runs';
 import type { WorkflowDefinition } from '../workflows/definition';
-import { HttpError } from './http';
+import { HttpError, checkParams, readLimit, readOneOf } from './http';
 import { executionLinks, type ExecutionLinks } from './links';
-import { RUN_SUMMARY_COLUMNS, toRunSummary, type RunSummary } from './runList';
+import { RUN_COLUMNS, toRunSummary, type RunSummary } from './runList';
 
 /** One attempt of a task: from its claim and send to its end. */
 export interface AttemptView {
@@ -79,23 +79,8 @@ export interface TaskFilter {
  * `cursor` (the `nextCursor` of the page before). HttpError 400 naming the parameter that is wrong.
  */
 export function parseTaskFilter(query: URLSearchParams): TaskFilter {
-  for (const key of query.keys()) {
-    if (!['task', 'status', 'limit', 'cursor'].includes(key)) throw new HttpError(400, `unknown parameter "${key}": /api/runs/ID takes task, status, limit and cursor`);
-  }
-  const filter: TaskFilter = { limit: 200 };
-  const task = query.get('task');
-  if (task) filter.task = task;
-  const status = query.get('status');
-  if (status) {
-    if (!(TASK_STATUSES as readonly string[]).includes(status)) throw new HttpError(400, `status "${status}" is not a task status: use one of ${TASK_STATUSES.join(', ')}`);
-    filter.status = status;
-  }
-  const limit = query.get('limit');
-  if (limit !== null) {
-    const n = /^\d+$/.test(limit) ? Number(limit) : NaN;
-    if (!(n >= 1 && n <= 1000)) throw new HttpError(400, `limit "${limit}" is not valid: it accepts a whole number from 1 to 1000`);
-    filter.limit = n;
-  }
+  checkParams(query, '/api/runs/ID', ['task', 'status', 'limit', 'cursor']);
+  const filter: TaskFilter = { limit: readLimit(query, 1000, 200), task: query.get('task') || undefined, status: readOneOf(query, 'status', TASK_STATUSES, 'task status') };
   const cursor = query.get('cursor');
   if (cursor) {
     const [name, index, ...rest] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
@@ -132,7 +117,7 @@ limit $7`;
 /** The run page's JSON. HttpError 400 for a malformed id or filter, 404 for an unknown run. */
 export async function getRunDetail(pool: Pool, rawId: string, filter: TaskFilter = { limit: 200 }): Promise<RunDetail> {
   const id = checkRunIdParam(rawId);
-  const { rows: runs } = await pool.query(`select ${RUN_SUMMARY_COLUMNS}, r.params, r.definition, r.workflow_version from runs r where r.id = $1`, [id]);
+  const { rows: runs } = await pool.query(`select ${RUN_COLUMNS}, r.params, r.definition, r.workflow_version from runs r where r.id = $1`, [id]);
   const row = runs[0];
   if (!row) throw new HttpError(404, `unknown run ${id}`);
   const definition: WorkflowDefinition = row.definition;
@@ -153,12 +138,19 @@ export async function getRunDetail(pool: Pool, rawId: string, filter: TaskFilter
   );
   const last = shown.at(-1);
   return {
-    run: { ...toRunSummary(row), params: row.params, workflowVersion: row.workflow_version },
+    // The run's counts by status, from the counts by task name and status read for the graph.
+    run: { ...toRunSummary({ ...row, tasks: sumByStatus(counts.rows) }), params: row.params, workflowVersion: row.workflow_version },
     graph: graphOf(definition, names, counts.rows),
     tasks: withAttempts(shown, attempts),
     taskCount: counts.rows.filter((c) => (!filter.task || c.name === filter.task) && (!filter.status || c.status === filter.status)).reduce((n, c) => n + c.n, 0),
     nextCursor: page.rows.length > filter.limit && last ? Buffer.from(`${last.name}|${last.task_index}`).toString('base64url') : null,
   };
+}
+
+function sumByStatus(counts: { status: string; n: number }[]): Record<string, number> {
+  const byStatus: Record<string, number> = {};
+  for (const c of counts) byStatus[c.status] = (byStatus[c.status] ?? 0) + c.n;
+  return byStatus;
 }
 
 /** The page's task rows with their attempts, as TaskDetails. */

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { checkRunId } from '../runs';
-import { HttpError } from './http';
+import { HttpError, checkParams, readLimit, readOneOf } from './http';
 
 /** Run statuses, as the `status` filter accepts them. */
 export const RUN_STATUSES = ['pending', 'running', 'success', 'failed', 'cancelled'] as const;
@@ -41,26 +41,14 @@ export interface RunFilter {
  * (the `nextCursor` of the page before). HttpError 400 naming the parameter that is wrong.
  */
 export function parseRunFilter(query: URLSearchParams): RunFilter {
-  for (const key of query.keys()) {
-    if (!['workflow', 'status', 'limit', 'cursor'].includes(key)) throw new HttpError(400, `unknown parameter "${key}": /api/runs takes workflow, status, limit and cursor`);
-  }
-  const filter: RunFilter = { limit: 50 };
+  checkParams(query, '/api/runs', ['workflow', 'status', 'limit', 'cursor']);
+  const filter: RunFilter = { limit: readLimit(query, 200, 50) };
   const workflow = query.get('workflow');
   if (workflow) {
     if (!WORKFLOW_NAME.test(workflow)) throw new HttpError(400, `workflow "${workflow}" is not a workflow name: names are lower-case letters, digits and '-'`);
     filter.workflow = workflow;
   }
-  const status = query.get('status');
-  if (status) {
-    if (!(RUN_STATUSES as readonly string[]).includes(status)) throw new HttpError(400, `status "${status}" is not a run status: use one of ${RUN_STATUSES.join(', ')}`);
-    filter.status = status;
-  }
-  const limit = query.get('limit');
-  if (limit !== null) {
-    const n = /^\d+$/.test(limit) ? Number(limit) : NaN;
-    if (!(n >= 1 && n <= 200)) throw new HttpError(400, `limit "${limit}" is not valid: it accepts a whole number from 1 to 200`);
-    filter.limit = n;
-  }
+  filter.status = readOneOf(query, 'status', RUN_STATUSES, 'run status');
   const cursor = query.get('cursor');
   if (cursor) filter.after = decodeCursor(cursor);
   return filter;
@@ -88,11 +76,14 @@ function decodeCursor(cursor: string): { createdAt: string; id: string } {
 // Task counts come from the tasks (run_id, status) index, only for the page's runs. The duration is taken
 // between the times truncated to milliseconds, as the API shows them (a Date keeps no more), so it always
 // equals finishedAt minus startedAt as given.
-/** The columns of a RunSummary over `runs r`; the run page reads them too. */
-export const RUN_SUMMARY_COLUMNS = `r.id, r.workflow, r.status, r.triggered_by, r.idempotency_key, r.scheduled_for, r.created_at,
+/** The columns of a RunSummary over `runs r` but its task counts; the run page counts its tasks itself. */
+export const RUN_COLUMNS = `r.id, r.workflow, r.status, r.triggered_by, r.idempotency_key, r.scheduled_for, r.created_at,
   r.started_at, r.finished_at, r.error,
   to_char(r.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at,
-  (extract(epoch from date_trunc('milliseconds', coalesce(r.finished_at, now())) - date_trunc('milliseconds', r.started_at)) * 1000)::float8 as duration_ms,
+  (extract(epoch from date_trunc('milliseconds', coalesce(r.finished_at, now())) - date_trunc('milliseconds', r.started_at)) * 1000)::float8 as duration_ms`;
+
+/** The columns of a RunSummary over `runs r`, task counts included. */
+export const RUN_SUMMARY_COLUMNS = `${RUN_COLUMNS},
   coalesce((select jsonb_object_agg(c.status, c.n) from
     (select t.status, count(*)::int as n from tasks t where t.run_id = r.id group by t.status) c), '{}') as tasks`;
 

@@ -1,8 +1,9 @@
 import type { protos } from '@google-cloud/run';
+import jsonProtos from '@google-cloud/run/build/protos/protos.json';
 import pLimit from 'p-limit';
 import { log } from '../log';
 import type { TaskSpec } from '../workflows/definition';
-import { CONDITION_STATE, EXECUTION_REASON, createCloudRunClients, enumName } from './cloudRunClients';
+import { createCloudRunClients } from './cloudRunClients';
 import { CloudRunCallError, callError } from './cloudRunErrors';
 import { ExecutorFault, executionEnv, statusEach, type DispatchRequest, type ExecutionStatus, type Executor, type LostAttempt } from './executor';
 
@@ -288,4 +289,15 @@ function overridesFor(req: DispatchRequest): Overrides {
     // Cloud Run's task timeout: a backstop to tickrun's own, which cancels the execution.
     ...(timeoutMs !== undefined && { timeout: { seconds: Math.ceil(timeoutMs / 1000) } }),
   };
+}
+
+// Condition enums by number, from the package's own proto definitions: an Execution decoded by the client's
+// stock operation decoders carries numbers where getExecution and listExecutions give names.
+const conditionEnums = jsonProtos.nested.google.nested.cloud.nested.run.nested.v2.nested.Condition.nested;
+const byNumber = (values: Record<string, number>) => Object.fromEntries(Object.entries(values).map(([name, n]) => [n, name]));
+const CONDITION_STATE: Record<number, string> = byNumber(conditionEnums.State.values);
+const EXECUTION_REASON: Record<number, string> = byNumber(conditionEnums.ExecutionReason.values);
+
+function enumName(values: Record<number, string>, value: unknown): string | undefined {
+  return typeof value === 'number' ? values[value] : (value as string | undefined) ?? undefined;
 }

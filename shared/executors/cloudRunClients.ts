@@ -4,7 +4,6 @@
 import { ExecutionsClient } from '@google-cloud/run/build/src/v2/executions_client';
 import { JobsClient } from '@google-cloud/run/build/src/v2/jobs_client';
 import type { protos } from '@google-cloud/run';
-import jsonProtos from '@google-cloud/run/build/protos/protos.json';
 import { PassThroughClient } from 'google-auth-library';
 
 type Execution = protos.google.cloud.run.v2.IExecution;
@@ -28,7 +27,10 @@ interface LongrunningDescriptor {
 export interface CloudRunClients {
   jobs: JobsClient;
   executions: ExecutionsClient;
-  /** An Execution from the bytes of an operation's `metadata` or `response` (enums as names). */
+  /**
+   * An Execution from the bytes of an operation's `metadata` or `response`: enums as names, as getExecution
+   * gives them, or as numbers where the stock decoder is kept (executionStatus reads both).
+   */
   decodeExecution(bytes: Uint8Array): Execution;
 }
 
@@ -52,10 +54,9 @@ export function createCloudRunClients(target: ClientTarget): CloudRunClients {
   // The client's own loaded protos: the same definitions its decoders use, without loading them twice.
   const root = (jobs as unknown as { _protos?: ProtoRoot })._protos;
   const type = root?.lookupType('google.cloud.run.v2.Execution').setup();
-  // Enums as names, as getExecution and listExecutions give them, so every Execution reads alike.
   const decodeExecution = type
     ? (bytes: Uint8Array) => type.toObject(type.decode(bytes), { enums: String, longs: String }) as Execution
-    : (bytes: Uint8Array) => withEnumNames(jobs.descriptors.longrunning.runJob.metadataDecoder(bytes) as Execution);
+    : (bytes: Uint8Array) => jobs.descriptors.longrunning.runJob.metadataDecoder(bytes) as Execution;
   if (type) {
     const longrunning = [jobs.descriptors.longrunning.runJob, executions.descriptors.longrunning.cancelExecution];
     for (const descriptor of longrunning as LongrunningDescriptor[]) {
@@ -64,26 +65,6 @@ export function createCloudRunClients(target: ClientTarget): CloudRunClients {
     }
   }
   return { jobs, executions, decodeExecution };
-}
-
-const conditionEnums = jsonProtos.nested.google.nested.cloud.nested.run.nested.v2.nested.Condition.nested;
-const byNumber = (values: Record<string, number>) => Object.fromEntries(Object.entries(values).map(([name, n]) => [n, name]));
-/** Condition enums by number, for an Execution decoded with numbers (the client's own decoders do that). */
-export const CONDITION_STATE: Record<number, string> = byNumber(conditionEnums.State.values);
-export const EXECUTION_REASON: Record<number, string> = byNumber(conditionEnums.ExecutionReason.values);
-
-/** An enum's name, whether it came as its name or its number. */
-export function enumName(values: Record<number, string>, value: unknown): string | undefined {
-  return typeof value === 'number' ? values[value] : (value as string | undefined) ?? undefined;
-}
-
-function withEnumNames(execution: Execution): Execution {
-  const conditions = execution.conditions?.map((c) => ({
-    ...c,
-    state: enumName(CONDITION_STATE, c.state),
-    executionReason: enumName(EXECUTION_REASON, c.executionReason),
-  }));
-  return { ...execution, conditions } as Execution;
 }
 
 /** REST over plain HTTP without credentials for an emulator; the default (gRPC, ambient credentials) otherwise. */

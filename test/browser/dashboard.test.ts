@@ -4,7 +4,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { triggerRun } from '../../shared/runs';
 import { tick } from '../../shared/tick';
 import { startCloudRunEmulator, type CloudRunEmulator } from '../helpers/cloudRunEmulator';
-import { startDashboard, type DashboardClient } from '../helpers/dashboard';
+import { etlWorkflow, job, startDashboard, type DashboardClient } from '../helpers/dashboard';
 import { createHarness, type Harness } from '../helpers/harness';
 
 // Debian's chromium. Without the background-networking flags it tries to reach Google's services
@@ -12,21 +12,13 @@ import { createHarness, type Harness } from '../helpers/harness';
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ARTIFACTS = path.resolve(__dirname, '..', 'artifacts');
-const job = (id: string) => `projects/demo/locations/us-central1/jobs/${id}`;
 
 // Text a user controls, each trying to become markup: it must show as typed and never run.
 const EVIL_ERROR = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">';
 const EVIL_PARAM = '<b id="bold">bold</b><img src=x onerror="window.__pwned = 3">';
 const EVIL_DESCRIPTION = '<i id="desc">desc</i><img src=x onerror="window.__pwned = 4">';
 
-const ETL = `name: etl
-description: ${JSON.stringify(EVIL_DESCRIPTION)}
-defaults: { backoff: 50ms }
-tasks:
-  extract: { job: ${job('extract')}, count: 2 }
-  transform: { job: ${job('transform')}, depends_on: [extract], retries: 1, env: { EMU_FAIL: "attempts<2" } }
-  load: { job: ${job('load')}, depends_on: [transform] }
-`;
+const ETL = etlWorkflow(EVIL_DESCRIPTION);
 const BREAKS = `name: breaks
 tasks:
   a: { executor: process, command: ["node", "-e", ${JSON.stringify(`console.error(${JSON.stringify(EVIL_ERROR)}); process.exit(1)`)}] }

@@ -1,6 +1,21 @@
 import { startDashboardServer, type DashboardServer } from '../../shared/dashboard/server';
 import type { Harness } from './harness';
 
+/** A Cloud Run job's full name in the emulator's demo project. */
+export const job = (id: string) => `projects/demo/locations/us-central1/jobs/${id}`;
+
+/** A DAG whose middle task fails its first attempt and succeeds on its retry: extract ×2 → transform → load. */
+export function etlWorkflow(description: string): string {
+  return `name: etl
+description: ${JSON.stringify(description)}
+defaults: { backoff: 50ms }
+tasks:
+  extract: { job: ${job('extract')}, count: 2 }
+  transform: { job: ${job('transform')}, depends_on: [extract], retries: 1, env: { EMU_FAIL: "attempts<2" } }
+  load: { job: ${job('load')}, depends_on: [transform] }
+`;
+}
+
 /** An answer of the dashboard: status, headers and the parsed JSON (or text) body. */
 export interface Answer {
   status: number;

@@ -6,22 +6,13 @@ import { freePort } from '../../shared/localDb';
 import { triggerRun } from '../../shared/runs';
 import { tick } from '../../shared/tick';
 import { behaviourFromEnv, startCloudRunEmulator, type CloudRunEmulator } from '../helpers/cloudRunEmulator';
-import { startDashboard, type DashboardClient } from '../helpers/dashboard';
+import { etlWorkflow, job, startDashboard, type DashboardClient } from '../helpers/dashboard';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { createHarness, type Harness } from '../helpers/harness';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const job = (id: string) => `projects/demo/locations/us-central1/jobs/${id}`;
 
-// A DAG whose middle task fails its first attempt and succeeds on its retry.
-const ETL = `name: etl
-description: extract, transform, load
-defaults: { backoff: 50ms }
-tasks:
-  extract: { job: ${job('extract')}, count: 2 }
-  transform: { job: ${job('transform')}, depends_on: [extract], retries: 1, env: { EMU_FAIL: "attempts<2" } }
-  load: { job: ${job('load')}, depends_on: [transform] }
-`;
+const ETL = etlWorkflow('extract, transform, load');
 // A run that fails: a fails both attempts, b and c are skipped because of it, d runs on its own.
 const BREAKS = `name: breaks
 defaults: { backoff: 50ms }
