@@ -57,7 +57,7 @@ export function contextFor(bench: Bench, config: Config = bench.config): TickCon
 
 /** Empties the queue: no runs, no tasks. */
 export async function clearRuns(pool: Pool): Promise<void> {
-  await pool.query('truncate runs, tasks cascade');
+  await pool.query('truncate runs, tasks, task_attempts cascade');
 }
 
 /**

@@ -3,10 +3,16 @@ import type { Config } from '../shared/config';
 import { tick } from '../shared/tick';
 import { clearRuns, median, seedRun, type Bench, type Measured } from './common';
 
-/** One tick (one cycle) over a fresh run of `count` long-running tasks; its summary. */
+/**
+ * One busy cycle: `count` long-running tasks to send while `count` sent by the cycle before are checked
+ * (a cycle checks what was in flight when it began). Seeds a fresh run of 2 × `count`, sends the first
+ * half unmeasured, and returns the summary of the tick (one cycle) that follows.
+ */
 async function cycleOnce(bench: Bench, config: Config, count: number) {
-  await seedRun(bench, count);
-  return tick({ config, pool: bench.pool, executors: bench.executors }, { budgetMs: 0 });
+  await seedRun(bench, 2 * count);
+  const deps = { config: { ...config, batchSize: count }, pool: bench.pool, executors: bench.executors };
+  await tick(deps, { budgetMs: 0 });
+  return tick(deps, { budgetMs: 0 });
 }
 
 export async function measureFullCycle(bench: Bench): Promise<Measured> {
@@ -17,7 +23,8 @@ export async function measureFullCycle(bench: Bench): Promise<Measured> {
   for (let i = 0; i < tries; i++) cycles.push(await cycleOnce(bench, config, 100));
   const sequential = await cycleOnce(bench, { ...config, dispatchConcurrency: 1, statusConcurrency: 1 }, 100);
   const wall = median(cycles.map((c) => c.durationMs));
-  const limitMs = Math.ceil(100 / config.dispatchConcurrency) * 100 + Math.ceil(100 / config.statusConcurrency) * 100;
+  // Sending and checking run side by side: the cycle's floor is the longer of the two.
+  const limitMs = Math.max(Math.ceil(100 / config.dispatchConcurrency) * 100, Math.ceil(100 / config.statusConcurrency) * 100);
   const figures = {
     latencyMs: 100, medianMs: wall, tries: cycles.map((c) => c.durationMs), limitMs, sequentialMs: sequential.durationMs,
     speedup: Number((sequential.durationMs / wall).toFixed(1)), summary: cycles[0],
@@ -25,7 +32,7 @@ export async function measureFullCycle(bench: Bench): Promise<Measured> {
   return {
     figures,
     row: {
-      scenario: '4. one full cycle, 100 tasks, 100 ms API latency (default profile: 10 / 50 in flight)',
+      scenario: '4. one full cycle, 100 tasks to send and 100 in flight to check, 100 ms API latency (default profile: 10 / 50 in flight)',
       ours: `${wall} ms median of ${tries} (limit ${limitMs} ms; ${cycles[0].dispatched} dispatched, ${cycles[0].checked} checked)`,
       note: '~4 s',
       baseline: `sequential (1 / 1 in flight) ${sequential.durationMs} ms → ${figures.speedup}× slower`,

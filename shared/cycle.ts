@@ -62,8 +62,9 @@ function countOutcomes(summary: TickSummary, recorded: RecordedOutcome[]): void 
 }
 
 /**
- * One poll cycle: schedule → expand → reap → claim → dispatch → poll → advance → complete, each one statement
- * (dispatch and poll add one to record their batch), so the round trips per cycle do not grow with the batch.
+ * One poll cycle: schedule → expand → reap → (claim → dispatch, beside poll) → advance → complete, each one
+ * statement (dispatch and poll add one to record their batch), so the round trips per cycle do not grow
+ * with the batch.
  * A probe comes first: an idle cycle ends after that one round trip.
  */
 export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<void> {
@@ -78,10 +79,22 @@ export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<
   summary.reconciled += reaped.reconciled;
   summary.adopted += reaped.adopted;
   summary.requeued += reaped.requeued;
-  const claimed = await claimReadyTasks(ctx);
-  summary.claimed += claimed.length;
-  countOutcomes(summary, await dispatchTasks(ctx, claimed));
-  const poll = await pollInFlight(ctx);
+  // Sending the claimed tasks and checking those already in flight touch different rows and different
+  // APIs, so they run side by side, each on its own connection: a cycle takes the longer of the two, not
+  // their sum. What this cycle sends is first checked by the next one (a new execution has rarely ended
+  // within the same cycle anyway).
+  // Both are awaited before an error of either is thrown, so no tick ends with work still under way.
+  const [sending, polling] = await Promise.allSettled([
+    claimReadyTasks(ctx).then((claimed) => {
+      summary.claimed += claimed.length;
+      return dispatchTasks(ctx, claimed);
+    }),
+    pollInFlight(ctx),
+  ]);
+  if (sending.status === 'rejected') throw sending.reason;
+  if (polling.status === 'rejected') throw polling.reason;
+  const [sent, poll] = [sending.value, polling.value];
+  countOutcomes(summary, sent);
   summary.checked += poll.checked;
   summary.statusErrors += poll.errors;
   countOutcomes(summary, poll.recorded);

@@ -222,7 +222,7 @@ with run as (
 ), requeued as (
   update tasks t
   set status = 'queued', next_attempt_at = now(), updated_at = now(), finished_at = null, error = null,
-      execution_name = null, lease_until = null, lease_token = null, deadline_at = null, checked_at = null,
+      execution_name = null, dispatched_at = null, lease_until = null, lease_token = null, deadline_at = null, checked_at = null,
       max_attempts = t.attempt + coalesce((run.definition -> 'tasks' -> t.name ->> 'retries')::int, 0) + 1
   from run, failed f
   where t.id = f.id

@@ -105,7 +105,8 @@ export function checkRunIdParam(id: string): string {
 // array_position($2, name), and the cursor is (place, index). Read through the (run_id, name, task_index)
 // unique index: one run's rows, sorted in memory, which stays a few milliseconds at 10,000 tasks.
 const TASK_PAGE_SQL = `
-select id, name, task_index, status, attempt, max_attempts, execution_name, error, started_at, finished_at, next_attempt_at
+select id, name, task_index, status, attempt, max_attempts, execution_name, error, started_at, finished_at, next_attempt_at,
+       claimed_at, dispatched_at
 from tasks
 where run_id = $1
   and ($3::text is null or name = $3)
@@ -153,10 +154,16 @@ function sumByStatus(counts: { status: string; n: number }[]): Record<string, nu
   return byStatus;
 }
 
-/** The page's task rows with their attempts, as TaskDetails. */
-function withAttempts(tasks: any[], attempts: any[]): TaskDetail[] {
+/**
+ * The page's task rows with their attempts, as TaskDetails: the ended ones from task_attempts, then the
+ * one in flight, which is the task's own current attempt.
+ */
+function withAttempts(tasks: any[], ended: any[]): TaskDetail[] {
   const byTask = new Map<string, AttemptView[]>();
-  for (const a of attempts) {
+  const inFlight = tasks
+    .filter((t) => t.status === 'dispatched' || t.status === 'running')
+    .map((t) => ({ task_id: t.id, attempt: t.attempt, status: t.status, execution_name: t.execution_name, claimed_at: t.claimed_at, dispatched_at: t.dispatched_at, finished_at: null, error: null }));
+  for (const a of [...ended, ...inFlight]) {
     const list = byTask.get(a.task_id) ?? [];
     list.push({
       attempt: a.attempt,

@@ -7,22 +7,19 @@ import type { ExecutorKind } from '../workflows/definition';
 import { formatDuration } from '../workflows/duration';
 import { recordOutcomes, type AttemptOutcome, type RecordedOutcome } from './record';
 
-// The least recently checked in-flight tasks with what the check needs from their run, marked as
-// checked in the same statement so a tick polling at the same time takes other ones.
+// The least recently checked in-flight tasks with what the check needs from their run. Read, not
+// marked: the statement that records the checks marks them too (steps/record.ts, outcome `checked`),
+// so a check that finds its attempt ended costs no write of its own. Two ticks polling at the same time
+// may check the same tasks; recording is guarded, so the second records nothing.
 export const IN_FLIGHT_SQL = `
-with due as (
-  select id from tasks
-  where status in ('dispatched', 'running')
-  order by checked_at nulls first
-  limit $1
-  for update skip locked
-)
-update tasks t set checked_at = now()
-from due, runs r
-where t.id = due.id and r.id = t.run_id
-returning t.id, t.run_id, t.name, t.task_index, t.attempt, t.status, t.execution_name, t.timeout_ms,
-          t.deadline_at < now() as timed_out, r.status as run_status, r.workflow,
-          r.definition -> 'tasks' -> t.name ->> 'executor' as executor`;
+select t.id, t.run_id, t.name, t.task_index, t.attempt, t.status, t.execution_name, t.timeout_ms,
+       t.deadline_at < now() as timed_out, r.status as run_status, r.workflow,
+       r.definition -> 'tasks' -> t.name ->> 'executor' as executor
+from tasks t
+join runs r on r.id = t.run_id
+where t.status in ('dispatched', 'running')
+order by t.checked_at nulls first
+limit $1`;
 
 interface InFlightTask {
   id: string;
@@ -58,10 +55,10 @@ export async function pollInFlight(ctx: TickContext): Promise<PollResult> {
   const { rows } = await db.query<InFlightTask>(IN_FLIGHT_SQL, [config.statusBatchSize], 'tickrun_in_flight');
   if (rows.length === 0) return { checked: 0, recorded: [], errors: 0 };
   let errors = 0;
-  const unread = (task: InFlightTask, err: unknown): null => {
+  const unread = (task: InFlightTask, err: unknown): AttemptOutcome => {
     errors++;
     log('WARNING', `status of ${task.execution_name} not read: ${errorText(err)}`, { run_id: task.run_id, task_id: task.id });
-    return null;
+    return checkedOnly(task);
   };
   const stopping = (task: InFlightTask) => task.run_status === 'cancelled' || task.timed_out === true;
   const limit = pLimit(config.statusConcurrency);
@@ -82,8 +79,7 @@ export async function pollInFlight(ctx: TickContext): Promise<PollResult> {
       }),
     ),
   ]);
-  const changes = [...cancelled, ...read.flat()].filter((o): o is AttemptOutcome => o !== null);
-  return { checked: rows.length, recorded: await recordOutcomes(ctx, changes), errors };
+  return { checked: rows.length, recorded: await recordOutcomes(ctx, [...cancelled, ...read.flat()]), errors };
 }
 
 /** Stops an attempt of a cancelled run, or one past its timeout; what it becomes. */
@@ -104,12 +100,17 @@ function groupBy<T, K>(items: T[], key: (item: T) => K): Map<K, T[]> {
   return groups;
 }
 
-/** What an execution's status means for its task; null when nothing changed. */
-function toOutcome(task: InFlightTask, status: ExecutionStatus): AttemptOutcome | null {
+/** A check that changed nothing (or could not read the status): the task only goes to the back of the order. */
+function checkedOnly(task: InFlightTask): AttemptOutcome {
+  return { id: task.id, attempt: task.attempt, executionName: task.execution_name, outcome: 'checked' };
+}
+
+/** What an execution's status means for its task. */
+function toOutcome(task: InFlightTask, status: ExecutionStatus): AttemptOutcome {
   const base = { id: task.id, attempt: task.attempt, executionName: task.execution_name };
   switch (status.state) {
     case 'running':
-      return task.status === 'dispatched' ? { ...base, outcome: 'running' } : null;
+      return task.status === 'dispatched' ? { ...base, outcome: 'running' } : checkedOnly(task);
     case 'success':
       return { ...base, outcome: 'success' };
     case 'failed':

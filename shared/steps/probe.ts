@@ -4,7 +4,7 @@ import type { TickContext } from '../context';
 // (or its own statement's condition), so the answer costs a few index lookups however large the tables:
 // - schedule: a slot that has come (workflows_due, against the tick's clock, as DUE_SQL reads it);
 // - expand: a pending run (runs_unfinished);
-// - reap: a claim whose lease ran out (tasks_claimed);
+// - reap: a claim whose lease ran out (tasks_unfinished);
 // - claim: a ready task, of an unlimited workflow (tasks_ready) or a limited one (tasks_ready_limited);
 // - poll: a task in flight (tasks_in_flight);
 // - advance: a waiting task (tasks_unfinished);

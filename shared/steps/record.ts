@@ -6,12 +6,14 @@ import type { TickContext } from '../context';
  * - `requeue`: nothing was started (refused by the executor, or the claim ran short): back to `queued`
  *   after `delayMs`, the same attempt number, no attempt spent;
  * - `ambiguous`: the dispatch may have started an execution: the task stays claimed for `delayMs`,
- *   then reconciliation finds out (steps/reap.ts).
+ *   then reconciliation finds out (steps/reap.ts);
+ * - `checked`: a status check that changed nothing (or could not read the status): only `checked_at`
+ *   moves, so the next poll takes the tasks checked longest ago first.
  */
 export interface AttemptOutcome {
   id: string;
   attempt: number;
-  outcome: 'dispatched' | 'running' | 'success' | 'failed' | 'cancelled' | 'requeue' | 'ambiguous';
+  outcome: 'dispatched' | 'running' | 'success' | 'failed' | 'cancelled' | 'requeue' | 'ambiguous' | 'checked';
   leaseToken?: string;
   executionName?: string;
   error?: string;
@@ -27,63 +29,66 @@ export interface RecordedOutcome {
   outcome: AttemptOutcome['outcome'];
 }
 
-// Every outcome of a batch in one statement. A failed attempt goes back to `queued` with an exponential
-// backoff (capped at 10 minutes) while attempts remain and its run still runs; otherwise it is `failed`.
+// Every outcome of a batch in one statement. A failed attempt is retried (`queued` again after an
+// exponential backoff, capped at 10 minutes) while attempts remain and its run still runs; otherwise it
+// is `failed`. That condition is spelled out where status, next_attempt_at and finished_at need it:
+// computing it in a join beforehand would read `tasks` a second time.
 // The guard makes stale outcomes harmless: a claim outcome needs the task still claimed under the same
-// lease token, an execution outcome needs the task still in flight on that same execution.
+// lease token, an execution outcome needs the task still in flight on that same execution. It sits in
+// the UPDATE's own WHERE, which Postgres checks again on the newest version of a row another tick
+// changed meanwhile, so no separate pass locks the rows first.
 export const RECORD_SQL = `
 with u as (
   select * from unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::uuid[], $7::int[])
     as u(id, attempt, outcome, execution_name, error, lease_token, delay_ms)
-), next as (
-  select t.id, u.outcome, u.execution_name, u.error, u.delay_ms,
-         case when u.outcome = 'failed' and t.attempt < t.max_attempts and r.status = 'running' then 'queued'
-              when u.outcome = 'requeue' then 'queued'
-              when u.outcome = 'ambiguous' then 'claimed'
-              else u.outcome end as status,
-         least(t.backoff_ms * power(2, t.attempt - 1), 600000) as backoff_ms
-  from u
-  join tasks t on t.id = u.id and t.attempt = u.attempt
-  join runs r on r.id = t.run_id
-  where case when u.lease_token is not null then t.status = 'claimed' and t.lease_token = u.lease_token
-             else t.status in ('dispatched', 'running') and t.execution_name = u.execution_name
-                  and t.status <> u.outcome end
-  for update of t
 ), recorded as (
 update tasks t
-set status = n.status,
-    attempt = case when n.outcome = 'requeue' then t.attempt - 1 else t.attempt end,
-    execution_name = case when n.outcome = 'dispatched' then n.execution_name else t.execution_name end,
-    lease_until = case when n.outcome = 'ambiguous' then now() + n.delay_ms * interval '1 millisecond' end,
-    lease_token = case when n.outcome = 'ambiguous' then t.lease_token end,
-    started_at = case when n.outcome = 'dispatched' then coalesce(t.started_at, now()) else t.started_at end,
-    deadline_at = case when n.outcome = 'dispatched' and t.timeout_ms is not null
+set status = case when u.outcome = 'checked' then t.status
+                  when u.outcome = 'failed' and t.attempt < t.max_attempts and r.status = 'running' then 'queued'
+                  when u.outcome = 'requeue' then 'queued'
+                  when u.outcome = 'ambiguous' then 'claimed'
+                  else u.outcome end,
+    attempt = case when u.outcome = 'requeue' then t.attempt - 1 else t.attempt end,
+    execution_name = case when u.outcome = 'dispatched' then u.execution_name else t.execution_name end,
+    lease_until = case when u.outcome = 'ambiguous' then now() + u.delay_ms * interval '1 millisecond' end,
+    lease_token = case when u.outcome = 'ambiguous' then t.lease_token end,
+    started_at = case when u.outcome = 'dispatched' then coalesce(t.started_at, now()) else t.started_at end,
+    dispatched_at = case when u.outcome = 'dispatched' then now() else t.dispatched_at end,
+    deadline_at = case when u.outcome = 'dispatched' and t.timeout_ms is not null
                        then now() + t.timeout_ms * interval '1 millisecond' else t.deadline_at end,
-    next_attempt_at = case when n.outcome = 'requeue' then now() + n.delay_ms * interval '1 millisecond'
-                           when n.status = 'queued' then now() + n.backoff_ms * interval '1 millisecond'
+    next_attempt_at = case when u.outcome = 'requeue' then now() + u.delay_ms * interval '1 millisecond'
+                           when u.outcome = 'failed' and t.attempt < t.max_attempts and r.status = 'running'
+                           then now() + least(t.backoff_ms * power(2, t.attempt - 1), 600000) * interval '1 millisecond'
                            else t.next_attempt_at end,
-    finished_at = case when n.status in ('success', 'failed', 'cancelled') then now() end,
-    error = case when n.outcome in ('failed', 'cancelled', 'requeue', 'ambiguous') then n.error
-                 when n.outcome = 'success' then null else t.error end,
-    updated_at = now()
-from next n
-where t.id = n.id
-returning t.id, t.run_id, t.name, t.status, n.outcome, t.attempt, t.execution_name, t.claimed_at, t.error
+    finished_at = case when u.outcome in ('success', 'cancelled')
+                         or (u.outcome = 'failed' and not (t.attempt < t.max_attempts and r.status = 'running'))
+                       then now() end,
+    error = case when u.outcome in ('failed', 'cancelled', 'requeue', 'ambiguous') then u.error
+                 when u.outcome = 'success' then null else t.error end,
+    checked_at = case when u.outcome in ('checked', 'running') then now() else t.checked_at end,
+    updated_at = case when u.outcome = 'checked' then t.updated_at else now() end
+from u, runs r
+-- t.id = any($1) as well: an index condition the planner sees, so it reads the batch's rows by key
+-- rather than joining the unnest with every row of tasks.
+where t.id = any ($1::uuid[]) and t.id = u.id and t.attempt = u.attempt and r.id = t.run_id
+  and case when u.lease_token is not null then t.status = 'claimed' and t.lease_token = u.lease_token
+           else t.status in ('dispatched', 'running') and t.execution_name = u.execution_name
+                and t.status <> u.outcome end
+returning t.id, t.run_id, t.name, t.status, u.outcome, t.attempt, t.claimed_at, t.error,
+          -- An outcome of a claim ended an attempt that never had an execution: the task's execution
+          -- and send time are still those of an earlier attempt.
+          case when u.lease_token is null then t.execution_name end as attempt_execution,
+          case when u.lease_token is null then t.dispatched_at end as attempt_dispatched_at
 ), attempts as (
-  -- Each attempt's history (the dashboard's timeline): a row when the executor takes it, then its end.
-  -- In this statement rather than beside it, so that history costs no round trip of its own.
-  insert into task_attempts as a (task_id, run_id, attempt, status, execution_name, claimed_at, dispatched_at, finished_at, error)
-  select r.id, r.run_id, r.attempt, r.outcome, r.execution_name, r.claimed_at,
-         case when r.outcome = 'dispatched' then now() end,
-         case when r.outcome in ('success', 'failed', 'cancelled') then now() end,
+  -- Each ended attempt's history row (the dashboard's timeline; the attempt in flight is read from its
+  -- task). In this statement rather than beside it, so that history costs no round trip of its own.
+  insert into task_attempts (task_id, run_id, attempt, status, execution_name, claimed_at, dispatched_at, finished_at, error)
+  select r.id, r.run_id, r.attempt, r.outcome, r.attempt_execution, r.claimed_at, r.attempt_dispatched_at, now(),
          case when r.outcome in ('failed', 'cancelled') then r.error end
   from recorded r
-  where r.outcome in ('dispatched', 'running', 'success', 'failed', 'cancelled')
-  on conflict (task_id, attempt) do update
-  set status = excluded.status,
-      execution_name = coalesce(excluded.execution_name, a.execution_name),
-      finished_at = excluded.finished_at,
-      error = excluded.error
+  where r.outcome in ('success', 'failed', 'cancelled')
+  -- Never twice (the guard lets one outcome end an attempt), but a history row must not fail the record.
+  on conflict (task_id, attempt) do nothing
 ), freed as (
   -- A task out of flight gives its workflow's concurrency slot back. This statement is the only way
   -- out of flight (claimed, dispatched, running), so no slot outlives its task's flight.
@@ -91,7 +96,7 @@ returning t.id, t.run_id, t.name, t.status, n.outcome, t.attempt, t.execution_na
   from recorded r
   where s.task_id = r.id and r.status not in ('claimed', 'dispatched', 'running')
 )
-select id, run_id, name, status, outcome from recorded`;
+select id, run_id, name, status, outcome from recorded where outcome <> 'checked'`;
 
 /** Records a batch of attempt outcomes in one statement; returns what each task became. */
 export async function recordOutcomes(ctx: TickContext, outcomes: AttemptOutcome[]): Promise<RecordedOutcome[]> {

@@ -1,6 +1,8 @@
 import { Pool } from 'pg';
 import { getRun, triggerRun } from '../../shared/runs';
+import { countingDb } from '../../shared/db';
 import { CLAIM_SQL } from '../../shared/steps/claim';
+import { expandPendingRuns } from '../../shared/steps/expand';
 import { tick } from '../../shared/tick';
 import { startCloudRunEmulator, type CloudRunEmulator } from '../helpers/cloudRunEmulator';
 import { createHarness, type Harness } from '../helpers/harness';
@@ -64,7 +66,8 @@ tasks:
   it('the claim reads no more of a limited workflow’s waiting tasks than it has free slots', async () => {
     await h.apply(`name: backlog\nconcurrency: 2\ntasks:\n  t: { job: projects/p/locations/l/jobs/t, count: 5000 }\n`);
     await triggerRun(h.db.pool, 'backlog');
-    await tick({ ...h.deps, config: { ...h.config, batchSize: 1 } }, { budgetMs: 0 }); // expand the run
+    // Expanded without a tick, so both slots are free when the claim below runs.
+    await expandPendingRuns({ config: h.config, db: countingDb(h.db.pool), executors: h.deps.executors, clock: () => new Date() });
     await h.db.pool.query('analyze tasks');
     const client = await h.db.pool.connect();
     try {

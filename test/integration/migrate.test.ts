@@ -1,5 +1,6 @@
 import { Pool } from 'pg';
 import fs from 'node:fs';
+import { runner } from 'node-pg-migrate';
 import { migrate, MIGRATIONS_DIR } from '../../shared/migrate';
 
 describe('migrate', () => {
@@ -28,5 +29,35 @@ describe('migrate', () => {
     expect(rows.map((r) => r.name)).toEqual(all);
     const { rows: idx } = await pool.query("select indexname from pg_indexes where tablename = 'tasks' order by 1");
     expect(idx.map((r) => r.indexname)).toEqual(expect.arrayContaining(['tasks_unfinished', 'tasks_run_status', 'tasks_execution_name', 'tasks_ready', 'tasks_in_flight']));
+  });
+
+  it('0005 moves the attempt in flight to its task and keeps the ended ones', async () => {
+    await admin.query('create database migrate_0005');
+    const db = new Pool({ connectionString: process.env.TICKRUN_TEST_PG_URL!.replace(/\/tickrun$/, '/migrate_0005'), max: 1 });
+    db.on('error', () => {});
+    try {
+      const client = await db.connect();
+      try {
+        await runner({ dbClient: client, dir: MIGRATIONS_DIR, direction: 'up', migrationsTable: 'tickrun_migrations', count: 4, log: () => {} });
+      } finally {
+        client.release();
+      }
+      await db.query(`
+        insert into workflows (name, definition, version, hash) values ('w', '{}', 1, 'h');
+        insert into runs (id, workflow, workflow_version, definition, status) values ('00000000-0000-4000-8000-000000000001', 'w', 1, '{}', 'running');
+        insert into tasks (id, run_id, workflow, run_created_at, name, task_index, status, attempt, max_attempts, backoff_ms, execution_name, claimed_at)
+        values ('00000000-0000-4000-8000-0000000000a1', '00000000-0000-4000-8000-000000000001', 'w', now(), 't', 0, 'running', 2, 3, 0, 'e2', '2026-01-01 00:00:10+00');
+        insert into task_attempts (task_id, run_id, attempt, status, execution_name, claimed_at, dispatched_at, finished_at, error) values
+          ('00000000-0000-4000-8000-0000000000a1', '00000000-0000-4000-8000-000000000001', 1, 'failed', 'e1', '2026-01-01 00:00:00+00', '2026-01-01 00:00:01+00', '2026-01-01 00:00:05+00', 'boom'),
+          ('00000000-0000-4000-8000-0000000000a1', '00000000-0000-4000-8000-000000000001', 2, 'running', 'e2', '2026-01-01 00:00:10+00', '2026-01-01 00:00:11+00', null, null);`);
+      expect(await migrate(db)).toEqual(['0005_fewer_writes']);
+      const { rows: tasks } = await db.query('select status, attempt, dispatched_at from tasks');
+      expect(tasks).toEqual([{ status: 'running', attempt: 2, dispatched_at: new Date('2026-01-01T00:00:11Z') }]);
+      const { rows: attempts } = await db.query('select attempt, status, execution_name, error from task_attempts order by attempt');
+      expect(attempts).toEqual([{ attempt: 1, status: 'failed', execution_name: 'e1', error: 'boom' }]);
+    } finally {
+      await db.end();
+      await admin.query('drop database migrate_0005 with (force)');
+    }
   });
 });

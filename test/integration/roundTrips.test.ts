@@ -63,13 +63,15 @@ describe('round trips per cycle', () => {
   it.each([10, 100, 1000])('a busy cycle makes the same round trips at batch %i', async (batch) => {
     const h = await createHarness({ CLOUD_RUN_EMULATOR_HOST: emu.host, TICKRUN_BATCH_SIZE: String(batch), TICKRUN_DISPATCH_CONCURRENCY: '100' });
     try {
-      await h.apply(`name: wide\ntasks:\n  t: { job: ${JOB}, count: ${batch}, env: { EMU_DURATION_MS: "600000" } }\n`);
+      await h.apply(`name: wide\ntasks:\n  t: { job: ${JOB}, count: ${2 * batch}, env: { EMU_DURATION_MS: "600000" } }\n`);
       await h.trigger('wide');
-      // probe, due, expand, reap, claim, dispatch's record, poll's fetch and record, advance, complete.
-      const first = await tick(h.deps, { budgetMs: 0 });
-      expect(first).toMatchObject({ claimed: batch, dispatched: batch, checked: batch, roundTrips: 10 });
-      // Everything in flight, nothing changed: no record statements.
-      expect(await tick(h.deps, { budgetMs: 0 })).toMatchObject({ checked: batch, roundTrips: 8 });
+      // The first cycle sends a batch; nothing was in flight when it began, so it checks none.
+      expect(await tick(h.deps, { budgetMs: 0 })).toMatchObject({ claimed: batch, dispatched: batch, checked: 0, roundTrips: 9 });
+      // The second sends the other batch while it checks the first: probe, due, expand, reap, claim,
+      // dispatch's record, poll's fetch and record (the checks move checked_at), advance, complete.
+      expect(await tick(h.deps, { budgetMs: 0 })).toMatchObject({ claimed: batch, dispatched: batch, checked: batch, roundTrips: 10 });
+      // Nothing left to send: no dispatch record.
+      expect(await tick(h.deps, { budgetMs: 0 })).toMatchObject({ claimed: 0, checked: Math.min(2 * batch, 1000), roundTrips: 9 });
     } finally {
       await h.close();
     }
