@@ -23,5 +23,8 @@ Promise.all([
     outfile: 'dist/tick.js',
     minify: true,
   }),
-  esbuild.build({ ...common, entryPoints: ['functions/cli.ts'], outfile: 'dist/cli.js' }),
+  // Comments and whitespace out, names kept (TICKRUN_DEBUG stack traces stay readable). Node holds the
+  // whole bundle's source as one string for the life of the process: unminified, with non-ASCII
+  // characters in comments, it was a two-byte string of 12 MB; now about 4 MB.
+  esbuild.build({ ...common, entryPoints: ['functions/cli.ts'], outfile: 'dist/cli.js', minifyWhitespace: true, minifySyntax: true }),
 ]).catch(() => process.exit(1));

@@ -6,7 +6,7 @@
 export const LIST_PAGES_JS = String.raw`  // ---- runs page ----------------------------------------------------------------------------------
   function runsPage(query) {
     var filters = el('div', { class: 'filters' });
-    var body = el('div', {}, [el('p', { class: 'muted', text: 'Loading…' })]);
+    var body = el('div', {}, [el('p', { class: 'muted', text: 'Loading\u2026' })]);
     append(main, [el('h1', { text: 'Runs' }), filters, body]);
     var workflowSelect = el('select', { name: 'workflow', 'aria-label': 'workflow', onchange: go }, [el('option', { value: '', text: 'all workflows' })]);
     var statusSelect = el('select', { name: 'status', 'aria-label': 'status', onchange: go }, [el('option', { value: '', text: 'any status' })].concat(
@@ -43,8 +43,8 @@ export const LIST_PAGES_JS = String.raw`  // ---- runs page --------------------
           el('tbody', {}, rows)
         ])]);
         var pager = el('div', { class: 'pager' });
-        if (query.get('cursor')) { var first = new URLSearchParams(query); first.delete('cursor'); pager.appendChild(el('a', { href: '#/?' + first.toString(), text: '← Latest' })); }
-        if (data.nextCursor) { var next = new URLSearchParams(query); next.set('cursor', data.nextCursor); pager.appendChild(el('a', { href: '#/?' + next.toString(), class: 'older', text: 'Older →' })); }
+        if (query.get('cursor')) { var first = new URLSearchParams(query); first.delete('cursor'); pager.appendChild(el('a', { href: '#/?' + first.toString(), text: '\u2190 Latest' })); }
+        if (data.nextCursor) { var next = new URLSearchParams(query); next.set('cursor', data.nextCursor); pager.appendChild(el('a', { href: '#/?' + next.toString(), class: 'older', text: 'Older \u2192' })); }
         body.appendChild(pager);
         var live = data.runs.some(function (r) { return LIVE[r.status]; });
         setLive(live);
@@ -56,7 +56,7 @@ export const LIST_PAGES_JS = String.raw`  // ---- runs page --------------------
 
   // ---- workflows ----------------------------------------------------------------------------------
   function workflowsPage() {
-    var body = el('div', {}, [el('p', { class: 'muted', text: 'Loading…' })]);
+    var body = el('div', {}, [el('p', { class: 'muted', text: 'Loading\u2026' })]);
     append(main, [el('h1', { text: 'Workflows' }), body]);
     setLive(false);
     api('api/workflows').then(function (data) {
@@ -85,7 +85,7 @@ export const LIST_PAGES_JS = String.raw`  // ---- runs page --------------------
       el('table', {}, [el('tbody', {}, names.map(function (n) {
         var t = w.definition.tasks[n];
         return el('tr', {}, [
-          el('td', { class: 'mono', text: n + (t.count > 1 ? ' ×' + t.count : '') }),
+          el('td', { class: 'mono', text: n + (t.count > 1 ? ' \u00d7' + t.count : '') }),
           el('td', { text: t.executor }),
           el('td', { class: 'mono', text: t.executor === 'process' ? (t.command || []).join(' ') : t.job }),
           el('td', { text: t.dependsOn.length ? 'after ' + t.dependsOn.join(', ') : '' }),

@@ -4,7 +4,7 @@
  * Part of app.js (see app.ts).
  */
 export const RUN_PAGE_JS = String.raw`  // ---- one run ------------------------------------------------------------------------------------
-  // A run's tasks come a page at a time (api/runs/ID?limit=…), a fan-out of thousands would otherwise
+  // A run's tasks come a page at a time (api/runs/ID?limit=...), a fan-out of thousands would otherwise
   // be megabytes every poll: the page shows the first 200 in graph order, more on demand up to 1,000,
   // and filters by task name and status. The graph always counts every task.
   function runPage(id) {
@@ -66,7 +66,7 @@ export const RUN_PAGE_JS = String.raw`  // ---- one run ------------------------
         if (confirmText && !window.confirm(confirmText)) return;
         button.disabled = true;
         message.className = 'message';
-        message.textContent = '…';
+        message.textContent = '\u2026';
         act(path, {}).then(function () { message.textContent = 'done'; reload(); })
           .catch(function (err) { message.className = 'message err'; message.textContent = err.message; button.disabled = false; });
       });
@@ -86,7 +86,7 @@ export const RUN_PAGE_JS = String.raw`  // ---- one run ------------------------
       el('div', { class: 'actions' }, [cancel, retry, message])
     ]);
   }
-  function meta(label, value) { return el('div', {}, [el('span', { text: label }), el('span', { text: value === null || value === undefined || value === '' ? '–' : value })]); }
+  function meta(label, value) { return el('div', {}, [el('span', { text: label }), el('span', { text: value === null || value === undefined || value === '' ? '\u2013' : value })]); }
 
   // Column of each task name: the longest chain of dependencies before it.
   function depths(graph) {
@@ -131,13 +131,13 @@ export const RUN_PAGE_JS = String.raw`  // ---- one run ------------------------
         svg('title', { text: n.name + ' (' + n.executor + ': ' + n.target + ')\n' + countsText(n.statuses) }),
         svg('rect', { class: 's-' + status, width: W, height: H, rx: 6 }),
         svg('text', { x: 10, y: 19, text: clip(n.name, 22) }),
-        svg('text', { class: 'sub', x: 10, y: 36, text: done + '/' + n.count + ' succeeded' + (n.count > 1 ? ' (×' + n.count + ')' : '') })
+        svg('text', { class: 'sub', x: 10, y: 36, text: done + '/' + n.count + ' succeeded' + (n.count > 1 ? ' (\u00d7' + n.count + ')' : '') })
       ]);
       root.appendChild(g);
     });
     return root;
   }
-  function clip(text, n) { return text.length > n ? text.slice(0, n - 1) + '…' : text; }
+  function clip(text, n) { return text.length > n ? text.slice(0, n - 1) + '\u2026' : text; }
 
   // One row per task, one bar per attempt, from its claim (or send) to its end, or to now while it runs.
   function drawTimeline(run, tasks) {

@@ -7,7 +7,7 @@ header{display:flex;align-items:center;gap:24px;padding:10px 24px;background:#11
 header a{color:#d0d5dd;text-decoration:none}header a:hover,header a.on{color:#fff}
 .brand{font-weight:700;color:#fff!important;letter-spacing:.02em}
 nav{display:flex;gap:16px}
-#live{margin-left:auto;font-size:12px;color:#9fe3b8}#live::before{content:"● "}
+#live{margin-left:auto;font-size:12px;color:#9fe3b8}#live::before{content:"\25CF  "}
 main{padding:20px 24px;max-width:1280px;margin:0 auto}
 h1{font-size:20px;margin:0 0 4px}h2{font-size:15px;margin:24px 0 8px}
 a{color:#175cd3}
