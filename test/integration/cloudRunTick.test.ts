@@ -18,6 +18,29 @@ describe('the tick cycle against the Cloud Run emulator', () => {
   });
   const executionsOf = (runId: string) => emu.executions.filter((e) => e.env.TICKRUN_RUN_ID === runId);
 
+  it('sends what it claimed while it checks what was already in flight, side by side', async () => {
+    await h.apply(`name: overlap\ntasks:\n  t: { job: ${JOB}/overlap, count: 2, env: { EMU_DURATION_MS: "600000" } }\n`);
+    await h.trigger('overlap');
+    const oneAtATime = { ...h.deps, config: { ...h.config, batchSize: 1 } };
+    await tick(oneAtATime, { budgetMs: 0 }); // the first task sent
+    const calls = (rpc: string) => emu.calls[rpc] ?? 0;
+    const before = { runJob: calls('runJob'), getExecution: calls('getExecution') };
+    emu.latencyMs = 1000;
+    try {
+      const ticking = tick(oneAtATime, { budgetMs: 0 });
+      // Every call is answered a second after it arrives. Had the check waited for the send, it would
+      // arrive a second after the runJob: both arrive within that second.
+      let both = false;
+      for (const end = Date.now() + 900; !both && Date.now() < end; await new Promise((r) => setTimeout(r, 10))) {
+        both = calls('runJob') > before.runJob && calls('getExecution') > before.getExecution;
+      }
+      expect(both).toBe(true);
+      expect(await ticking).toMatchObject({ claimed: 1, dispatched: 1, checked: 1 });
+    } finally {
+      emu.latencyMs = 0;
+    }
+  });
+
   it('runs a fan-out → join → final DAG to success, each task once, in dependency order', async () => {
     await h.apply(`
 name: etl
