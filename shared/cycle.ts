@@ -4,7 +4,7 @@ import { claimReadyTasks } from './steps/claim';
 import { completeRuns } from './steps/complete';
 import { dispatchTasks } from './steps/dispatch';
 import { expandPendingRuns } from './steps/expand';
-import { pollInFlight } from './steps/poll';
+import { checkInFlight, readInFlight } from './steps/poll';
 import { probeForWork } from './steps/probe';
 import { reapExpiredClaims } from './steps/reap';
 import { scheduleDueRuns } from './steps/schedule';
@@ -62,7 +62,8 @@ function countOutcomes(summary: TickSummary, recorded: RecordedOutcome[]): void 
 }
 
 /**
- * One poll cycle: schedule → expand → reap → (claim → dispatch, beside poll) → advance → complete, each one
+ * One poll cycle: schedule → expand → reap → in-flight read → (claim → dispatch, beside the checks) →
+ * advance → complete, each one
  * statement (dispatch and poll add one to record their batch), so the round trips per cycle do not grow
  * with the batch.
  * A probe comes first: an idle cycle ends after that one round trip.
@@ -81,15 +82,17 @@ export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<
   summary.requeued += reaped.requeued;
   // Sending the claimed tasks and checking those already in flight touch different rows and different
   // APIs, so they run side by side, each on its own connection: a cycle takes the longer of the two, not
-  // their sum. What this cycle sends is first checked by the next one (a new execution has rarely ended
-  // within the same cycle anyway).
-  // Both are awaited before an error of either is thrown, so no tick ends with work still under way.
+  // their sum. The tasks in flight are read first, so a cycle checks what was in flight when it began and
+  // what it sends is first checked by the next one (a new execution has rarely ended within the same
+  // cycle anyway). Both are awaited before an error of either is thrown, so no tick ends with work
+  // still under way.
+  const inFlight = await readInFlight(ctx);
   const [sending, polling] = await Promise.allSettled([
     claimReadyTasks(ctx).then((claimed) => {
       summary.claimed += claimed.length;
       return dispatchTasks(ctx, claimed);
     }),
-    pollInFlight(ctx),
+    checkInFlight(ctx, inFlight),
   ]);
   if (sending.status === 'rejected') throw sending.reason;
   if (polling.status === 'rejected') throw polling.reason;

@@ -21,7 +21,7 @@ where t.status in ('dispatched', 'running')
 order by t.checked_at nulls first
 limit $1`;
 
-interface InFlightTask {
+export interface InFlightTask {
   id: string;
   run_id: string;
   name: string;
@@ -43,16 +43,26 @@ export interface PollResult {
   errors: number;
 }
 
+/** Up to `statusBatchSize` in-flight tasks, least recently checked first. */
+export async function readInFlight(ctx: TickContext): Promise<InFlightTask[]> {
+  const { rows } = await ctx.db.query<InFlightTask>(IN_FLIGHT_SQL, [ctx.config.statusBatchSize], 'tickrun_in_flight');
+  return rows;
+}
+
+/** Reads up to `statusBatchSize` in-flight tasks, then checks them (checkInFlight). */
+export async function pollInFlight(ctx: TickContext): Promise<PollResult> {
+  return checkInFlight(ctx, await readInFlight(ctx));
+}
+
 /**
- * Checks up to `statusBatchSize` in-flight executions and records every change in one statement. The
+ * Checks the executions of in-flight tasks read by readInFlight and records every check in one statement. The
  * statuses are read with one `statusMany` per executor kind (Cloud Run lists a job's executions instead
  * of reading them one by one), `statusConcurrency` calls at once. An attempt past its timeout, or of a
  * cancelled run, is cancelled through its executor instead. A status that cannot be read (an API
  * fault) leaves the task as it is, to be checked again next cycle.
  */
-export async function pollInFlight(ctx: TickContext): Promise<PollResult> {
-  const { db, config, executors } = ctx;
-  const { rows } = await db.query<InFlightTask>(IN_FLIGHT_SQL, [config.statusBatchSize], 'tickrun_in_flight');
+export async function checkInFlight(ctx: TickContext, rows: InFlightTask[]): Promise<PollResult> {
+  const { config, executors } = ctx;
   if (rows.length === 0) return { checked: 0, recorded: [], errors: 0 };
   let errors = 0;
   const unread = (task: InFlightTask, err: unknown): AttemptOutcome => {

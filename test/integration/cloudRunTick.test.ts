@@ -1,4 +1,7 @@
+import { emptySummary, runCycle } from '../../shared/cycle';
+import { countingDb, type Db } from '../../shared/db';
 import { cancelRun, getRun } from '../../shared/runs';
+import { IN_FLIGHT_SQL } from '../../shared/steps/poll';
 import { tick } from '../../shared/tick';
 import { startCloudRunEmulator, type CloudRunEmulator } from '../helpers/cloudRunEmulator';
 import { createHarness, type Harness } from '../helpers/harness';
@@ -39,6 +42,30 @@ describe('the tick cycle against the Cloud Run emulator', () => {
     } finally {
       emu.latencyMs = 0;
     }
+  });
+
+  it('checks what was in flight when the cycle began, however late its read is answered', async () => {
+    await h.apply(`name: late\ntasks:\n  t: { job: ${JOB}/late, count: 3, env: { EMU_DURATION_MS: "600000" } }\n`);
+    const runId = await h.trigger('late');
+    // The in-flight read waits 300 ms for its answer, as on a connection still being opened: by then this
+    // cycle's sends are recorded, and they must not be taken for tasks that were in flight before it.
+    const db = countingDb(h.db.pool);
+    const slowRead: Db = {
+      async query(text, values, name) {
+        if (text === IN_FLIGHT_SQL) await new Promise((r) => setTimeout(r, 300));
+        return db.query(text, values, name);
+      },
+      get roundTrips() {
+        return db.roundTrips;
+      },
+    };
+    const inFlight = async () => (await h.db.pool.query("select count(*)::int as n from tasks where status in ('dispatched', 'running')")).rows[0].n;
+    const before = await inFlight();
+    const summary = emptySummary();
+    await runCycle({ config: h.config, db: slowRead, executors: h.deps.executors, clock: () => new Date() }, summary);
+    expect(summary).toMatchObject({ claimed: 3, dispatched: 3, checked: before });
+    // Not checked yet: a check would have found them running.
+    expect((await h.tasks(runId)).map((t) => t.status)).toEqual(['dispatched', 'dispatched', 'dispatched']);
   });
 
   it('runs a fan-out → join → final DAG to success, each task once, in dependency order', async () => {
