@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseConfig, type Config } from '../../shared/config';
+import type { TickContext } from '../../shared/context';
+import { countingDb } from '../../shared/db';
 import { createExecutors } from '../../shared/executors';
 import { setLogSink } from '../../shared/log';
 import { getRun, listTasks, triggerRun, type RunView } from '../../shared/runs';
@@ -9,6 +11,7 @@ import { tick, type TickDeps } from '../../shared/tick';
 import { applyWorkflows } from '../../shared/workflows/apply';
 import { parseWorkflow } from '../../shared/workflows/parse';
 import type { TickSummary } from '../../shared/cycle';
+import { startCloudRunEmulator, type CloudRunEmulator } from './cloudRunEmulator';
 import { createTestDatabase, type TestDatabase } from './db';
 
 /** A database of its own, a tickrun home of its own, and the tick's dependencies built on them. */
@@ -23,6 +26,8 @@ export interface Harness {
   /** Ticks until the run has ended (or maxTicks), sleeping `pauseMs` between ticks; returns the run. */
   runToEnd(runId: string, opts?: { maxTicks?: number; pauseMs?: number }): Promise<RunView & { ticks: TickSummary[] }>;
   tasks(runId: string): ReturnType<typeof listTasks>;
+  /** A step context as a tick builds it, over this harness's pool; `overrides` replace its db or clock. */
+  context(overrides?: Partial<Pick<TickContext, 'db' | 'clock'>>): TickContext;
   close(): Promise<void>;
 }
 
@@ -55,9 +60,27 @@ export async function createHarness(env: Record<string, string> = {}): Promise<H
       throw new Error(`run ${runId} did not end within ${maxTicks} ticks: ${JSON.stringify(await listTasks(db.pool, runId))}`);
     },
     tasks: (runId) => listTasks(db.pool, runId),
+    context: (overrides = {}) => ({ config, db: countingDb(db.pool), executors: deps.executors, clock: () => new Date(), ...overrides }),
     async close() {
       await db.drop();
       fs.rmSync(home, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * For the enclosing describe: a Cloud Run emulator and a harness on it (`env` added to its configuration),
+ * started before the describe's tests and stopped after them. `use` receives both once they are up.
+ */
+export function emulatorHarness(use: (started: { emu: CloudRunEmulator; h: Harness }) => void, env: Record<string, string> = {}): void {
+  let started: { emu: CloudRunEmulator; h: Harness } | undefined;
+  beforeAll(async () => {
+    const emu = await startCloudRunEmulator();
+    started = { emu, h: await createHarness({ CLOUD_RUN_EMULATOR_HOST: emu.host, ...env }) };
+    use(started);
+  });
+  afterAll(async () => {
+    await started?.h.close();
+    await started?.emu.stop();
+  });
 }

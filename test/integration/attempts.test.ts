@@ -1,11 +1,10 @@
-import { countingDb } from '../../shared/db';
 import { getRunDetail } from '../../shared/dashboard/runDetail';
 import { claimReadyTasks } from '../../shared/steps/claim';
 import { RECORD_SQL, recordOutcomes } from '../../shared/steps/record';
 import { tick } from '../../shared/tick';
 import type { TickContext } from '../../shared/context';
-import { startCloudRunEmulator, type CloudRunEmulator } from '../helpers/cloudRunEmulator';
-import { createHarness, type Harness } from '../helpers/harness';
+import type { CloudRunEmulator } from '../helpers/cloudRunEmulator';
+import { emulatorHarness, type Harness } from '../helpers/harness';
 
 const JOBS = 'projects/demo/locations/us-central1/jobs';
 
@@ -14,14 +13,9 @@ describe('attempts', () => {
   let emu: CloudRunEmulator;
   let h: Harness;
   let ctx: TickContext;
-  beforeAll(async () => {
-    emu = await startCloudRunEmulator();
-    h = await createHarness({ CLOUD_RUN_EMULATOR_HOST: emu.host });
-    ctx = { config: h.config, db: countingDb(h.db.pool), executors: h.deps.executors, clock: () => new Date() };
-  });
-  afterAll(async () => {
-    await h.close();
-    await emu.stop();
+  emulatorHarness((started) => {
+    ({ emu, h } = started);
+    ctx = h.context();
   });
 
   const attemptRows = async (taskId: string) =>

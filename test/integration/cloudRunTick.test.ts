@@ -3,22 +3,15 @@ import { countingDb, type Db } from '../../shared/db';
 import { cancelRun, getRun } from '../../shared/runs';
 import { IN_FLIGHT_SQL } from '../../shared/steps/poll';
 import { tick } from '../../shared/tick';
-import { startCloudRunEmulator, type CloudRunEmulator } from '../helpers/cloudRunEmulator';
-import { createHarness, type Harness } from '../helpers/harness';
+import type { CloudRunEmulator } from '../helpers/cloudRunEmulator';
+import { emulatorHarness, type Harness } from '../helpers/harness';
 
 const JOB = 'projects/demo/locations/us-central1/jobs';
 
 describe('the tick cycle against the Cloud Run emulator', () => {
   let emu: CloudRunEmulator;
   let h: Harness;
-  beforeAll(async () => {
-    emu = await startCloudRunEmulator();
-    h = await createHarness({ CLOUD_RUN_EMULATOR_HOST: emu.host });
-  });
-  afterAll(async () => {
-    await h.close();
-    await emu.stop();
-  });
+  emulatorHarness((started) => ({ emu, h } = started));
   const executionsOf = (runId: string) => emu.executions.filter((e) => e.env.TICKRUN_RUN_ID === runId);
 
   it('sends what it claimed while it checks what was already in flight, side by side', async () => {
@@ -62,7 +55,7 @@ describe('the tick cycle against the Cloud Run emulator', () => {
     const inFlight = async () => (await h.db.pool.query("select count(*)::int as n from tasks where status in ('dispatched', 'running')")).rows[0].n;
     const before = await inFlight();
     const summary = emptySummary();
-    await runCycle({ config: h.config, db: slowRead, executors: h.deps.executors, clock: () => new Date() }, summary);
+    await runCycle(h.context({ db: slowRead }), summary);
     expect(summary).toMatchObject({ claimed: 3, dispatched: 3, checked: before });
     // Not checked yet: a check would have found them running.
     expect((await h.tasks(runId)).map((t) => t.status)).toEqual(['dispatched', 'dispatched', 'dispatched']);

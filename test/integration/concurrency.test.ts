@@ -1,11 +1,10 @@
 import { Pool } from 'pg';
 import { getRun, triggerRun } from '../../shared/runs';
-import { countingDb } from '../../shared/db';
 import { CLAIM_SQL } from '../../shared/steps/claim';
 import { expandPendingRuns } from '../../shared/steps/expand';
 import { tick } from '../../shared/tick';
-import { startCloudRunEmulator, type CloudRunEmulator } from '../helpers/cloudRunEmulator';
-import { createHarness, type Harness } from '../helpers/harness';
+import type { CloudRunEmulator } from '../helpers/cloudRunEmulator';
+import { emulatorHarness, type Harness } from '../helpers/harness';
 
 /** The most executions running at once, from the emulator's record of their start and end times. */
 function peakOverlap(intervals: { createdAt: number; finishedAt?: number }[]): number {
@@ -21,14 +20,7 @@ function peakOverlap(intervals: { createdAt: number; finishedAt?: number }[]): n
 describe('per-workflow concurrency', () => {
   let emu: CloudRunEmulator;
   let h: Harness;
-  beforeAll(async () => {
-    emu = await startCloudRunEmulator();
-    h = await createHarness({ CLOUD_RUN_EMULATOR_HOST: emu.host });
-  });
-  afterAll(async () => {
-    await h.close();
-    await emu.stop();
-  });
+  emulatorHarness((started) => ({ emu, h } = started));
 
   it('concurrency 3, 4 runs of 10 tasks, 4 ticks at once: never more than 3 in flight, oldest run first, all finish', async () => {
     await h.apply(`
@@ -67,7 +59,7 @@ tasks:
     await h.apply(`name: backlog\nconcurrency: 2\ntasks:\n  t: { job: projects/p/locations/l/jobs/t, count: 5000 }\n`);
     await triggerRun(h.db.pool, 'backlog');
     // Expanded without a tick, so both slots are free when the claim below runs.
-    await expandPendingRuns({ config: h.config, db: countingDb(h.db.pool), executors: h.deps.executors, clock: () => new Date() });
+    await expandPendingRuns(h.context());
     await h.db.pool.query('analyze tasks');
     const client = await h.db.pool.connect();
     try {

@@ -4,7 +4,7 @@ import { setLogSink } from '../../shared/log';
 import { tick } from '../../shared/tick';
 import type { TaskSpec } from '../../shared/workflows/definition';
 import { startCloudRunEmulator, type CloudRunEmulator } from '../helpers/cloudRunEmulator';
-import { createHarness, type Harness } from '../helpers/harness';
+import { createHarness, emulatorHarness, type Harness } from '../helpers/harness';
 
 const JOBS = 'projects/demo/locations/us-central1/jobs';
 
@@ -18,14 +18,7 @@ async function statusCalls<T>(emu: CloudRunEmulator, fn: () => Promise<T>): Prom
 describe('status checks of many executions of one job cost calls per job, not per execution', () => {
   let emu: CloudRunEmulator;
   let h: Harness;
-  beforeAll(async () => {
-    emu = await startCloudRunEmulator();
-    h = await createHarness({ CLOUD_RUN_EMULATOR_HOST: emu.host, TICKRUN_BATCH_SIZE: '1000', TICKRUN_DISPATCH_CONCURRENCY: '100' });
-  });
-  afterAll(async () => {
-    await h.close();
-    await emu.stop();
-  });
+  emulatorHarness((started) => ({ emu, h } = started), { TICKRUN_BATCH_SIZE: '1000', TICKRUN_DISPATCH_CONCURRENCY: '100' });
 
   it('checks 1,000 executions in flight with at most 50 calls, and records their mixed outcomes', async () => {
     await h.apply(`name: wide\ntasks:\n  t: { job: ${JOBS}/wide, count: 1000, env: { EMU_DURATION_MS: "600000" } }\n`);

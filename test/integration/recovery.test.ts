@@ -1,6 +1,5 @@
 import { Pool } from 'pg';
 import { parseConfig } from '../../shared/config';
-import { countingDb } from '../../shared/db';
 import { createExecutors } from '../../shared/executors';
 import { getRun } from '../../shared/runs';
 import { claimReadyTasks } from '../../shared/steps/claim';
@@ -8,8 +7,8 @@ import { expandPendingRuns } from '../../shared/steps/expand';
 import { recordOutcomes } from '../../shared/steps/record';
 import { tick, type TickDeps } from '../../shared/tick';
 import type { TickContext } from '../../shared/context';
-import { startCloudRunEmulator, type CloudRunEmulator } from '../helpers/cloudRunEmulator';
-import { createHarness, type Harness } from '../helpers/harness';
+import type { CloudRunEmulator } from '../helpers/cloudRunEmulator';
+import { emulatorHarness, type Harness } from '../helpers/harness';
 import { startTcpProxy } from '../helpers/tcpProxy';
 
 const JOB = 'projects/demo/locations/us-central1/jobs/work';
@@ -18,17 +17,14 @@ describe('never start an attempt twice, never lose a task', () => {
   let emu: CloudRunEmulator;
   let h: Harness;
   let ctx: TickContext;
+  emulatorHarness((started) => {
+    ({ emu, h } = started);
+    ctx = h.context();
+  }, { TICKRUN_API_TIMEOUT: '500ms', TICKRUN_CLAIM_LEASE: '3s' });
   beforeAll(async () => {
-    emu = await startCloudRunEmulator();
-    h = await createHarness({ CLOUD_RUN_EMULATOR_HOST: emu.host, TICKRUN_API_TIMEOUT: '500ms', TICKRUN_CLAIM_LEASE: '3s' });
-    ctx = { config: h.config, executors: h.deps.executors, db: countingDb(h.db.pool), clock: () => new Date() };
     await h.apply(`name: work\ntasks:\n  t: { job: ${JOB}, count: 5, retries: 1, backoff: 0s, env: { EMU_DURATION_MS: "50" } }\n`);
   });
   afterEach(() => emu.setFaults(null));
-  afterAll(async () => {
-    await h.close();
-    await emu.stop();
-  });
 
   /** Makes every claim's lease run out now, as if the claimant had died long ago. */
   const expireClaims = () => h.db.pool.query("update tasks set lease_until = now() - interval '1 millisecond' where status = 'claimed'");

@@ -5,9 +5,8 @@ import { scheduleDueRuns } from '../../shared/steps/schedule';
 import { tick, type TickDeps } from '../../shared/tick';
 import { applyWorkflows } from '../../shared/workflows/apply';
 import { parseWorkflow } from '../../shared/workflows/parse';
-import type { TickContext } from '../../shared/context';
-import { startCloudRunEmulator, type CloudRunEmulator } from '../helpers/cloudRunEmulator';
-import { createHarness, type Harness } from '../helpers/harness';
+import type { CloudRunEmulator } from '../helpers/cloudRunEmulator';
+import { emulatorHarness, type Harness } from '../helpers/harness';
 import { startTcpProxy } from '../helpers/tcpProxy';
 
 const at = (iso: string) => new Date(iso);
@@ -16,14 +15,7 @@ const plus = (d: Date, ms: number) => new Date(d.getTime() + ms);
 describe('schedules: one run per slot, exactly once', () => {
   let emu: CloudRunEmulator;
   let h: Harness;
-  beforeAll(async () => {
-    emu = await startCloudRunEmulator();
-    h = await createHarness({ CLOUD_RUN_EMULATOR_HOST: emu.host });
-  });
-  afterAll(async () => {
-    await h.close();
-    await emu.stop();
-  });
+  emulatorHarness((started) => ({ emu, h } = started));
   // Each test's clock jumps to its own dates: earlier tests' schedules would owe runs for the gap.
   afterEach(() => h.db.pool.query('update workflows set paused = true'));
 
@@ -32,7 +24,7 @@ describe('schedules: one run per slot, exactly once', () => {
     (await listRuns(h.db.pool, { workflow, limit: 1000 })).map((r) => r.scheduledFor).sort();
   /** The schedule step alone at `now`, as a tick would run it. */
   const scheduleAt = (now: Date) => {
-    const ctx: TickContext = { config: h.config, executors: h.deps.executors, db: countingDb(h.db.pool), clock: () => now };
+    const ctx = h.context({ clock: () => now });
     return scheduleDueRuns(ctx);
   };
 
