@@ -38,9 +38,14 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
     }
   };
 
-  /** One page of a job's executions, newest first (autoPaginate off: we decide when to stop). */
-  const listPage = (job: string): ListPage => (request) =>
-    call('listExecutions', job, () => executions.listExecutions(request, { ...callOptions(), autoPaginate: false }));
+  /**
+   * One page of a job's executions, newest first (autoPaginate off: we decide when to stop), with only
+   * the `fields` asked for (see STATUS_FIELDS).
+   */
+  const listPage = (job: string, fields: string): ListPage => (request) =>
+    call('listExecutions', job, () => executions.listExecutions(request, {
+      ...callOptions(), autoPaginate: false, otherArgs: { headers: { 'x-goog-fieldmask': fields } },
+    }));
 
   /** One execution's state by getExecution; one that no longer exists is a failed attempt. */
   const status = async (executionName: string): Promise<ExecutionStatus> => {
@@ -79,7 +84,7 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
       const listed = [...executionsByJob(names)].filter(([, wanted]) => wanted.size >= LIST_FROM);
       await Promise.all(listed.map(([job, wanted]) => limit(async () => {
         try {
-          await settleFromListing(job, wanted, (execution) => statuses.set(execution.name!, executionStatus(execution)), listPage(job));
+          await settleFromListing(job, wanted, (execution) => statuses.set(execution.name!, executionStatus(execution)), listPage(job, STATUS_FIELDS));
         } catch (err) {
           const left = [...wanted].filter((name) => !statuses.has(name));
           // Out of quota: one call per execution would only spend more of it. Read again next cycle.
@@ -117,7 +122,7 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
       const limit = pLimit(LIST_CONCURRENCY);
       await Promise.all([...byJob].map(([job, attempts]) => limit(async () => {
         try {
-          const started = await startedIn(job, attempts, listPage(job));
+          const started = await startedIn(job, attempts, listPage(job, STARTED_FIELDS));
           for (const attempt of attempts) found.set(attempt, started.get(attemptKey(attempt)) ?? null);
         } catch (err) {
           // No such job: nothing of it can be running, and sending the attempt again would fail the same way.
@@ -200,6 +205,18 @@ function executionsByJob(names: string[]): Map<string, Set<string>> {
   }
   return byJob;
 }
+
+/**
+ * The response field mask (the `X-Goog-FieldMask` system parameter, on gRPC and REST alike) of a status
+ * listing: what executionStatus reads, and the page token. A full Execution also carries its task
+ * template, env included, and a dozen timestamps. Decoding those for 10K listed executions was two
+ * thirds of what a tick allocated (sampling heap profile: 305 of 459 MB); with the mask a tick over
+ * 10K in flight allocates 243 MB and peaks at 167 MB instead of 195–207 MB (bench row 7).
+ */
+const STATUS_FIELDS = ['nextPageToken', ...['name', 'taskCount', 'succeededCount', 'failedCount', 'cancelledCount',
+  'conditions.type', 'conditions.state', 'conditions.executionReason', 'conditions.message'].map((f) => `executions.${f}`)].join(',');
+/** The same for findStarted: what executionKey and the paging's stop read. */
+const STARTED_FIELDS = 'nextPageToken,executions.name,executions.createTime,executions.template.containers.env';
 
 /** Most executions asked for in one listing page (the emulator's ceiling too; Cloud Run may give fewer). */
 const LIST_PAGE_MAX = 1000;

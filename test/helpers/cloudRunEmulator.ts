@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { completedCondition, executionResource, rpcError, withNumericEnums } from './emulatedResources';
 import { FAULT_KINDS, faultPicker, type FaultKind, type FaultPlan } from './emulatorFaults';
+import { applyFieldMask, parseFieldMask } from './fieldMask';
 
 export type { FaultKind, FaultPlan } from './emulatorFaults';
 
@@ -44,6 +45,8 @@ export interface CloudRunEmulator {
   executions: EmulatedExecution[];
   /** Decides each new execution's outcome and duration; default reads the execution env: EMU_FAIL ('1' fails, or 'attempts<N' fails while TICKRUN_ATTEMPT < N), EMU_DURATION_MS (default 0). */
   setBehaviour(fn: (e: { job: string; env: Record<string, string>; args?: string[] }) => Behaviour): void;
+  /** The response field mask (`X-Goog-FieldMask`, or `$fields`/`fields`) of the last call of each RPC that sent one. */
+  fieldMasks: Record<string, string>;
   /** Extra latency per request, ms (for later benchmarks). */
   latencyMs: number;
   /** Makes requests fail from now on as the plan says (see FaultKind), or stops failing them (null). */
@@ -240,6 +243,16 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; port?: n
     if ((url.searchParams.get('$alt') ?? '').includes('enum-encoding=int') && result.status === 200) {
       result = { ...result, body: withNumericEnums(result.body as Record<string, unknown>) };
     }
+    // The response field mask, a system parameter every Google API takes (header, or query for REST).
+    const mask = req.headers['x-goog-fieldmask'] ?? url.searchParams.get('$fields') ?? url.searchParams.get('fields');
+    if (typeof mask === 'string') emulator.fieldMasks[rpc] = mask;
+    if (typeof mask === 'string' && result.status === 200) {
+      try {
+        result = { ...result, body: applyFieldMask(result.body, parseFieldMask(mask)) };
+      } catch (err) {
+        result = rpcError(400, 'INVALID_ARGUMENT', (err as Error).message);
+      }
+    }
     if (fault === 'delay') await sleep(faults?.plan.delayMs ?? 1000);
     if (stopped) return;
     // The call was carried out; its answer is lost: an INTERNAL error, or a dropped connection.
@@ -260,6 +273,7 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; port?: n
     host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
     calls: { runJob: 0, getExecution: 0, cancelExecution: 0, listExecutions: 0, getOperation: 0, other: 0 },
     executions: [],
+    fieldMasks: {},
     latencyMs: opts.latencyMs ?? 0,
     injected: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>,
     setBehaviour(fn) {

@@ -614,6 +614,27 @@ describe('Cloud Run emulator, as the real client reads it', () => {
     }
   });
 
+  it('answers only the fields a response field mask names, through lists, and refuses a mask it cannot read', async () => {
+    const job = 'projects/p1/locations/europe-west1/jobs/masked';
+    const [operation] = await jobs.runJob({ name: job, overrides: { containerOverrides: [{ env: [{ name: 'TICKRUN_TASK_ID', value: 'm' }] }] } });
+    const name = (operation.metadata as unknown as ExecutionJson).name;
+    const list = (mask: string, how: 'header' | 'query') => fetch(
+      `http://${emulator.host}/v2/${job}/executions?pageSize=1${how === 'query' ? `&$fields=${encodeURIComponent(mask)}` : ''}`,
+      how === 'header' ? { headers: { 'X-Goog-FieldMask': mask } } : {},
+    );
+    const masked = await (await list('executions.name,executions.conditions.state,executions.template.containers.env', 'header')).json();
+    expect(masked).toEqual({
+      executions: [{ name, conditions: [{ state: 'CONDITION_SUCCEEDED' }, { state: 'CONDITION_SUCCEEDED' }], template: { containers: [{ env: [{ name: 'TICKRUN_TASK_ID', value: 'm' }] }] } }],
+    });
+    expect(emulator.fieldMasks.listExecutions).toBe('executions.name,executions.conditions.state,executions.template.containers.env');
+    // A shorter path keeps the whole field; `*` keeps everything; the query parameter works as the header does.
+    expect(await (await list('executions.conditions.state, executions.conditions', 'query')).json()).toEqual({ executions: [{ conditions: [expect.objectContaining({ type: 'Started', lastTransitionTime: expect.any(String) }), expect.objectContaining({ type: 'Completed' })] }] });
+    expect(Object.keys(((await (await list('*', 'header')).json()) as { executions: object[] }).executions[0])).toContain('template');
+    const refused = await list('executions(name,uid)', 'header');
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as RpcError).error).toMatchObject({ status: 'INVALID_ARGUMENT', message: expect.stringContaining('path "executions(name"') });
+  });
+
   it('shows its state and takes a fault plan over HTTP, without counting those as calls', async () => {
     const calls = { ...emulator.calls };
     const plan = await fetch(`http://${emulator.host}/_emulator/faults`, { method: 'POST', body: JSON.stringify({ rate: 1, kinds: ['503'], rpcs: ['runJob'] }) });

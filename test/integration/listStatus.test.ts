@@ -44,6 +44,11 @@ describe('status checks of many executions of one job cost calls per job, not pe
     expect(ended.result).toMatchObject({ checked: 1000, statusErrors: 0, succeeded: 334, failed: 666, runsCompleted: 1 });
     expect(ended.list + ended.get).toBeLessThanOrEqual(50);
     expect({ list: ended.list, get: ended.get }).toEqual({ list: 1, get: 0 });
+    // The listing asked only for what a status is read from (and the page token), not whole executions.
+    expect(emu.fieldMasks.listExecutions.split(',').sort()).toEqual([
+      'executions.cancelledCount', 'executions.conditions.executionReason', 'executions.conditions.message', 'executions.conditions.state',
+      'executions.conditions.type', 'executions.failedCount', 'executions.name', 'executions.succeededCount', 'executions.taskCount', 'nextPageToken',
+    ]);
 
     const tasks = await h.tasks(runId);
     for (const t of tasks) {
