@@ -39,8 +39,12 @@ export interface RecordedOutcome {
 // changed meanwhile, so no separate pass locks the rows first.
 export const RECORD_SQL = `
 with u as (
-  select * from unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::uuid[], $7::int[])
-    as u(id, attempt, outcome, execution_name, error, lease_token, delay_ms)
+  -- The batch as one JSON array of AttemptOutcome: serialised natively, where seven array parameters
+  -- were built and quoted element by element in JavaScript.
+  select id, attempt, outcome, "executionName" as execution_name, error, "leaseToken" as lease_token,
+         coalesce("delayMs", 0) as delay_ms
+  from jsonb_to_recordset($1::jsonb)
+    as j(id uuid, attempt int, outcome text, "executionName" text, error text, "leaseToken" uuid, "delayMs" int)
 ), recorded as (
 update tasks t
 set status = case when u.outcome = 'checked' then t.status
@@ -68,9 +72,9 @@ set status = case when u.outcome = 'checked' then t.status
     checked_at = case when u.outcome in ('checked', 'running') then now() else t.checked_at end,
     updated_at = case when u.outcome = 'checked' then t.updated_at else now() end
 from u, runs r
--- t.id = any($1) as well: an index condition the planner sees, so it reads the batch's rows by key
--- rather than joining the unnest with every row of tasks.
-where t.id = any ($1::uuid[]) and t.id = u.id and t.attempt = u.attempt and r.id = t.run_id
+-- t.id = any(…) as well: an index condition the planner sees, so it reads the batch's rows by key
+-- rather than joining the batch with every row of tasks.
+where t.id = any (array(select id from u)) and t.id = u.id and t.attempt = u.attempt and r.id = t.run_id
   and case when u.lease_token is not null then t.status = 'claimed' and t.lease_token = u.lease_token
            else t.status in ('dispatched', 'running') and t.execution_name = u.execution_name
                 and t.status <> u.outcome end
@@ -103,15 +107,7 @@ export async function recordOutcomes(ctx: TickContext, outcomes: AttemptOutcome[
   if (outcomes.length === 0) return [];
   const { rows } = await ctx.db.query(
     RECORD_SQL,
-    [
-      outcomes.map((o) => o.id),
-      outcomes.map((o) => o.attempt),
-      outcomes.map((o) => o.outcome),
-      outcomes.map((o) => o.executionName ?? null),
-      outcomes.map((o) => o.error ?? null),
-      outcomes.map((o) => o.leaseToken ?? null),
-      outcomes.map((o) => o.delayMs ?? 0),
-    ],
+    [JSON.stringify(outcomes)],
     'tickrun_record',
   );
   return rows.map((r) => ({ id: r.id, runId: r.run_id, name: r.name, status: r.status, outcome: r.outcome }));

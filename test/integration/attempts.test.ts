@@ -90,7 +90,7 @@ describe('attempts', () => {
     await tick(h.deps, { budgetMs: 0 });
     const [task] = await h.tasks(runId);
     expect(task.status).toBe('dispatched');
-    const outcome = (o: string, error: string | null = null) => [[task.id], [1], [o], [task.executionName], [error], [null], [0]];
+    const outcome = (o: string, error: string | null = null) => [JSON.stringify([{ id: task.id, attempt: 1, outcome: o, executionName: task.executionName, error }])];
     // One statement records success and holds the row; another, read before it, records a failure.
     const first = await h.db.pool.connect();
     try {
@@ -99,7 +99,7 @@ describe('attempts', () => {
       const stale = recordOutcomes(ctx, [{ id: task.id, attempt: 1, outcome: 'failed', executionName: task.executionName!, error: 'late' }]);
       // The stale one waits on the row lock.
       for (let i = 0; i < 100; i++) {
-        const { rows } = await h.db.pool.query("select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and query like '%unnest($1::uuid[]%'");
+        const { rows } = await h.db.pool.query("select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and query like '%jsonb_to_recordset($1%'");
         if (rows[0].n > 0) break;
         await new Promise((r) => setTimeout(r, 20));
       }
