@@ -10,12 +10,12 @@ import { expandPendingRuns } from '../shared/steps/expand';
 import type { ExecutorKind } from '../shared/workflows/definition';
 import { applyWorkflows } from '../shared/workflows/apply';
 import { parseWorkflow } from '../shared/workflows/parse';
-import type { CloudRunEmulator } from '../test/helpers/cloudRunEmulator';
+import type { BenchEmulator } from './emulatorThread';
 
 /** The environment of one bench run, passed to every scenario. */
 export interface Bench {
   pool: Pool;
-  emu: CloudRunEmulator;
+  emu: BenchEmulator;
   /** DATABASE_URL, CLOUD_RUN_EMULATOR_HOST, TICKRUN_HOME: what a tick process needs. */
   env: Record<string, string>;
   /** The default profile against this database and emulator. */

@@ -13,7 +13,7 @@ import { createExecutors } from '../shared/executors';
 import { startEmbeddedPostgres } from '../shared/localDb';
 import { setLogSink } from '../shared/log';
 import { migrate } from '../shared/migrate';
-import { startCloudRunEmulator } from '../test/helpers/cloudRunEmulator';
+import { startEmulatorThread } from './emulatorThread';
 import { measureDispatch, measureStatus, measureStatusCalls } from './api';
 import type { Bench, Measured, Row } from './common';
 import { measureFullCycle, measureRoundTrips } from './cycle';
@@ -54,7 +54,8 @@ async function main(): Promise<void> {
   const db = await startEmbeddedPostgres(path.join(dir, 'data'), { durable: false });
   const pool = new Pool({ connectionString: db.url, max: 20 });
   pool.on('error', () => {});
-  const emu = await startCloudRunEmulator();
+  // On a thread of its own, as Cloud Run answers from elsewhere (bench/emulatorThread.ts).
+  const emu = await startEmulatorThread(path.join(__dirname, 'bench-emulator.js'));
   const rows: Row[] = [];
   const results: Record<string, unknown> = {};
   let failures = 0;

