@@ -5,7 +5,7 @@ import { completeRuns } from './steps/complete';
 import { dispatchTasks } from './steps/dispatch';
 import { expandPendingRuns } from './steps/expand';
 import { checkInFlight, readInFlight } from './steps/poll';
-import { probeForWork } from './steps/probe';
+import { hasWork, probeForWork } from './steps/probe';
 import { reapExpiredClaims } from './steps/reap';
 import { scheduleDueRuns } from './steps/schedule';
 import type { RecordedOutcome } from './steps/record';
@@ -61,22 +61,30 @@ function countOutcomes(summary: TickSummary, recorded: RecordedOutcome[]): void 
   }
 }
 
+/** Tasks that ended so far (succeeded, failed for good, cancelled, skipped): a run may be complete once one has. */
+const ended = (s: TickSummary) => s.succeeded + s.failed + s.cancelled + s.skipped;
+
 /**
  * One poll cycle: schedule → expand → reap → in-flight read → (claim → dispatch, beside the checks) →
- * advance → complete, each one
- * statement (dispatch and poll add one to record their batch), so the round trips per cycle do not grow
- * with the batch.
- * A probe comes first: an idle cycle ends after that one round trip.
+ * advance → complete, each one statement (dispatch and poll add one to record their batch), so the round
+ * trips per cycle do not grow with the batch.
+ * A probe comes first and says which steps have work: an idle cycle ends after that one round trip, and a
+ * busy one runs only the steps with work. A step also runs when an earlier step of the same cycle made it
+ * work, so nothing waits a cycle (a scheduled minute, between ticks) for it: a run scheduled is expanded,
+ * tasks expanded or re-queued are claimed, and runs are completed when a task ended.
  */
 export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<void> {
-  if (!(await probeForWork(ctx))) {
+  const work = await probeForWork(ctx);
+  if (!hasWork(work)) {
     summary.cycles++;
     return;
   }
-  summary.runsScheduled += await scheduleDueRuns(ctx);
-  const expanded = await expandPendingRuns(ctx);
+  const endedBefore = ended(summary);
+  const scheduled = work.due ? await scheduleDueRuns(ctx) : 0;
+  summary.runsScheduled += scheduled;
+  const expanded = work.pending || scheduled > 0 ? await expandPendingRuns(ctx) : { runsStarted: 0 };
   summary.runsStarted += expanded.runsStarted;
-  const reaped = await reapExpiredClaims(ctx);
+  const reaped = work.expired ? await reapExpiredClaims(ctx) : { reconciled: 0, adopted: 0, requeued: 0 };
   summary.reconciled += reaped.reconciled;
   summary.adopted += reaped.adopted;
   summary.requeued += reaped.requeued;
@@ -86,12 +94,15 @@ export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<
   // what it sends is first checked by the next one (a new execution has rarely ended within the same
   // cycle anyway). Both are awaited before an error of either is thrown, so no tick ends with work
   // still under way.
-  const inFlight = await readInFlight(ctx);
+  const inFlight = work.inFlight ? await readInFlight(ctx) : [];
+  const claimNow = work.ready || expanded.runsStarted > 0 || reaped.requeued > 0;
   const [sending, polling] = await Promise.allSettled([
-    claimReadyTasks(ctx).then((claimed) => {
-      summary.claimed += claimed.length;
-      return dispatchTasks(ctx, claimed);
-    }),
+    claimNow
+      ? claimReadyTasks(ctx).then((claimed) => {
+          summary.claimed += claimed.length;
+          return dispatchTasks(ctx, claimed);
+        })
+      : [],
     checkInFlight(ctx, inFlight),
   ]);
   if (sending.status === 'rejected') throw sending.reason;
@@ -101,9 +112,13 @@ export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<
   summary.checked += poll.checked;
   summary.statusErrors += poll.errors;
   countOutcomes(summary, poll.recorded);
-  const advanced = await advanceWaitingTasks(ctx);
-  summary.released += advanced.released;
-  summary.skipped += advanced.skipped;
-  summary.runsCompleted += (await completeRuns(ctx)).length;
+  // Tasks waiting before this cycle may have had their last dependency end in it; tasks expanded in it
+  // wait on tasks that have not run yet.
+  if (work.waiting) {
+    const advanced = await advanceWaitingTasks(ctx);
+    summary.released += advanced.released;
+    summary.skipped += advanced.skipped;
+  }
+  if (work.completable || ended(summary) > endedBefore) summary.runsCompleted += (await completeRuns(ctx)).length;
   summary.cycles++;
 }

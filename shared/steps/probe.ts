@@ -1,37 +1,55 @@
 import type { TickContext } from '../context';
 
-// Whether any step of the cycle has work, one probe per step, each reading only its own partial index
-// (or its own statement's condition), so the answer costs a few index lookups however large the tables:
-// - schedule: a slot that has come (workflows_due, against the tick's clock, as DUE_SQL reads it);
-// - expand: a pending run (runs_unfinished);
-// - reap: a claim whose lease ran out (tasks_unfinished);
-// - claim: a ready task, of an unlimited workflow (tasks_ready) or a limited one (tasks_ready_limited);
-// - poll: a task in flight (tasks_in_flight);
-// - advance: a waiting task (tasks_unfinished);
-// - complete: a running run with no unfinished task left (COMPLETE_SQL's own condition).
+// Which steps of the cycle have work, one probe per step, each reading only its own partial index (or
+// its own statement's condition), so the answer costs a few index lookups however large the tables:
+// - due (schedule): a slot that has come (workflows_due, against the tick's clock, as DUE_SQL reads it);
+// - pending (expand): a pending run (runs_unfinished);
+// - expired (reap): a claim whose lease ran out (tasks_unfinished);
+// - ready (claim): a ready task, of an unlimited workflow (tasks_ready) or a limited one (tasks_ready_limited);
+// - in_flight (poll): a task in flight (tasks_in_flight);
+// - waiting (advance): a waiting task (tasks_unfinished);
+// - completable (complete): a running run with no unfinished task left (COMPLETE_SQL's own condition).
 // A probe may say yes when its step then finds nothing (a ready task of a workflow with no free slot):
-// the cycle runs as usual. It never says no when a step has work: skipping the steps then loses nothing.
-// A step that learns a new kind of work needs its probe here too, or an idle-looking cycle would skip it.
+// the step runs as usual. It never says no when its step has work, so skipping that step loses nothing.
+// A step that learns a new kind of work needs its probe here too, or a cycle would skip it.
 export const PROBE_SQL = `
-select exists (select 1 from workflows where next_slot_at <= $1 and not paused)
-    or exists (select 1 from runs where status = 'pending')
-    or exists (select 1 from tasks where status = 'claimed' and lease_until < now())
-    or exists (select 1 from tasks where status = 'queued' and not limited and next_attempt_at <= now())
-    or exists (select 1 from tasks where status = 'queued' and limited and next_attempt_at <= now())
-    or exists (select 1 from tasks where status in ('dispatched', 'running'))
-    or exists (select 1 from tasks where status = 'waiting')
-    or exists (select 1 from runs r
+select exists (select 1 from workflows where next_slot_at <= $1 and not paused) as due,
+       exists (select 1 from runs where status = 'pending') as pending,
+       exists (select 1 from tasks where status = 'claimed' and lease_until < now()) as expired,
+       exists (select 1 from tasks where status = 'queued' and not limited and next_attempt_at <= now())
+         or exists (select 1 from tasks where status = 'queued' and limited and next_attempt_at <= now()) as ready,
+       exists (select 1 from tasks where status in ('dispatched', 'running')) as in_flight,
+       exists (select 1 from tasks where status = 'waiting') as waiting,
+       exists (select 1 from runs r
                where r.status = 'running'
                  and not exists (select 1 from tasks t where t.run_id = r.id
                                  and t.status in ('waiting', 'queued', 'claimed', 'dispatched', 'running')))
-    as has_work`;
+         as completable`;
+
+/** Which steps have work as a cycle begins (see PROBE_SQL). */
+export interface Work {
+  due: boolean;
+  pending: boolean;
+  expired: boolean;
+  ready: boolean;
+  inFlight: boolean;
+  waiting: boolean;
+  completable: boolean;
+}
 
 /**
- * Says whether this cycle has anything to do, in one round trip: an idle cycle (nothing due, pending,
- * expired, ready, in flight, waiting or left to complete) then ends after it instead of making every
- * step's round trip to find nothing.
+ * Finds out which steps have work, in one round trip. An idle cycle (nothing due, pending, expired,
+ * ready, in flight, waiting or left to complete) ends after it, and a busy one skips the steps that
+ * would find nothing: the round trips of a cycle follow the kinds of work there are, never the batch.
  */
-export async function probeForWork(ctx: TickContext): Promise<boolean> {
-  const { rows } = await ctx.db.query<{ has_work: boolean }>(PROBE_SQL, [ctx.clock()], 'tickrun_probe');
-  return rows[0].has_work;
+export async function probeForWork(ctx: TickContext): Promise<Work> {
+  const { rows } = await ctx.db.query(PROBE_SQL, [ctx.clock()], 'tickrun_probe');
+  const r = rows[0];
+  return {
+    due: r.due, pending: r.pending, expired: r.expired, ready: r.ready,
+    inFlight: r.in_flight, waiting: r.waiting, completable: r.completable,
+  };
 }
+
+/** Whether a cycle has anything to do at all. */
+export const hasWork = (work: Work): boolean => Object.values(work).some(Boolean);

@@ -65,15 +65,58 @@ describe('round trips per cycle', () => {
     try {
       await h.apply(`name: wide\ntasks:\n  t: { job: ${JOB}, count: ${2 * batch}, env: { EMU_DURATION_MS: "600000" } }\n`);
       await h.trigger('wide');
-      // The first cycle sends a batch; nothing was in flight when it began, so it checks none.
-      expect(await tick(h.deps, { budgetMs: 0 })).toMatchObject({ claimed: batch, dispatched: batch, checked: 0, roundTrips: 9 });
-      // The second sends the other batch while it checks the first: probe, due, expand, reap, claim,
-      // dispatch's record, poll's fetch and record (the checks move checked_at), advance, complete.
-      expect(await tick(h.deps, { budgetMs: 0 })).toMatchObject({ claimed: batch, dispatched: batch, checked: batch, roundTrips: 10 });
-      // Nothing left to send: no dispatch record.
-      expect(await tick(h.deps, { budgetMs: 0 })).toMatchObject({ claimed: 0, checked: Math.min(2 * batch, 1000), roundTrips: 9 });
+      // Only the steps with work run. The first cycle: probe, expand (a pending run), claim (the tasks
+      // it expanded) and dispatch's record; nothing was in flight when it began, so it checks none.
+      expect(await tick(h.deps, { budgetMs: 0 })).toMatchObject({ claimed: batch, dispatched: batch, checked: 0, roundTrips: 4 });
+      // The second sends the other batch while it checks the first: probe, poll's fetch, claim,
+      // dispatch's record and poll's record (the checks move checked_at). No task ended: no complete.
+      expect(await tick(h.deps, { budgetMs: 0 })).toMatchObject({ claimed: batch, dispatched: batch, checked: batch, roundTrips: 5 });
+      // Nothing left to send: probe, poll's fetch and record.
+      expect(await tick(h.deps, { budgetMs: 0 })).toMatchObject({ claimed: 0, checked: Math.min(2 * batch, 1000), roundTrips: 3 });
     } finally {
       await h.close();
     }
+  });
+
+  describe('a step runs in the cycle an earlier step gave it work', () => {
+    let h: Harness;
+    beforeAll(async () => {
+      h = await createHarness({ CLOUD_RUN_EMULATOR_HOST: emu.host });
+    });
+    afterAll(() => h.close());
+
+    it('a run scheduled is expanded and its tasks sent in the same cycle', async () => {
+      const t0 = new Date('2026-03-01T10:00:30Z');
+      await applyWorkflows(h.db.pool, [parseWorkflow(`name: hourly\nschedule: "0 * * * *"\ntasks:\n  a: { job: ${JOB}, count: 2 }\n`, '/w/wf.yaml')], t0);
+      const due = await tick({ ...h.deps, clock: () => new Date('2026-03-01T11:00:01Z') }, { budgetMs: 0 });
+      expect(due).toMatchObject({ runsScheduled: 1, runsStarted: 1, claimed: 2, dispatched: 2 });
+      await h.db.pool.query("update workflows set paused = true where name = 'hourly'");
+      await h.db.pool.query("update runs set status = 'cancelled' where workflow = 'hourly'");
+      await h.db.pool.query("update tasks set status = 'cancelled' where workflow = 'hourly'");
+    });
+
+    it('a claim found never sent is sent again in the cycle that re-queued it', async () => {
+      await h.apply(`name: lost\ntasks:\n  a: { job: ${JOB} }\n`);
+      const runId = await h.trigger('lost');
+      expect(await tick(h.deps, { budgetMs: 0 })).toMatchObject({ runsStarted: 1, dispatched: 1 });
+      // As if a tick had claimed the next attempt and died before sending it.
+      await h.db.pool.query(
+        "update tasks set status = 'claimed', attempt = attempt + 1, claimed_at = now(), lease_until = now() - interval '1 second', lease_token = gen_random_uuid() where run_id = $1",
+        [runId],
+      );
+      expect(await tick(h.deps, { budgetMs: 0 })).toMatchObject({ reconciled: 1, requeued: 1, claimed: 1, dispatched: 1 });
+    });
+
+    it('a task whose dependency ended is released, and a run whose last task ended is completed, in that cycle', async () => {
+      await h.apply(`name: chain\ntasks:\n  a: { job: ${JOB} }\n  b: { job: ${JOB}, depends_on: [a] }\n`);
+      const runId = await h.trigger('chain');
+      expect(await tick(h.deps, { budgetMs: 0 })).toMatchObject({ runsStarted: 1, dispatched: 1 });
+      // a ends in this cycle's checks; b waited before the cycle began, so advance runs and releases it.
+      expect(await tick(h.deps, { budgetMs: 0 })).toMatchObject({ succeeded: 1, released: 1, runsCompleted: 0 });
+      expect(await tick(h.deps, { budgetMs: 0 })).toMatchObject({ dispatched: 1 });
+      // b ends in this cycle's checks: no run was complete when it began, yet the run completes in it.
+      expect(await tick(h.deps, { budgetMs: 0 })).toMatchObject({ succeeded: 1, runsCompleted: 1 });
+      expect((await h.db.pool.query('select status from runs where id = $1', [runId])).rows[0].status).toBe('success');
+    });
   });
 });
