@@ -3,27 +3,49 @@ import type { TickContext } from '../context';
 // Waiting tasks move on in one statement: `skipped` when any task they depend on, directly or not,
 // ended failed or cancelled (so a failure skips its whole downstream at once), `queued` when every
 // task they depend on directly has succeeded. Others keep waiting.
+// The tasks waited on are judged once per (run, task name), not once per waiting task: a fan-in of N
+// tasks on a fan-out of N then reads about N + N rows, where asking every waiting task about every task
+// of its fan-out read N × N (a 10,000-wide map and reduce spent seconds in every cycle).
+// No lock is taken on the waiting tasks: the UPDATE's own `status = 'waiting'`, which Postgres checks
+// again on the newest version of a row changed meanwhile, leaves alone a task cancelled or moved on by
+// another tick, and a decision never goes stale (success, failed and cancelled are final while the run
+// runs).
 export const ADVANCE_SQL = `
-with decided as (
-  select t.id,
-         case
-           when exists (select 1 from tasks a
-                        where a.run_id = t.run_id and a.name = any (t.ancestors)
-                          and a.status in ('failed', 'cancelled')) then 'skipped'
-           when not exists (select 1 from tasks d
-                            where d.run_id = t.run_id and d.name = any (t.depends_on)
-                              and d.status <> 'success') then 'queued'
+with waiting as (
+  select id, run_id, depends_on, ancestors from tasks where status = 'waiting'
+), needed as (
+  select distinct w.run_id, n.name from waiting w cross join lateral unnest(w.ancestors) as n(name)
+), broken as (
+  -- The task names with a task that ended failed or cancelled, in the runs that have waiting tasks:
+  -- failures are few, and tasks_run_status finds them without reading the rest.
+  select distinct f.run_id, f.name from tasks f
+  where f.run_id in (select run_id from needed) and f.status in ('failed', 'cancelled')
+), judged as materialized (
+  -- Each (run, name) judged once, however many waiting tasks are joined with it: done when none of its
+  -- tasks has yet to succeed. A scalar subquery with a LIMIT runs once per (run, name) and stops at the
+  -- first such task, in the order of the (run_id, name, task_index) unique index so that it reads that
+  -- index; as NOT EXISTS the planner may hash every task of the table instead (see steps/complete.ts).
+  select nd.run_id, nd.name,
+         (nd.run_id, nd.name) in (select run_id, name from broken) as broken,
+         (select u.id from tasks u
+          where u.run_id = nd.run_id and u.name = nd.name and u.status <> 'success'
+          order by u.run_id, u.name limit 1) is null as done
+  from needed nd
+), decided as (
+  select w.id,
+         case when bool_or(j.broken) then 'skipped'
+              when bool_and(j.done or j.name <> all (w.depends_on)) then 'queued'
          end as status
-  from tasks t
-  where t.status = 'waiting'
-  for update of t skip locked
+  from waiting w
+  join judged j on j.run_id = w.run_id and j.name = any (w.ancestors)
+  group by w.id
 )
 update tasks t
 set status = d.status, next_attempt_at = now(), updated_at = now(),
     finished_at = case when d.status = 'skipped' then now() end,
     error = case when d.status = 'skipped' then 'a task it depends on did not succeed' end
 from decided d
-where t.id = d.id and d.status is not null
+where t.id = d.id and d.status is not null and t.status = 'waiting'
 returning t.status`;
 
 /** Releases waiting tasks whose dependencies all succeeded and skips those whose dependency failed for good. */

@@ -1,29 +1,37 @@
 import type { TickContext } from '../context';
 
-// Which steps of the cycle have work, one probe per step, each reading only its own partial index (or
+// Which steps of the cycle have work, one probe per step, each the first row of its step's own index (or
 // its own statement's condition), so the answer costs a few index lookups however large the tables:
 // - due (schedule): a slot that has come (workflows_due, against the tick's clock, as DUE_SQL reads it);
-// - pending (expand): a pending run (runs_unfinished);
+// - pending (expand): a pending run (runs_status_latest);
 // - expired (reap): a claim whose lease ran out (tasks_unfinished);
 // - ready (claim): a ready task, of an unlimited workflow (tasks_ready) or a limited one (tasks_ready_limited);
 // - in_flight (poll): a task in flight (tasks_in_flight);
 // - waiting (advance): a waiting task (tasks_unfinished);
-// - completable (complete): a running run with no unfinished task left (COMPLETE_SQL's own condition).
+// - completable (complete): a running run with no unfinished task left (COMPLETE_SQL's own condition,
+//   in the same form).
+// Each is a scalar subquery ordered as its index is, with a LIMIT: as EXISTS, the planner may choose a
+// scan of the table that stops at the first match, and where statistics say matches are many (one wide
+// run in flight) that scan reads every older row before it (test/integration/complete.test.ts).
 // A probe may say yes when its step then finds nothing (a ready task of a workflow with no free slot):
 // the step runs as usual. It never says no when its step has work, so skipping that step loses nothing.
 // A step that learns a new kind of work needs its probe here too, or a cycle would skip it.
 export const PROBE_SQL = `
 select exists (select 1 from workflows where next_slot_at <= $1 and not paused) as due,
-       exists (select 1 from runs where status = 'pending') as pending,
-       exists (select 1 from tasks where status = 'claimed' and lease_until < now()) as expired,
-       exists (select 1 from tasks where status = 'queued' and not limited and next_attempt_at <= now())
-         or exists (select 1 from tasks where status = 'queued' and limited and next_attempt_at <= now()) as ready,
-       exists (select 1 from tasks where status in ('dispatched', 'running')) as in_flight,
-       exists (select 1 from tasks where status = 'waiting') as waiting,
+       (select 1 from runs where status = 'pending' order by status, created_at desc, id desc limit 1) is not null as pending,
+       (select 1 from tasks where status = 'claimed' and lease_until < now() order by status, run_id limit 1) is not null as expired,
+       (select 1 from tasks where status = 'queued' and not limited and next_attempt_at <= now()
+        order by next_attempt_at limit 1) is not null
+         or (select 1 from tasks where status = 'queued' and limited and next_attempt_at <= now()
+             order by workflow, run_created_at, id limit 1) is not null as ready,
+       (select 1 from tasks where status in ('dispatched', 'running') order by checked_at nulls first limit 1) is not null
+         as in_flight,
+       (select 1 from tasks where status = 'waiting' order by status, run_id limit 1) is not null as waiting,
        exists (select 1 from runs r
                where r.status = 'running'
-                 and not exists (select 1 from tasks t where t.run_id = r.id
-                                 and t.status in ('waiting', 'queued', 'claimed', 'dispatched', 'running')))
+                 and (select t.id from tasks t where t.run_id = r.id
+                        and t.status in ('waiting', 'queued', 'claimed', 'dispatched', 'running')
+                      order by t.run_id, t.status limit 1) is null)
          as completable`;
 
 /** Which steps have work as a cycle begins (see PROBE_SQL). */

@@ -1,0 +1,96 @@
+import { ADVANCE_SQL, advanceWaitingTasks } from '../../shared/steps/advance';
+import { expandPendingRuns } from '../../shared/steps/expand';
+import { createHarness, type Harness } from '../helpers/harness';
+
+const JOB = 'projects/demo/locations/us-central1/jobs/work';
+
+describe('advance', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await createHarness();
+  });
+  afterAll(() => h.close());
+
+  /** Triggers `workflow` and expands it; the run's id. */
+  async function expanded(workflow: string): Promise<string> {
+    const runId = await h.trigger(workflow);
+    await expandPendingRuns(h.context());
+    return runId;
+  }
+
+  const setStatus = (runId: string, name: string, status: string, where = 'true') =>
+    h.db.pool.query(`update tasks set status = $3 where run_id = $1 and name = $2 and ${where}`, [runId, name, status]);
+
+  async function statuses(runId: string): Promise<Record<string, Record<string, number>>> {
+    const { rows } = await h.db.pool.query('select name, status, count(*)::int as n from tasks where run_id = $1 group by name, status', [runId]);
+    const out: Record<string, Record<string, number>> = {};
+    for (const r of rows) (out[r.name] ??= {})[r.status] = r.n;
+    return out;
+  }
+
+  it('releases a fan-in only once every task of the fan-out succeeded', async () => {
+    await h.apply(`name: fanin\ntasks:\n  a: { job: ${JOB}, count: 20 }\n  b: { job: ${JOB}, count: 30, depends_on: [a] }\n`);
+    const runId = await expanded('fanin');
+    await setStatus(runId, 'a', 'success', 'task_index < 19');
+    expect(await advanceWaitingTasks(h.context())).toEqual({ released: 0, skipped: 0 });
+    await setStatus(runId, 'a', 'success');
+    expect(await advanceWaitingTasks(h.context())).toEqual({ released: 30, skipped: 0 });
+    expect((await statuses(runId)).b).toEqual({ queued: 30 });
+  });
+
+  it('waits for every direct dependency, and skips everything downstream of a failure at once', async () => {
+    await h.apply(
+      `name: diamond\ntasks:\n  a: { job: ${JOB}, count: 3 }\n  c: { job: ${JOB} }\n` +
+        `  b: { job: ${JOB}, count: 2, depends_on: [a, c] }\n  d: { job: ${JOB}, depends_on: [b] }\n`,
+    );
+    const first = await expanded('diamond');
+    await setStatus(first, 'a', 'success');
+    expect(await advanceWaitingTasks(h.context())).toEqual({ released: 0, skipped: 0 });
+    await setStatus(first, 'c', 'success');
+    expect(await advanceWaitingTasks(h.context())).toEqual({ released: 2, skipped: 0 });
+    expect(await statuses(first)).toMatchObject({ b: { queued: 2 }, d: { waiting: 1 } });
+
+    // One of a's tasks fails for good: b and d (which depends on a only through b) are skipped together.
+    const second = await expanded('diamond');
+    await setStatus(second, 'a', 'failed', 'task_index = 1');
+    expect(await advanceWaitingTasks(h.context())).toEqual({ released: 0, skipped: 3 });
+    expect(await statuses(second)).toMatchObject({ b: { skipped: 2 }, d: { skipped: 1 } });
+  });
+
+  it('leaves alone a task no longer waiting', async () => {
+    await h.apply(`name: pair\ntasks:\n  a: { job: ${JOB} }\n  b: { job: ${JOB}, depends_on: [a] }\n`);
+    const runId = await expanded('pair');
+    await setStatus(runId, 'a', 'success');
+    await setStatus(runId, 'b', 'cancelled');
+    expect(await advanceWaitingTasks(h.context())).toEqual({ released: 0, skipped: 0 });
+    expect((await statuses(runId)).b).toEqual({ cancelled: 1 });
+  });
+
+  // A fan-in of n tasks on a fan-out of n, half of the fan-out done: the statement's reads, counted in
+  // buffers by EXPLAIN ANALYZE (deterministic, unlike time), must grow with n, not with n².
+  it('reads a fan-in in proportion to its size', async () => {
+    async function buffersAt(n: number): Promise<number> {
+      const name = `scale${n}`;
+      await h.apply(`name: ${name}\ntasks:\n  a: { job: ${JOB}, count: ${n} }\n  b: { job: ${JOB}, count: ${n}, depends_on: [a] }\n`);
+      const runId = await expanded(name);
+      await setStatus(runId, 'a', 'success', `task_index < ${n / 2}`);
+      const client = await h.db.pool.connect();
+      try {
+        await client.query('begin');
+        const { rows } = await client.query(`explain (analyze, buffers, format json) ${ADVANCE_SQL}`);
+        const plan = rows[0]['QUERY PLAN'][0].Plan;
+        return plan['Shared Hit Blocks'] + plan['Shared Read Blocks'];
+      } finally {
+        await client.query('rollback');
+        client.release();
+        // Out of the way of the next size: nothing of this run waits any more.
+        await h.db.pool.query("update tasks set status = 'cancelled' where run_id = (select id from runs where workflow = $1)", [name]);
+      }
+    }
+    const small = await buffersAt(300);
+    const large = await buffersAt(2400);
+    // 8× the tasks: about 8× the reads when linear (a plan that changes with the size moves it a little),
+    // 64× when every waiting task reads the fan-out again.
+    expect(large / small).toBeLessThan(20);
+  });
+});
