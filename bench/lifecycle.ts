@@ -32,7 +32,7 @@ async function tickrunLifecycle(bench: Bench, count: number, executors = bench.e
  * An executor with no API behind it: every attempt starts at once and has succeeded by its first status
  * check. Zero latency and zero cost, so what is left is tickrun's own work in Postgres.
  */
-const instant: Executor = {
+export const instant: Executor = {
   dispatch: async (req) => `instant/${req.taskId}/${req.attempt}`,
   status: async () => ({ state: 'success' }),
   statusMany: async (names) => new Map(names.map((name) => [name, { state: 'success' as const }])),

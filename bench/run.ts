@@ -17,6 +17,7 @@ import { startEmulatorThread } from './emulatorThread';
 import { measureDispatch, measureStatus, measureStatusCalls } from './api';
 import type { Bench, Measured, Row } from './common';
 import { measureFullCycle, measureRoundTrips } from './cycle';
+import { measureFanIn } from './fanIn';
 import { measureFetch } from './fetch';
 import { measureLifecycle } from './lifecycle';
 import { measureBundle, measurePeakRss } from './process';
@@ -35,6 +36,7 @@ const SCENARIOS: [string, (bench: Bench) => Promise<Measured>][] = [
   ['lifecycle', measureLifecycle],
   ['statusCalls', measureStatusCalls],
   ['dashboard', async (bench) => (await import('./dashboard')).measureDashboard(bench)],
+  ['fanIn', measureFanIn],
 ];
 
 function table(rows: Row[]): string {

@@ -6,15 +6,16 @@ import type { TickContext } from '../context';
 // The tasks waited on are judged once per (run, task name), not once per waiting task: a fan-in of N
 // tasks on a fan-out of N then reads about N + N rows, where asking every waiting task about every task
 // of its fan-out read N × N (a 10,000-wide map and reduce spent seconds in every cycle).
-// No lock is taken on the waiting tasks: the UPDATE's own `status = 'waiting'`, which Postgres checks
-// again on the newest version of a row changed meanwhile, leaves alone a task cancelled or moved on by
-// another tick, and a decision never goes stale (success, failed and cancelled are final while the run
-// runs).
+// Only the tasks that move are locked, not every waiting task: the lock's `status = 'waiting'`, which
+// Postgres checks again on the newest version of a row changed meanwhile, leaves alone a task cancelled
+// or moved on by another tick, and a decision never goes stale (success, failed and cancelled are final
+// while the run runs).
 export const ADVANCE_SQL = `
 with waiting as (
   select id, run_id, depends_on, ancestors from tasks where status = 'waiting'
 ), needed as (
-  select distinct w.run_id, n.name from waiting w cross join lateral unnest(w.ancestors) as n(name)
+  -- Ancestors include the direct dependencies; both are named, so neither alone decides what is read.
+  select distinct w.run_id, n.name from waiting w cross join lateral unnest(w.ancestors || w.depends_on) as n(name)
 ), broken as (
   -- The task names with a task that ended failed or cancelled, in the runs that have waiting tasks:
   -- failures are few, and tasks_run_status finds them without reading the rest.
@@ -37,15 +38,21 @@ with waiting as (
               when bool_and(j.done or j.name <> all (w.depends_on)) then 'queued'
          end as status
   from waiting w
-  join judged j on j.run_id = w.run_id and j.name = any (w.ancestors)
+  join judged j on j.run_id = w.run_id and j.name = any (w.ancestors || w.depends_on)
   group by w.id
+), moving as (
+  -- Only the tasks that move are locked, and those another tick holds are left to it (two ticks
+  -- updating the same rows in different orders could deadlock).
+  select t.id, d.status from tasks t join decided d on d.id = t.id
+  where d.status is not null and t.status = 'waiting'
+  for update of t skip locked
 )
 update tasks t
-set status = d.status, next_attempt_at = now(), updated_at = now(),
-    finished_at = case when d.status = 'skipped' then now() end,
-    error = case when d.status = 'skipped' then 'a task it depends on did not succeed' end
-from decided d
-where t.id = d.id and d.status is not null and t.status = 'waiting'
+set status = m.status, next_attempt_at = now(), updated_at = now(),
+    finished_at = case when m.status = 'skipped' then now() end,
+    error = case when m.status = 'skipped' then 'a task it depends on did not succeed' end
+from moving m
+where t.id = m.id
 returning t.status`;
 
 /** Releases waiting tasks whose dependencies all succeeded and skips those whose dependency failed for good. */

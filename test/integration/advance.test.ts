@@ -66,6 +66,26 @@ describe('advance', () => {
     expect((await statuses(runId)).b).toEqual({ cancelled: 1 });
   });
 
+  it('leaves the tasks another tick is moving to it, without waiting for it', async () => {
+    await h.apply(`name: race\ntasks:\n  a: { job: ${JOB} }\n  b: { job: ${JOB}, count: 4, depends_on: [a] }\n`);
+    const runId = await expanded('race');
+    await setStatus(runId, 'a', 'success');
+    const [first, second] = [await h.db.pool.connect(), await h.db.pool.connect()];
+    try {
+      await first.query('begin');
+      expect((await first.query(ADVANCE_SQL)).rowCount).toBe(4);
+      // The first has not committed: the second skips its rows at once instead of queueing behind them.
+      await second.query("set lock_timeout = '2s'");
+      expect((await second.query(ADVANCE_SQL)).rowCount).toBe(0);
+      await first.query('commit');
+      expect((await second.query(ADVANCE_SQL)).rowCount).toBe(0);
+      expect((await statuses(runId)).b).toEqual({ queued: 4 });
+    } finally {
+      first.release();
+      second.release();
+    }
+  });
+
   // A fan-in of n tasks on a fan-out of n, half of the fan-out done: the statement's reads, counted in
   // buffers by EXPLAIN ANALYZE (deterministic, unlike time), must grow with n, not with n².
   it('reads a fan-in in proportion to its size', async () => {
