@@ -1,7 +1,8 @@
 /**
  * Row 12: a fan-in (a map and a reduce): `b` of N tasks depending on `a` of N tasks. One `advance` with
  * half of `a` done, beside the statement it replaced (every waiting task asking about every task of the
- * fan-out: N × N/2 reads) in the same run; and a whole run of the pair through the tick at zero latency.
+ * fan-out: up to N × N/2 reads, depending on the plan) in the same run, with the table as a live run
+ * leaves it and after ANALYZE; and a whole run of the pair through the tick at zero latency.
  */
 import { parseConfig } from '../shared/config';
 import { ADVANCE_SQL } from '../shared/steps/advance';
@@ -69,9 +70,12 @@ export async function measureFanIn(bench: Bench): Promise<Measured> {
   const runId = await seedFanIn(bench, n);
   await expandPendingRuns(contextFor(bench, { ...bench.config, batchSize: 1000 }));
   await bench.pool.query("update tasks set status = 'success' where run_id = $1 and name = 'a' and task_index < $2", [runId, n / 2]);
-  await bench.pool.query('vacuum analyze tasks');
-  const ours = await timeStatement(bench, ADVANCE_SQL, 5);
-  const before = await timeStatement(bench, PER_WAITING_TASK_SQL, bench.quick ? 1 : 3);
+  // First as a live run leaves the table (no ANALYZE since it expanded: autovacuum wakes once a minute),
+  // then with its statistics.
+  const tries = bench.quick ? 1 : 3;
+  const fresh = { ours: await timeStatement(bench, ADVANCE_SQL, 5), before: await timeStatement(bench, PER_WAITING_TASK_SQL, tries) };
+  await bench.pool.query('analyze tasks');
+  const analyzed = { ours: await timeStatement(bench, ADVANCE_SQL, 5), before: await timeStatement(bench, PER_WAITING_TASK_SQL, tries) };
   // The whole map and reduce through the tick, with an executor answering in process.
   const wide = bench.quick ? 5_000 : 10_000;
   await seedFanIn(bench, wide);
@@ -85,14 +89,20 @@ export async function measureFanIn(bench: Bench): Promise<Measured> {
   }
   const runS = round((performance.now() - t0) / 1000, 2);
   await clearRuns(bench.pool);
-  const figures = { n, advanceMs: ours.medianMs, perWaitingTaskMs: before.medianMs, speedup: round(before.medianMs / ours.medianMs, 0), run: { tasks: 2 * wide, seconds: runS, ticks } };
+  const speedup = (x: typeof fresh) => round(x.before.medianMs / x.ours.medianMs, 0);
+  const figures = {
+    n,
+    fresh: { advanceMs: fresh.ours.medianMs, perWaitingTaskMs: fresh.before.medianMs, speedup: speedup(fresh) },
+    analyzed: { advanceMs: analyzed.ours.medianMs, perWaitingTaskMs: analyzed.before.medianMs, speedup: speedup(analyzed) },
+    run: { tasks: 2 * wide, seconds: runS, ticks },
+  };
   return {
     figures,
     row: {
       scenario: `12. fan-in: ${n.toLocaleString('en')} tasks waiting on a fan-out of ${n.toLocaleString('en')}, half of it done; then a run of ${wide.toLocaleString('en')} + ${wide.toLocaleString('en')} at zero latency`,
-      ours: `one advance ${ours.medianMs} ms (median of 5); the run ${runS} s in ${ticks} ticks (high_throughput, an executor answering in process)`,
+      ours: `one advance ${fresh.ours.medianMs} ms as the run left the table, ${analyzed.ours.medianMs} ms after ANALYZE (medians of 5); the run ${runS} s in ${ticks} ticks (high_throughput, an executor answering in process)`,
       note: '—',
-      baseline: `the statement it replaced, each waiting task judged on its own: ${before.medianMs} ms (median of ${bench.quick ? 1 : 3}) → ours ${figures.speedup}× faster`,
+      baseline: `the statement it replaced, each waiting task judged on its own: ${fresh.before.medianMs} ms and ${analyzed.before.medianMs} ms (medians of ${tries}) → ours ${figures.fresh.speedup}× and ${figures.analyzed.speedup}× faster`,
       target: 'none set: grows with n, not n²',
     },
   };
