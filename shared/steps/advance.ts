@@ -32,19 +32,24 @@ with waiting as (
           where u.run_id = nd.run_id and u.name = nd.name and u.status <> 'success'
           order by u.run_id, u.name limit 1) is null as done
   from needed nd
-), decided as (
-  select w.id,
-         case when bool_or(j.broken) then 'skipped'
-              when bool_and(j.done or j.name <> all (w.depends_on)) then 'queued'
-         end as status
-  from waiting w
-  join judged j on j.run_id = w.run_id and j.name = any (w.ancestors || w.depends_on)
-  group by w.id
+), decided as materialized (
+  -- Materialized, and only the tasks that move: the lock below then joins those, where a plan that
+  -- re-reads the decisions for every waiting task is quadratic again.
+  select id, status from (
+    select w.id,
+           case when bool_or(j.broken) then 'skipped'
+                when bool_and(j.done or j.name <> all (w.depends_on)) then 'queued'
+           end as status
+    from waiting w
+    join judged j on j.run_id = w.run_id and j.name = any (w.ancestors || w.depends_on)
+    group by w.id
+  ) x
+  where status is not null
 ), moving as (
   -- Only the tasks that move are locked, and those another tick holds are left to it (two ticks
   -- updating the same rows in different orders could deadlock).
-  select t.id, d.status from tasks t join decided d on d.id = t.id
-  where d.status is not null and t.status = 'waiting'
+  select t.id, d.status from decided d join tasks t on t.id = d.id
+  where t.status = 'waiting'
   for update of t skip locked
 )
 update tasks t
