@@ -8,6 +8,10 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+// Daily at twelve hours from now: no tick of this file comes near a slot, whose run would join its runs.
+const SLOT_HOUR = (new Date().getUTCHours() + 12) % 24;
+const SLOT_TIME = `T${String(SLOT_HOUR).padStart(2, '0')}:00:00.000Z`;
+
 describe('tickrun CLI', () => {
   let db: TestDatabase;
   let emu: CloudRunEmulator;
@@ -25,7 +29,7 @@ describe('tickrun CLI', () => {
       path.join(dir, 'flows', 'etl.yaml'),
       `name: etl
 description: the CLI test workflow
-schedule: "0 3 * * *"
+schedule: "0 ${SLOT_HOUR} * * *"
 defaults: { project: demo, region: us-central1 }
 tasks:
   extract: { job: extract, count: 2 }
@@ -80,7 +84,7 @@ tasks:
     expect(r.code).toBe(0);
     const list = JSON.parse(r.stdout);
     expect(list.map((w: any) => w.name)).toEqual(['etl', 'slow']);
-    expect(list[0]).toMatchObject({ name: 'etl', description: 'the CLI test workflow', schedule: '0 3 * * *', timezone: 'UTC', catchup: 'latest', paused: false, nextRunAt: expect.stringMatching(/T03:00:00\.000Z$/) });
+    expect(list[0]).toMatchObject({ name: 'etl', description: 'the CLI test workflow', schedule: `0 ${SLOT_HOUR} * * *`, timezone: 'UTC', catchup: 'latest', paused: false, nextRunAt: expect.stringMatching(new RegExp(`${SLOT_TIME}$`)) });
     expect(list[1]).toMatchObject({ schedule: null, nextRunAt: null });
     expect((await cli('workflows')).stdout).toMatch(/NAME\s+SCHEDULE/);
   });
@@ -89,8 +93,8 @@ tasks:
     expect((await cli('pause', 'etl')).stdout.trim()).toBe('paused etl');
     expect(JSON.parse((await cli('workflows', '--json')).stdout)[0]).toMatchObject({ paused: true, nextRunAt: null });
     const resumed = await cli('resume', 'etl');
-    expect(resumed.stdout).toMatch(/^resumed etl: next run at .*T03:00:00\.000Z/);
-    expect(JSON.parse((await cli('workflows', '--json')).stdout)[0]).toMatchObject({ paused: false, nextRunAt: expect.stringMatching(/T03:00:00/) });
+    expect(resumed.stdout).toMatch(new RegExp(`^resumed etl: next run at .*${SLOT_TIME}`));
+    expect(JSON.parse((await cli('workflows', '--json')).stdout)[0]).toMatchObject({ paused: false, nextRunAt: expect.stringMatching(new RegExp(SLOT_TIME)) });
     const none = await cli('pause', 'slow');
     expect([none.code, none.stderr.trim()]).toEqual([2, 'tickrun: workflow "slow" has no schedule to pause']);
     expect((await cli('resume', 'nope')).code).toBe(2);

@@ -23,7 +23,10 @@ tasks:
   d: { job: ${job('d')} }
 `;
 const SLOW = `name: slow\nconcurrency: 3\ntasks:\n  sleep: { job: ${job('sleep')}, env: { EMU_DURATION_MS: "600000" } }\n`;
-const HOURLY = `name: hourly\nschedule: "0 * * * *"\ntasks:\n  a: { job: ${job('a')} }\n`;
+// Hourly at half an hour from now: no tick of this file comes near a slot, whose run would join the
+// listings (at "0 * * * *" a run at the top of the hour did).
+const SLOT_MINUTE = (new Date().getUTCMinutes() + 30) % 60;
+const HOURLY = `name: hourly\nschedule: "${SLOT_MINUTE} * * * *"\ntasks:\n  a: { job: ${job('a')} }\n`;
 
 describe('the dashboard API over a real database', () => {
   let emu: CloudRunEmulator;
@@ -193,10 +196,10 @@ describe('the dashboard API over a real database', () => {
       expect(byName.etl.lastRuns).toEqual([expect.objectContaining({ id: etlRun, status: 'success' })]);
       expect(byName.breaks.lastRuns.map((x: any) => x.status)).toEqual(['failed']);
       expect(byName.slow.concurrency).toBe(3);
-      expect(byName.hourly).toMatchObject({ schedule: '0 * * * *', timezone: 'UTC', paused: false });
+      expect(byName.hourly).toMatchObject({ schedule: `${SLOT_MINUTE} * * * *`, timezone: 'UTC', paused: false });
       const next = Date.parse(byName.hourly.nextSlotAt);
       expect(next).toBeGreaterThan(Date.now());
-      expect(new Date(next).getUTCMinutes()).toBe(0);
+      expect(new Date(next).getUTCMinutes()).toBe(SLOT_MINUTE);
     });
   });
 
