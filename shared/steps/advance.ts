@@ -24,13 +24,14 @@ with waiting as (
 ), judged as materialized (
   -- Each (run, name) judged once, however many waiting tasks are joined with it: done when none of its
   -- tasks has yet to succeed. A scalar subquery with a LIMIT runs once per (run, name) and stops at the
-  -- first such task, in the order of the (run_id, name, task_index) unique index so that it reads that
-  -- index; as NOT EXISTS the planner may hash every task of the table instead (see steps/complete.ts).
+  -- first such task; ordered by task_index, it reads the (run_id, name, task_index) unique index rather
+  -- than the table. As NOT EXISTS the planner may hash every task of the table instead (see
+  -- steps/complete.ts).
   select nd.run_id, nd.name,
          (nd.run_id, nd.name) in (select run_id, name from broken) as broken,
          (select u.id from tasks u
           where u.run_id = nd.run_id and u.name = nd.name and u.status <> 'success'
-          order by u.run_id, u.name limit 1) is null as done
+          order by u.task_index limit 1) is null as done
   from needed nd
 ), decided as materialized (
   -- Materialized, and only the tasks that move: the lock below then joins those, where a plan that
