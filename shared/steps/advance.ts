@@ -18,9 +18,12 @@ with waiting as (
   select distinct w.run_id, n.name from waiting w cross join lateral unnest(w.ancestors || w.depends_on) as n(name)
 ), broken as (
   -- The task names with a task that ended failed or cancelled, in the runs that have waiting tasks:
-  -- failures are few, and tasks_run_status finds them without reading the rest.
-  select distinct f.run_id, f.name from tasks f
-  where f.run_id in (select run_id from needed) and f.status in ('failed', 'cancelled')
+  -- failures are few, and tasks_run_status finds them without reading the rest (ordered by status,
+  -- which that index gives and any other read would have to sort).
+  select distinct r.run_id, f.name
+  from (select distinct run_id from needed) r
+  cross join lateral (select f.name from tasks f
+                      where f.run_id = r.run_id and f.status in ('failed', 'cancelled') order by f.status) f
 ), judged as materialized (
   -- Each (run, name) judged once, however many waiting tasks are joined with it: done when none of its
   -- tasks has yet to succeed. A scalar subquery with a LIMIT runs once per (run, name) and stops at the
