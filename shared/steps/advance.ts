@@ -6,10 +6,9 @@ import type { TickContext } from '../context';
 // The tasks waited on are judged once per (run, task name), not once per waiting task: a fan-in of N
 // tasks on a fan-out of N then reads about N + N rows, where asking every waiting task about every task
 // of its fan-out read N × N (a 10,000-wide map and reduce spent seconds in every cycle).
-// Only the tasks that move are locked, not every waiting task: the lock's `status = 'waiting'`, which
-// Postgres checks again on the newest version of a row changed meanwhile, leaves alone a task cancelled
-// or moved on by another tick, and a decision never goes stale (success, failed and cancelled are final
-// while the run runs).
+// The lock (see `moving`) re-checks `status = 'waiting'` on the newest version of a row changed
+// meanwhile, so a task cancelled or moved on by another tick is left alone; a decision never goes stale
+// (success, failed and cancelled are final while the run runs).
 export const ADVANCE_SQL = `
 with waiting as (
   select id, run_id, depends_on, ancestors from tasks where status = 'waiting'

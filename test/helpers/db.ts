@@ -34,3 +34,34 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     },
   };
 }
+
+/** A plan node of `EXPLAIN (ANALYZE, FORMAT JSON)`, with its children under `Plans`. */
+export type PlanNode = Record<string, any> & { Plans?: PlanNode[] };
+
+/**
+ * Runs `sql` under EXPLAIN (ANALYZE, BUFFERS) in a transaction rolled back, so what it writes is undone;
+ * the root plan node, whose buffer counts include its children's.
+ */
+export async function analyzedPlan(pool: Pool, sql: string, params: unknown[] = []): Promise<PlanNode> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    const { rows } = await client.query(`explain (analyze, buffers, format json) ${sql}`, params);
+    return rows[0]['QUERY PLAN'][0].Plan;
+  } finally {
+    await client.query('rollback');
+    client.release();
+  }
+}
+
+/** Blocks a plan read, found or not, in the shared buffers: deterministic, unlike time. */
+export const buffersRead = (plan: PlanNode): number => plan['Shared Hit Blocks'] + plan['Shared Read Blocks'];
+
+/**
+ * The rows every node of a plan handled (returned or filtered out, times its loops): work that stays in
+ * memory too, which buffers do not count.
+ */
+export function rowsHandled(node: PlanNode): number {
+  const own = ((node['Actual Rows'] ?? 0) + (node['Rows Removed by Filter'] ?? 0) + (node['Rows Removed by Join Filter'] ?? 0)) * (node['Actual Loops'] ?? 1);
+  return own + (node.Plans ?? []).reduce((n, child) => n + rowsHandled(child), 0);
+}

@@ -1,6 +1,7 @@
 import { ADVANCE_SQL, advanceWaitingTasks } from '../../shared/steps/advance';
 import { expandPendingRuns } from '../../shared/steps/expand';
 import { createHarness, type Harness } from '../helpers/harness';
+import { analyzedPlan, buffersRead, rowsHandled } from '../helpers/db';
 
 const JOB = 'projects/demo/locations/us-central1/jobs/work';
 
@@ -87,25 +88,17 @@ describe('advance', () => {
   });
 
   // A fan-in of n tasks on a fan-out of n, half of the fan-out done: the statement's reads, counted in
-  // buffers by EXPLAIN ANALYZE (deterministic, unlike time), must grow with n, not with n².
+  // buffers by EXPLAIN ANALYZE, must grow with n, not with n².
   it('reads a fan-in in proportion to its size', async () => {
     async function buffersAt(n: number): Promise<number> {
       const name = `scale${n}`;
       await h.apply(`name: ${name}\ntasks:\n  a: { job: ${JOB}, count: ${n} }\n  b: { job: ${JOB}, count: ${n}, depends_on: [a] }\n`);
       const runId = await expanded(name);
       await setStatus(runId, 'a', 'success', `task_index < ${n / 2}`);
-      const client = await h.db.pool.connect();
-      try {
-        await client.query('begin');
-        const { rows } = await client.query(`explain (analyze, buffers, format json) ${ADVANCE_SQL}`);
-        const plan = rows[0]['QUERY PLAN'][0].Plan;
-        return plan['Shared Hit Blocks'] + plan['Shared Read Blocks'];
-      } finally {
-        await client.query('rollback');
-        client.release();
-        // Out of the way of the next size: nothing of this run waits any more.
-        await h.db.pool.query("update tasks set status = 'cancelled' where run_id = (select id from runs where workflow = $1)", [name]);
-      }
+      const read = buffersRead(await analyzedPlan(h.db.pool, ADVANCE_SQL));
+      // Out of the way of the next size: nothing of this run waits any more.
+      await h.db.pool.query("update tasks set status = 'cancelled' where run_id = $1", [runId]);
+      return read;
     }
     const small = await buffersAt(300);
     const large = await buffersAt(2400);
@@ -113,13 +106,6 @@ describe('advance', () => {
     // 64× when every waiting task reads the fan-out again.
     expect(large / small).toBeLessThan(20);
   });
-
-  // The rows every plan node handled (returned or filtered out, times its loops): work that stays in
-  // memory too, which buffers do not count.
-  function rowsHandled(node: Record<string, any>): number {
-    const own = ((node['Actual Rows'] ?? 0) + (node['Rows Removed by Filter'] ?? 0) + (node['Rows Removed by Join Filter'] ?? 0)) * (node['Actual Loops'] ?? 1);
-    return own + (node.Plans ?? []).reduce((n: number, child: Record<string, any>) => n + rowsHandled(child), 0);
-  }
 
   it('handles a fan-in in proportion to its size whatever statistics the table was left with', async () => {
     // Statistics of a large table that was then emptied (as a bench, or a purge, leaves them).
@@ -131,22 +117,16 @@ describe('advance', () => {
       await own.db.pool.query("update tasks set status = 'success'");
       await own.db.pool.query('analyze tasks');
       await own.db.pool.query('truncate runs, tasks, task_attempts cascade');
+      // The rows each plan node handled, not buffers: re-reading kept decisions costs no buffer.
       async function handledAt(n: number): Promise<number> {
         const name = `left${n}`;
         await own.apply(`name: ${name}\ntasks:\n  a: { job: ${JOB}, count: ${n} }\n  b: { job: ${JOB}, count: ${n}, depends_on: [a] }\n`);
         const runId = await own.trigger(name);
         await expandPendingRuns(own.context());
         await own.db.pool.query("update tasks set status = 'success' where run_id = $1 and name = 'a' and task_index < $2", [runId, n / 2]);
-        const client = await own.db.pool.connect();
-        try {
-          await client.query('begin');
-          const { rows } = await client.query(`explain (analyze, format json) ${ADVANCE_SQL}`);
-          return rowsHandled(rows[0]['QUERY PLAN'][0].Plan);
-        } finally {
-          await client.query('rollback');
-          client.release();
-          await own.db.pool.query('truncate runs, tasks, task_attempts cascade');
-        }
+        const handled = rowsHandled(await analyzedPlan(own.db.pool, ADVANCE_SQL));
+        await own.db.pool.query('truncate runs, tasks, task_attempts cascade');
+        return handled;
       }
       const small = await handledAt(300);
       const large = await handledAt(2400);

@@ -2,6 +2,7 @@ import { COMPLETE_SQL, completeRuns } from '../../shared/steps/complete';
 import { expandPendingRuns } from '../../shared/steps/expand';
 import { PROBE_SQL } from '../../shared/steps/probe';
 import { createHarness, type Harness } from '../helpers/harness';
+import { analyzedPlan, buffersRead } from '../helpers/db';
 
 const JOB = 'projects/demo/locations/us-central1/jobs/work';
 
@@ -25,7 +26,7 @@ describe('complete, and the probe for it', () => {
 
   // A run of n tasks under way, with statistics that say so (as after autovacuum): whether
   // it is complete must cost an index lookup per running run, not a read of its n unfinished tasks.
-  // Reads are counted in buffers by EXPLAIN ANALYZE (deterministic, unlike time).
+  // Reads are counted in buffers by EXPLAIN ANALYZE.
   it.each([
     ['complete', COMPLETE_SQL, () => []],
     ['the probe', PROBE_SQL, () => [new Date()]],
@@ -46,16 +47,7 @@ describe('complete, and the probe for it', () => {
         // As autovacuum leaves the table: statistics up to date, and no dead row versions left for the
         // statement to step over (that cost is paid once, by whichever statement reads them first).
         await own.db.pool.query('vacuum analyze tasks');
-        const client = await own.db.pool.connect();
-        try {
-          await client.query('begin');
-          const { rows } = await client.query(`explain (analyze, buffers, format json) ${sql}`, params());
-          const plan = rows[0]['QUERY PLAN'][0].Plan;
-return plan['Shared Hit Blocks'] + plan['Shared Read Blocks'];
-        } finally {
-          await client.query('rollback');
-          client.release();
-        }
+        return buffersRead(await analyzedPlan(own.db.pool, sql, params()));
       } finally {
         await own.close();
       }
