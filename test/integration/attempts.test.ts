@@ -98,11 +98,7 @@ describe('attempts', () => {
       await first.query(RECORD_SQL, outcome('success'));
       const stale = recordOutcomes(ctx, [{ id: task.id, attempt: 1, outcome: 'failed', executionName: task.executionName!, error: 'late' }]);
       // The stale one waits on the row lock.
-      for (let i = 0; i < 100; i++) {
-        const { rows } = await h.db.pool.query("select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and query like '%jsonb_to_recordset($1%'");
-        if (rows[0].n > 0) break;
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await waitForLockWait(h);
       await first.query('commit');
       // It finds the task ended: its guard fails on the newest row, and it records nothing.
       expect(await stale).toEqual([]);
@@ -113,4 +109,66 @@ describe('attempts', () => {
     expect(after).toMatchObject({ status: 'success', error: null });
     expect((await attemptRows(task.id)).map((r) => [r.attempt, r.status])).toEqual([[1, 'success']]);
   });
+  describe('two statements recording the same tasks', () => {
+    let tasks: { id: string; executionName: string | null }[];
+    /** A `checked` outcome for each task, in the order given. */
+    const checks = (order: typeof tasks) =>
+      order.map((t) => ({ id: t.id, attempt: 1, outcome: 'checked' as const, executionName: t.executionName! }));
+    const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : 1);
+
+    beforeAll(async () => {
+      await h.apply(`name: both\ntasks:\n  t: { job: ${JOBS}/both, count: 12, env: { EMU_DURATION_MS: "600000" } }\n`);
+      const runId = await h.trigger('both');
+      await tick(h.deps, { budgetMs: 0 });
+      tasks = (await h.tasks(runId)).sort(byId);
+      expect(tasks.map((t: any) => t.status)).toEqual(Array(12).fill('dispatched'));
+    });
+
+    it('lock the tasks in one order, whatever the order of the outcomes', async () => {
+      const [lowest, highest] = [tasks[0], tasks[tasks.length - 1]];
+      const holder = await h.db.pool.connect();
+      const prober = await h.db.pool.connect();
+      try {
+        await holder.query('begin');
+        await holder.query('select 1 from tasks where id = $1 for no key update', [lowest.id]);
+        // Outcomes highest id first: a statement locking in their order would hold `highest` while it
+        // waits for `lowest`.
+        const recording = recordOutcomes(ctx, checks([...tasks].reverse()));
+        await waitForLockWait(h);
+        await prober.query('begin');
+        await expect(prober.query('select 1 from tasks where id = $1 for no key update nowait', [highest.id])).resolves.toMatchObject({ rowCount: 1 });
+        await prober.query('rollback');
+        await holder.query('commit');
+        await expect(recording).resolves.toEqual([]);
+      } finally {
+        // Ends both transactions on a failed expectation too, so the next test starts unlocked.
+        await prober.query('rollback');
+        await holder.query('rollback');
+        holder.release();
+        prober.release();
+      }
+    });
+
+    it('in opposite orders at once never deadlock', async () => {
+      // Two ticks checking the same executions, or a tick and `cancel`, record the same tasks at once.
+      const forward = checks(tasks);
+      const backward = checks([...tasks].reverse());
+      for (let i = 0; i < 40; i++) {
+        const results = await Promise.allSettled([recordOutcomes(ctx, forward), recordOutcomes(ctx, backward)]);
+        expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+      }
+      const { rows } = await h.db.pool.query('select count(*)::int as n from tasks where id = any ($1) and checked_at is not null', [tasks.map((t) => t.id)]);
+      expect(rows[0].n).toBe(12);
+    });
+  });
 });
+
+/** Waits until a record statement waits on a row lock. */
+async function waitForLockWait(h: Harness): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const { rows } = await h.db.pool.query("select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and query like '%jsonb_to_recordset($1%'");
+    if (rows[0].n > 0) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error('no record statement came to wait on a lock');
+}
