@@ -31,12 +31,15 @@ export interface RecordedOutcome {
 
 // Every outcome of a batch in one statement. A failed attempt is retried (`queued` again after an
 // exponential backoff, capped at 10 minutes) while attempts remain and its run still runs; otherwise it
-// is `failed`. That condition is spelled out where status, next_attempt_at and finished_at need it:
-// computing it in a join beforehand would read `tasks` a second time.
+// is `failed`. That condition is spelled out where status, next_attempt_at and finished_at need it.
 // The guard makes stale outcomes harmless: a claim outcome needs the task still claimed under the same
 // lease token, an execution outcome needs the task still in flight on that same execution. It sits in
 // the UPDATE's own WHERE, which Postgres checks again on the newest version of a row another tick
-// changed meanwhile, so no separate pass locks the rows first.
+// changed meanwhile.
+// The batch's rows are locked first, in id order. Two statements may record the same tasks at once (two
+// ticks checking the same executions, a tick and `cancel`), and an UPDATE locks rows in whatever order
+// its plan reads them, the batch's own order when it is joined first: two batches in different orders
+// then each held a row the other waited for, and one failed with a deadlock.
 export const RECORD_SQL = `
 with u as (
   -- The batch as one JSON array of AttemptOutcome: serialised natively, where seven array parameters
@@ -45,6 +48,11 @@ with u as (
          coalesce("delayMs", 0) as delay_ms
   from jsonb_to_recordset($1::jsonb)
     as j(id uuid, attempt int, outcome text, "executionName" text, error text, "leaseToken" uuid, "delayMs" int)
+), locked as materialized (
+  select t.id from tasks t
+  where t.id = any (array(select id from u))
+  order by t.id
+  for no key update
 ), recorded as (
 update tasks t
 set status = case when u.outcome = 'checked' then t.status
@@ -73,8 +81,9 @@ set status = case when u.outcome = 'checked' then t.status
     updated_at = case when u.outcome = 'checked' then t.updated_at else now() end
 from u, runs r
 -- t.id = any(…) as well: an index condition the planner sees, so it reads the batch's rows by key
--- rather than joining the batch with every row of tasks.
-where t.id = any (array(select id from u)) and t.id = u.id and t.attempt = u.attempt and r.id = t.run_id
+-- rather than joining the batch with every row of tasks. Reading it from locked makes every lock come
+-- before the first row changes.
+where t.id = any (array(select id from locked)) and t.id = u.id and t.attempt = u.attempt and r.id = t.run_id
   and case when u.lease_token is not null then t.status = 'claimed' and t.lease_token = u.lease_token
            else t.status in ('dispatched', 'running') and t.execution_name = u.execution_name
                 and t.status <> u.outcome end

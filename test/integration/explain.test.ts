@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { ADVANCE_SQL } from '../../shared/steps/advance';
 import { CLAIM_SQL } from '../../shared/steps/claim';
 import { COMPLETE_SQL } from '../../shared/steps/complete';
@@ -5,6 +6,7 @@ import { EXPAND_SQL } from '../../shared/steps/expand';
 import { IN_FLIGHT_SQL } from '../../shared/steps/poll';
 import { PROBE_SQL } from '../../shared/steps/probe';
 import { REAP_SQL } from '../../shared/steps/reap';
+import { RECORD_SQL } from '../../shared/steps/record';
 import { DUE_SQL } from '../../shared/steps/schedule';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 
@@ -27,6 +29,10 @@ select r.id, 'w', r.created_at, false, 't', i,
 from runs r cross join generate_series(0, 99) i;
 analyze;`;
 
+/** A batch of `checked` outcomes, as record receives one: planned, never run. */
+const checks = (n: number) =>
+  JSON.stringify(Array.from({ length: n }, () => ({ id: crypto.randomUUID(), attempt: 1, outcome: 'checked', executionName: 'e' })));
+
 describe('the tick statements use indexes, not a scan of tasks', () => {
   let db: TestDatabase;
   beforeAll(async () => {
@@ -37,13 +43,14 @@ describe('the tick statements use indexes, not a scan of tasks', () => {
   });
   afterAll(() => db.drop());
 
-  it.each([
+  it.each<[string, string, unknown[], RegExp | null]>([
     ['probe (is there work?)', PROBE_SQL, [new Date()], /workflows_due/],
     ['schedule (due workflows)', DUE_SQL, [new Date(), 100], /workflows_due/],
     ['expand', EXPAND_SQL, [100], null],
     ['reap', REAP_SQL, [100, 60000], null],
     ['claim', CLAIM_SQL, [100, 60000], null],
     ['poll (in-flight fetch)', IN_FLIGHT_SQL, [100], null],
+    ['record (a batch of 100 checks)', RECORD_SQL, [checks(100)], null],
     ['advance', ADVANCE_SQL, [], null],
     ['complete', COMPLETE_SQL, [], null],
   ])('%s', async (_step, sql, params, index: RegExp | null) => {
