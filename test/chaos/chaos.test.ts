@@ -7,13 +7,14 @@ const size = full ? FULL : SMALL;
 const seed = process.env.CHAOS_SEED ? Number(process.env.CHAOS_SEED) : Math.floor(Math.random() * 2 ** 31);
 
 describe(`chaos (${full ? 'full' : 'small'} size)`, () => {
-  it(`seed ${seed}: every run ends as it must, no attempt started twice, no task lost, no attempt spent on a fault`, async () => {
+  it(`seed ${seed}: every run ends as it must, no attempt started twice, no task lost, no attempt spent on a fault, no deadlock`, async () => {
     const report = await runChaos(size, seed);
     process.stdout.write(`${report.line}\n`);
     expect(report.kills).toBe(size.kills);
     expect(report.faults).toBeGreaterThan(0);
     expect(report.duplicates).toBe(0);
     expect(report.lost).toBe(0);
+    expect(report.deadlocks).toBe(0);
     expect(report.wrongStatus).toEqual([]);
     expect(report.wrongAttempts).toEqual([]);
   }, size.timeoutMs + 60_000);

@@ -31,6 +31,8 @@ export interface ChaosReport {
   faults: number;
   duplicates: number;
   lost: number;
+  /** Statements Postgres aborted as deadlocked: each one a tick that failed part way. */
+  deadlocks: number;
   wrongStatus: string[];
   wrongAttempts: string[];
   line: string;
@@ -147,11 +149,27 @@ async function check(
       wrongAttempts.push(`${t.workflow}.${t.name} ${t.id}: ${t.status} after ${t.attempt} attempts, want ${want.status} after ${want.attempts}`);
     }
   }
+  const deadlocks = await deadlocksSeen(pool);
   const faults = Object.values(emu.injected).reduce((a, b) => a + b, 0);
   const byKind = Object.entries(emu.injected).map(([k, v]) => `${k}:${v}`).join(' ');
   const line =
     `chaos seed=${counts.seed} runs=${runs.size} tasks=${tasks.length} ticks=${counts.ticks} kills=${counts.kills} ` +
-    `dbKills=${counts.dbKills} faults=${faults} (${byKind}) duplicates=${duplicates} lost=${lost} ` +
+    `dbKills=${counts.dbKills} faults=${faults} (${byKind}) duplicates=${duplicates} lost=${lost} deadlocks=${deadlocks} ` +
     `wrongStatus=${wrongStatus.length} wrongAttempts=${wrongAttempts.length}`;
-  return { ...counts, faults, duplicates, lost, wrongStatus, wrongAttempts, line };
+  return { ...counts, faults, duplicates, lost, deadlocks, wrongStatus, wrongAttempts, line };
+}
+
+/**
+ * Deadlocks Postgres detected in this database. The tick processes ran with their output ignored, and a
+ * tick that fails is retried by the next one, so a deadlock shows nowhere else. A backend reports its
+ * count when it ends: this waits for the killed processes' backends to go first.
+ */
+async function deadlocksSeen(pool: import('pg').Pool): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    const { rows } = await pool.query("select count(*)::int as n from pg_stat_activity where application_name = 'tickrun' and datname = current_database()");
+    if (rows[0].n === 0) break;
+    await sleep(50);
+  }
+  const { rows } = await pool.query('select deadlocks::int as n from pg_stat_database where datname = current_database()');
+  return rows[0].n;
 }
