@@ -36,10 +36,12 @@ export interface RecordedOutcome {
 // lease token, an execution outcome needs the task still in flight on that same execution. It sits in
 // the UPDATE's own WHERE, which Postgres checks again on the newest version of a row another tick
 // changed meanwhile.
-// The batch's rows are locked first, in id order. Two statements may record the same tasks at once (two
-// ticks checking the same executions, a tick and `cancel`), and an UPDATE locks rows in whatever order
-// its plan reads them, the batch's own order when it is joined first: two batches in different orders
-// then each held a row the other waited for, and one failed with a deadlock.
+// The tasks of execution outcomes are locked first, in id order. Two statements record the same
+// executions at once whenever two ticks check the same tasks (the poll reads them without a lock), or a
+// tick and `cancel` stop the same run; an UPDATE locks rows in whatever order its plan reads them, the
+// batch's own order when the batch is read first, so two batches in different orders each held a row
+// the other waited for, and one failed with a deadlock. Claim outcomes are not locked first: a claim is
+// one tick's under its lease token, and the lock pass writes every tuple twice (docs/performance.md).
 export const RECORD_SQL = `
 with u as (
   -- The batch as one JSON array of AttemptOutcome: serialised natively, where seven array parameters
@@ -50,7 +52,7 @@ with u as (
     as j(id uuid, attempt int, outcome text, "executionName" text, error text, "leaseToken" uuid, "delayMs" int)
 ), locked as materialized (
   select t.id from tasks t
-  where t.id = any (array(select id from u))
+  where t.id = any (array(select id from u where lease_token is null))
   order by t.id
   for no key update
 ), recorded as (
@@ -81,9 +83,10 @@ set status = case when u.outcome = 'checked' then t.status
     updated_at = case when u.outcome = 'checked' then t.updated_at else now() end
 from u, runs r
 -- t.id = any(…) as well: an index condition the planner sees, so it reads the batch's rows by key
--- rather than joining the batch with every row of tasks. Reading it from locked makes every lock come
--- before the first row changes.
-where t.id = any (array(select id from locked)) and t.id = u.id and t.attempt = u.attempt and r.id = t.run_id
+-- rather than joining the batch with every row of tasks. The array is built, and so every lock of
+-- locked taken, before the first row changes.
+where t.id = any (array(select id from u where lease_token is not null union all select id from locked))
+  and t.id = u.id and t.attempt = u.attempt and r.id = t.run_id
   and case when u.lease_token is not null then t.status = 'claimed' and t.lease_token = u.lease_token
            else t.status in ('dispatched', 'running') and t.execution_name = u.execution_name
                 and t.status <> u.outcome end
