@@ -149,6 +149,26 @@ describe('attempts', () => {
       }
     });
 
+    it('a stale outcome waits on no task claimed again meanwhile', async () => {
+      const [task] = tasks;
+      // The task's attempt failed and was retried: another tick claimed attempt 2 and is recording its
+      // dispatch, holding the row.
+      await h.db.pool.query("update tasks set status = 'claimed', attempt = 2, lease_token = gen_random_uuid() where id = $1", [task.id]);
+      const holder = await h.db.pool.connect();
+      try {
+        await holder.query('begin');
+        await holder.query('select 1 from tasks where id = $1 for no key update', [task.id]);
+        // A poll that read attempt 1 before all that reports on its execution now.
+        const stale = recordOutcomes(ctx, [{ id: task.id, attempt: 1, outcome: 'failed', executionName: task.executionName!, error: 'late' }]);
+        const waited = new Promise((resolve) => setTimeout(() => resolve('still waiting after 3 s'), 3000));
+        expect(await Promise.race([stale, waited])).toEqual([]);
+      } finally {
+        await holder.query('rollback');
+        holder.release();
+        await h.db.pool.query("update tasks set status = 'dispatched', attempt = 1 where id = $1", [task.id]);
+      }
+    });
+
     it('in opposite orders at once never deadlock', async () => {
       // Two ticks checking the same executions, or a tick and `cancel`, record the same tasks at once.
       const forward = checks(tasks);
