@@ -51,10 +51,13 @@ with u as (
   from jsonb_to_recordset($1::jsonb)
     as j(id uuid, attempt int, outcome text, "executionName" text, error text, "leaseToken" uuid, "delayMs" int)
 ), locked as materialized (
-  select t.id from tasks t
+  -- Only tasks still on the outcome's execution: a stale outcome locks nothing, so it never waits on
+  -- the tick that claimed the task again for a retry.
+  select t.id from tasks t join u on u.id = t.id
   where t.id = any (array(select id from u where lease_token is null))
+    and t.status in ('dispatched', 'running') and t.execution_name = u.execution_name
   order by t.id
-  for no key update
+  for no key update of t
 ), recorded as (
 update tasks t
 set status = case when u.outcome = 'checked' then t.status
