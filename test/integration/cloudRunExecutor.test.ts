@@ -2,8 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ExecutionsClient, JobsClient } from '@google-cloud/run';
 import { PassThroughClient } from 'google-auth-library';
-import { createCloudRunExecutor, executionStatus, type CloudRunOptions } from '../../shared/executors/cloudRun';
-import { callError, type CloudRunCallError } from '../../shared/executors/cloudRunErrors';
+import { createCloudRunExecutor, type CloudRunOptions } from '../../shared/executors/cloudRun';
 import { ExecutorFault, executionEnv, type DispatchRequest, type Executor, type LostAttempt } from '../../shared/executors/executor';
 import { setLogSink } from '../../shared/log';
 import type { TaskSpec } from '../../shared/workflows/definition';
@@ -661,60 +660,5 @@ describe('Cloud Run emulator, as the real client reads it', () => {
     const gone = await fetch(`http://${emulator.host}/v2/${JOB}/executions/nightly-zzzzz`);
     expect(gone.status).toBe(404);
     expect(((await gone.json()) as RpcError).error.status).toBe('NOT_FOUND');
-  });
-});
-
-describe('executionStatus', () => {
-  const end = (state: unknown, executionReason?: unknown, counts: Record<string, number> = {}) =>
-    executionStatus({ taskCount: 2, ...counts, conditions: [{ type: 'Started', state: 4 }, { type: 'Completed', state, executionReason, message: 'm' } as never] });
-
-  it('reads the Completed condition whether its enums are names (getExecution) or numbers (operation metadata)', () => {
-    expect(end('CONDITION_SUCCEEDED', undefined, { succeededCount: 2 })).toEqual({ state: 'success' });
-    expect(end(4, 0, { succeededCount: 2 })).toEqual({ state: 'success' });
-    expect(end('CONDITION_FAILED', 'NON_ZERO_EXIT_CODE', { failedCount: 1 })).toEqual({ state: 'failed', error: 'm (1 of 2 tasks failed, 0 succeeded)' });
-    expect(end(3, 2, { failedCount: 1 })).toEqual({ state: 'failed', error: 'm (1 of 2 tasks failed, 0 succeeded)' });
-    expect(end('CONDITION_RECONCILING')).toEqual({ state: 'running' });
-    expect(end(1)).toEqual({ state: 'running' });
-    expect(executionStatus({ conditions: [] })).toEqual({ state: 'running' });
-  });
-
-  it('calls an execution cancelled by its CANCELLED reason even with failed tasks, and running while CANCELLING', () => {
-    expect(end('CONDITION_FAILED', 'CANCELLED', { failedCount: 1, cancelledCount: 1 })).toEqual({ state: 'cancelled' });
-    expect(end(3, 3, { failedCount: 1 })).toEqual({ state: 'cancelled' });
-    expect(end('CONDITION_RECONCILING', 'CANCELLING', { cancelledCount: 1 })).toEqual({ state: 'running' });
-    expect(end('CONDITION_FAILED', undefined, { cancelledCount: 2 })).toEqual({ state: 'cancelled' });
-  });
-});
-
-describe('callError', () => {
-  const classify = (cause: unknown) => {
-    const err = callError('runJob', JOB, 300, cause);
-    return err instanceof ExecutorFault ? err.kind : `${err.name} ${(err as CloudRunCallError).status}`;
-  };
-  const grpc = (code: number, details: string) => Object.assign(new Error(`${code} ${details}`), { code, details });
-
-  it('reads gRPC codes as REST statuses, and tells a stream dropped after sending from a plain refusal', () => {
-    expect(classify(grpc(8, 'Quota exceeded'))).toBe('quota');
-    expect(classify(grpc(14, 'The service is currently unavailable.'))).toBe('retryable');
-    expect(classify(grpc(14, 'No connection established. Last error: connect ECONNREFUSED 10.0.0.1:443'))).toBe('retryable');
-    // grpc-js says UNAVAILABLE for these too, but the request may have gone out.
-    expect(classify(grpc(14, 'Connection dropped'))).toBe('ambiguous');
-    expect(classify(grpc(14, 'read ECONNRESET'))).toBe('ambiguous');
-    expect(classify(grpc(13, 'Received RST_STREAM with code 2'))).toBe('ambiguous');
-    expect(classify(grpc(2, 'Unknown'))).toBe('ambiguous');
-    expect(classify(grpc(4, 'Deadline exceeded after 0.301s'))).toBe('ambiguous');
-    expect(classify(grpc(5, 'Job not found'))).toBe('CloudRunCallError NOT_FOUND');
-    expect(classify(grpc(3, 'Invalid overrides'))).toBe('CloudRunCallError INVALID_ARGUMENT');
-    expect(classify(grpc(7, 'Permission denied'))).toBe('CloudRunCallError PERMISSION_DENIED');
-  });
-
-  it('calls an error with no answer and no known cause a plain error, a refused connection retryable, a reset one ambiguous', () => {
-    expect(classify(new Error('Cannot send null request to RPC RunJob.'))).toBe('CloudRunCallError undefined');
-    const refused = new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }) });
-    expect(classify(refused)).toBe('retryable');
-    const reset = new TypeError('fetch failed', { cause: Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }) });
-    expect(classify(reset)).toBe('ambiguous');
-    expect(classify(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }))).toBe('ambiguous');
-    expect(classify(new Error('write EPIPE'))).toBe('ambiguous');
   });
 });

@@ -1,0 +1,50 @@
+import type { protos } from '@google-cloud/run';
+import jsonProtos from '@google-cloud/run/build/protos/protos.json';
+import type { ExecutionStatus } from './executor';
+
+type Execution = protos.google.cloud.run.v2.IExecution;
+
+/**
+ * What an Execution resource says of its end. Enums are names when read by getExecution and
+ * numbers when decoded from an operation's metadata; both are accepted.
+ */
+export function executionStatus(execution: Execution): ExecutionStatus {
+  const completed = execution.conditions?.find((c) => c.type === 'Completed');
+  const state = enumName(CONDITION_STATE, completed?.state);
+  if (state !== 'CONDITION_SUCCEEDED' && state !== 'CONDITION_FAILED') return { state: 'running' };
+  const failed = execution.failedCount ?? 0;
+  const cancelled = execution.cancelledCount ?? 0;
+  // Cloud Run shows a cancellation as a failed Completed condition with reason CANCELLED;
+  // cancelled tasks with none failed mean the same even if the reason is missing.
+  if (enumName(EXECUTION_REASON, completed?.executionReason) === 'CANCELLED' || (cancelled > 0 && failed === 0)) {
+    return { state: 'cancelled' };
+  }
+  if (state === 'CONDITION_SUCCEEDED' && failed === 0) return { state: 'success' };
+  const counts = `${failed} of ${execution.taskCount ?? '?'} tasks failed, ${execution.succeededCount ?? 0} succeeded`;
+  return { state: 'failed', error: completed?.message ? `${completed.message} (${counts})` : `execution failed (${counts})` };
+}
+
+/**
+ * The Execution an operation's metadata holds. gax decodes it into `metadata`, except for an
+ * operation already done with an error: then it stops before the metadata, which is decoded here.
+ */
+export function operationExecution(
+  operation: { metadata: unknown; latestResponse: protos.google.longrunning.IOperation },
+  decodeExecution: (bytes: Uint8Array) => Execution,
+): Execution | undefined {
+  if (operation.metadata) return operation.metadata as Execution;
+  const value = operation.latestResponse.metadata?.value;
+  if (!value) return undefined;
+  return decodeExecution(typeof value === 'string' ? Buffer.from(value, 'base64') : value);
+}
+
+// Condition enums by number, from the package's own proto definitions: an Execution decoded by the client's
+// stock operation decoders carries numbers where getExecution and listExecutions give names.
+const conditionEnums = jsonProtos.nested.google.nested.cloud.nested.run.nested.v2.nested.Condition.nested;
+const byNumber = (values: Record<string, number>) => Object.fromEntries(Object.entries(values).map(([name, n]) => [n, name]));
+const CONDITION_STATE: Record<number, string> = byNumber(conditionEnums.State.values);
+const EXECUTION_REASON: Record<number, string> = byNumber(conditionEnums.ExecutionReason.values);
+
+function enumName(values: Record<number, string>, value: unknown): string | undefined {
+  return typeof value === 'number' ? values[value] : (value as string | undefined) ?? undefined;
+}
