@@ -3,7 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import type { Pool } from 'pg';
 import { table, counts, elapsed } from '../shared/cli/format';
 import { collectParam } from '../shared/cli/params';
-import { parseConfig, parseDurationOption, PROFILES, SETTINGS, type Config } from '../shared/config';
+import { describeFlag, describeSetting, parseConfig, PROFILES, readOption, SETTINGS, type Config, type SettingKey } from '../shared/config';
 import { openPool } from '../shared/db';
 import { parseDashboardPort } from '../shared/dashboard/port';
 import { listWorkflowSummaries } from '../shared/dashboard/workflowList';
@@ -53,9 +53,8 @@ Environment:
   GOOGLE_CLOUD_PROJECT, TICKRUN_REGION   project and region for a bare job id with none in the workflow
   TICKRUN_HOME                 local state folder (default .tickrun)
   TICKRUN_DEBUG=1              print stack traces of failures
-  TICKRUN_DASHBOARD_PORT       port of \`tickrun dev\`'s dashboard on 127.0.0.1 (default 8787; 0 takes a free one)
-  TICKRUN_PROFILE              ${Object.keys(PROFILES).join(' | ')} (default: default); each of its values can be overridden:
-${Object.values(SETTINGS).map((s) => `  ${s.variable.padEnd(28)} ${s.help}; ${s.accepts}`).join('\n')}
+  TICKRUN_PROFILE              ${Object.keys(PROFILES).join(' | ')} (default: default), which sets the values below whose default is the profile's
+${(Object.keys(SETTINGS) as SettingKey[]).map((key) => `  ${SETTINGS[key].variable.padEnd(28)} ${describeSetting(key)}`).join('\n')}
 
 Profiles (poll, batch, dispatch concurrency, status concurrency, pool):
 ${Object.entries(PROFILES).map(([n, p]) => `  ${n.padEnd(16)} ${p.pollIntervalMs / 1000}s, ${p.batchSize}, ${p.dispatchConcurrency}, ${p.statusConcurrency}, ${p.poolSize}`).join('\n')}
@@ -71,13 +70,15 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .showHelpAfterError(false)
     .exitOverride();
 
+  // The flags' names, texts and bounds come from their settings' declarations, as their variables' do.
+  const port = new Option(`${SETTINGS.dashboardPort.flag.name} <port>`, describeFlag('dashboardPort'));
   program
     .command('dev')
     .description("local all-in-one: embedded Postgres under .tickrun/, migrate, apply examples/, serve the dashboard, tick until Ctrl-C")
     .option('--examples <dir>', 'workflows to apply at start', 'examples')
-    .option('--port <port>', 'port of the dashboard on 127.0.0.1 (default: TICKRUN_DASHBOARD_PORT, else 8787; 0 takes a free one)')
+    .addOption(port)
     .action(async (opts) => {
-      const dashboardPort = parseDashboardPort(opts.port, env);
+      const dashboardPort = parseDashboardPort(opts[port.attributeName()], env);
       const abort = new AbortController();
       const stop = () => abort.abort();
       process.once('SIGINT', stop);
@@ -179,14 +180,15 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
       print(created ? `triggered ${workflow}: run ${runId}` : `run ${runId} already exists for that idempotency key`);
     });
 
+  const budget = new Option(`${SETTINGS.budgetMs.flag.name} <duration>`, describeFlag('budgetMs'));
   program
     .command('tick')
     .description('one tick: one poll cycle, or cycles every poll interval until the budget is spent')
-    .addOption(new Option('--budget <duration>', 'keep cycling this long (e.g. 50s); 0 is one cycle'))
+    .addOption(budget)
     .option('--json', 'one JSON document on stdout')
     .action(async (opts) => {
       const cfg = config();
-      const budgetMs = opts.budget === undefined ? cfg.budgetMs : parseDurationOption('--budget', opts.budget);
+      const budgetMs = readOption('budgetMs', opts[budget.attributeName()], env);
       const summary = await withPool(cfg, (pool) => tick({ config: cfg, pool, executors: createExecutors(cfg) }, { budgetMs }));
       if (opts.json) return printJson(summary);
       print(Object.entries(summary).map(([k, v]) => `${k}=${v}`).join(' '));

@@ -1,16 +1,18 @@
 import * as functions from '@google-cloud/functions-framework';
+import { accepts, isAccepted, SETTINGS } from '../shared/config';
 import { instanceDeps } from '../shared/instance';
 import { log } from '../shared/log';
 import { tick } from '../shared/tick';
 
-/** Reads `{"budgetMs": n}` from the body; an empty body means the configured budget. */
-function readBudget(body: unknown): number | undefined | Error {
+/**
+ * Reads `{"budgetMs": n}` from the body; an empty body means the configured budget. The bounds are
+ * TICKRUN_BUDGET_MS's (one declaration), so the body and the variable refuse the same values.
+ */
+export function readBudget(body: unknown): number | undefined | Error {
   if (body === undefined || body === null || body === '' || (typeof body === 'object' && Object.keys(body).length === 0)) return undefined;
   const budgetMs = (body as { budgetMs?: unknown }).budgetMs;
   if (budgetMs === undefined) return undefined;
-  if (typeof budgetMs !== 'number' || !Number.isInteger(budgetMs) || budgetMs < 0 || budgetMs > 3_600_000) {
-    return new Error('budgetMs must be a whole number of milliseconds from 0 to 3600000');
-  }
+  if (!isAccepted(SETTINGS.budgetMs, budgetMs)) return new Error(`budgetMs must be ${accepts(SETTINGS.budgetMs)}`);
   return budgetMs;
 }
 

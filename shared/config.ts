@@ -1,12 +1,10 @@
 import path from 'node:path';
 import { ConfigError } from './errors';
-import { parseDuration } from './workflows/duration';
+import { formatDuration, parseDuration } from './workflows/duration';
 
 /** The performance profiles of the design note, picked by TICKRUN_PROFILE. */
-// statusBatchSize is larger than batchSize: a job's executions are listed (up to 1,000 a call, newest
-// first), so checking all of a job's in-flight executions in one pass costs one listing of them, where
-// checking them a batch at a time re-reads the newest pages for every batch (measured with 10K in
-// flight: 1,069 list calls in batches of 500, 10 in one pass).
+// statusBatchSize is larger than batchSize: a job's in-flight executions checked in one pass cost one
+// listing of them, where a batch at a time re-reads the newest pages for every batch (docs/performance.md).
 export const PROFILES = {
   optimized: { pollIntervalMs: 2000, batchSize: 50, statusBatchSize: 500, dispatchConcurrency: 5, statusConcurrency: 20, poolSize: 5 },
   default: { pollIntervalMs: 5000, batchSize: 100, statusBatchSize: 1000, dispatchConcurrency: 10, statusConcurrency: 50, poolSize: 10 },
@@ -43,25 +41,10 @@ export interface Config {
   cloudRun: { emulatorHost?: string; defaultProject?: string; defaultRegion?: string };
 }
 
-/** One overridable setting: its variable, what it accepts, and how to read it. */
-interface Setting {
-  variable: string;
-  accepts: string;
-  help: string;
-}
+/** How a setting's text is written: each kind reads a text to a whole number and writes its bounds back. */
+export type SettingKind = 'count' | 'milliseconds' | 'duration' | 'port';
 
-/** Every variable that overrides a profile value or sets a tick option, for `tickrun --help`. */
-export const SETTINGS: Record<string, Setting> = {
-  pollIntervalMs: { variable: 'TICKRUN_POLL_INTERVAL', accepts: 'a duration such as 2s or 500ms', help: 'time between cycles of one tick (and of `tickrun dev`)' },
-  batchSize: { variable: 'TICKRUN_BATCH_SIZE', accepts: 'a whole number from 1 to 10000', help: 'most tasks claimed per cycle' },
-  statusBatchSize: { variable: 'TICKRUN_STATUS_BATCH_SIZE', accepts: 'a whole number from 1 to 100000', help: 'most in-flight executions checked per cycle' },
-  dispatchConcurrency: { variable: 'TICKRUN_DISPATCH_CONCURRENCY', accepts: 'a whole number from 1 to 1000', help: 'executions started at once' },
-  statusConcurrency: { variable: 'TICKRUN_STATUS_CONCURRENCY', accepts: 'a whole number from 1 to 1000', help: 'status checks at once' },
-  poolSize: { variable: 'TICKRUN_POOL_SIZE', accepts: 'a whole number from 1 to 100', help: 'database connections' },
-  budgetMs: { variable: 'TICKRUN_BUDGET_MS', accepts: 'a whole number of milliseconds from 0 (one cycle) to 3600000', help: 'how long one tick keeps cycling' },
-  apiTimeoutMs: { variable: 'TICKRUN_API_TIMEOUT', accepts: 'a duration from 100ms to 10m', help: 'deadline of each executor API call' },
-  claimLeaseMs: { variable: 'TICKRUN_CLAIM_LEASE', accepts: 'a duration from 1s to 1h', help: 'how long a claimed task is held before another tick may take it back' },
-};
+const wholeNumber = (raw: string): number => (/^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN);
 
 /** A duration as workflow files write it, or `0`; NaN when it is neither. */
 function durationOrNaN(raw: string): number {
@@ -73,26 +56,117 @@ function durationOrNaN(raw: string): number {
   }
 }
 
-function readDuration(env: NodeJS.ProcessEnv, key: keyof typeof SETTINGS, min: number, max: number, fallback: number): number {
-  const { variable, accepts } = SETTINGS[key];
-  const raw = env[variable];
-  if (raw === undefined || raw === '') return fallback;
-  const ms = durationOrNaN(raw);
-  if (!Number.isFinite(ms) || ms < min || ms > max) {
-    throw new ConfigError(`${variable}=${JSON.stringify(raw)} is not valid: it accepts ${accepts}`);
-  }
-  return ms;
+// A bound is written once, as a number; each kind writes it the way its text is read ("1h", "3600000").
+const KINDS: Record<SettingKind, { noun: string; read: (raw: string) => number; write: (value: number) => string }> = {
+  count: { noun: 'a whole number', read: wholeNumber, write: String },
+  milliseconds: { noun: 'a whole number of milliseconds', read: wholeNumber, write: String },
+  duration: { noun: 'a duration', read: durationOrNaN, write: formatDuration },
+  port: { noun: 'a port', read: wholeNumber, write: String },
+};
+
+/**
+ * One setting, declared once: the variable that sets it, the flag that sets it for one command (its
+ * text may be of another kind: `--budget 50s` for TICKRUN_BUDGET_MS=50000), its bounds, its default
+ * (a number, or the profile's value of the same key) and its help. What it accepts is derived from these.
+ */
+export interface Setting {
+  variable: string;
+  flag?: { name: string; kind: SettingKind };
+  /** How the variable is written; the bounds and the default are in the unit it reads to (ms for time). */
+  kind: SettingKind;
+  min: number;
+  max: number;
+  /** What the lowest value means when it is a special one, shown in what the setting accepts. */
+  minMeans?: string;
+  default: number | 'profile';
+  help: string;
 }
 
-function readInt(env: NodeJS.ProcessEnv, key: keyof typeof SETTINGS, min: number, max: number, fallback: number): number {
-  const { variable, accepts } = SETTINGS[key];
-  const raw = env[variable];
-  if (raw === undefined || raw === '') return fallback;
-  const n = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new ConfigError(`${variable}=${JSON.stringify(raw)} is not valid: it accepts ${accepts}`);
-  }
-  return n;
+const HOUR = 3_600_000;
+
+/** Every setting: the profile's values, the tick's options and the dashboard port of `tickrun dev`. */
+export const SETTINGS = {
+  pollIntervalMs: { variable: 'TICKRUN_POLL_INTERVAL', kind: 'duration', min: 100, max: HOUR, default: 'profile', help: 'time between cycles of one tick (and of `tickrun dev`)' },
+  batchSize: { variable: 'TICKRUN_BATCH_SIZE', kind: 'count', min: 1, max: 10_000, default: 'profile', help: 'most tasks claimed per cycle' },
+  statusBatchSize: { variable: 'TICKRUN_STATUS_BATCH_SIZE', kind: 'count', min: 1, max: 100_000, default: 'profile', help: 'most in-flight executions checked per cycle' },
+  dispatchConcurrency: { variable: 'TICKRUN_DISPATCH_CONCURRENCY', kind: 'count', min: 1, max: 1000, default: 'profile', help: 'executions started at once' },
+  statusConcurrency: { variable: 'TICKRUN_STATUS_CONCURRENCY', kind: 'count', min: 1, max: 1000, default: 'profile', help: 'status checks at once' },
+  poolSize: { variable: 'TICKRUN_POOL_SIZE', kind: 'count', min: 1, max: 100, default: 'profile', help: 'database connections' },
+  budgetMs: {
+    variable: 'TICKRUN_BUDGET_MS', flag: { name: '--budget', kind: 'duration' }, kind: 'milliseconds', min: 0, max: HOUR, default: 0,
+    help: 'how long one tick keeps cycling (0 is one cycle)',
+  },
+  apiTimeoutMs: { variable: 'TICKRUN_API_TIMEOUT', kind: 'duration', min: 100, max: 600_000, default: 30_000, help: 'deadline of each executor API call' },
+  claimLeaseMs: { variable: 'TICKRUN_CLAIM_LEASE', kind: 'duration', min: 1000, max: HOUR, default: 120_000, help: 'how long a claimed task is held before another tick may take it back' },
+  dashboardPort: {
+    variable: 'TICKRUN_DASHBOARD_PORT', flag: { name: '--port', kind: 'port' }, kind: 'port', min: 0, max: 65_535, minMeans: 'any free one', default: 8787,
+    help: "port of `tickrun dev`'s dashboard on 127.0.0.1",
+  },
+} as const satisfies Record<string, Setting>;
+
+/** The name of a setting in SETTINGS, which is also its key in Config (and, for budgetMs, in the tick's body). */
+export type SettingKey = keyof typeof SETTINGS;
+
+/** A setting that has a command-line flag. */
+export type FlaggedSettingKey = { [K in SettingKey]: (typeof SETTINGS)[K] extends { flag: object } ? K : never }[SettingKey];
+
+/** What a setting accepts, written from its kind and bounds: "a duration from 100ms to 10m". */
+export function accepts(setting: Setting, kind: SettingKind = setting.kind): string {
+  const { noun, write } = KINDS[kind];
+  return `${noun} from ${write(setting.min)}${setting.minMeans ? ` (${setting.minMeans})` : ''} to ${write(setting.max)}`;
+}
+
+/** Whether a value (a JSON body's, say) is one the setting takes: a whole number within its bounds. */
+export function isAccepted(setting: Setting, value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= setting.min && value <= setting.max;
+}
+
+function readText(setting: Setting, source: string, raw: string, kind: SettingKind): number {
+  const value = KINDS[kind].read(raw);
+  if (!isAccepted(setting, value)) throw new ConfigError(`${source}=${JSON.stringify(raw)} is not valid: it accepts ${accepts(setting, kind)}`);
+  return value;
+}
+
+function defaultOf(key: SettingKey, profile: Readonly<Record<string, number>> | undefined): number {
+  const fallback: number | 'profile' = SETTINGS[key].default;
+  if (fallback !== 'profile') return fallback;
+  if (profile?.[key] === undefined) throw new Error(`${key} defaults to the profile's value, and none was given`);
+  return profile[key];
+}
+
+/**
+ * A setting from its variable in `env`, else its default (`profile`'s value for those that come from the
+ * profile); an empty variable counts as unset. ConfigError naming the variable and what it accepts.
+ */
+export function readVariable(key: SettingKey, env: NodeJS.ProcessEnv, profile?: Readonly<Record<string, number>>): number {
+  const setting: Setting = SETTINGS[key];
+  const raw = env[setting.variable];
+  if (raw === undefined || raw === '') return defaultOf(key, profile);
+  return readText(setting, setting.variable, raw, setting.kind);
+}
+
+/**
+ * A setting from its flag when the command was given one (`option`), else from its variable: both are
+ * checked against the one declaration, so they cannot disagree. ConfigError naming the flag or variable.
+ */
+export function readOption(key: FlaggedSettingKey, option: string | undefined, env: NodeJS.ProcessEnv): number {
+  const setting = SETTINGS[key];
+  return option === undefined ? readVariable(key, env) : readText(setting, setting.flag.name, option, setting.flag.kind);
+}
+
+const defaultText = (setting: Setting): string => (setting.default === 'profile' ? "the profile's" : KINDS[setting.kind].write(setting.default));
+
+/** A setting's line in `tickrun --help`: what it does, what it accepts, its default and its flag. */
+export function describeSetting(key: SettingKey): string {
+  const setting: Setting = SETTINGS[key];
+  const flag = setting.flag ? `; or ${setting.flag.name}${setting.flag.kind === setting.kind ? '' : `, ${accepts(setting, setting.flag.kind)}`}` : '';
+  return `${setting.help}; ${accepts(setting)} (default: ${defaultText(setting)})${flag}`;
+}
+
+/** A flag's description in its command's help: what it does, what it accepts, and what applies without it. */
+export function describeFlag(key: FlaggedSettingKey): string {
+  const setting = SETTINGS[key];
+  return `${setting.help}; ${accepts(setting, setting.flag.kind)} (default: ${setting.variable}, else ${defaultText(setting)})`;
 }
 
 function readDatabase(env: NodeJS.ProcessEnv, home: string): DatabaseTarget {
@@ -132,15 +206,15 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.
   }
   const config: Config = {
     profile: profileName,
-    pollIntervalMs: readDuration(env, 'pollIntervalMs', 100, 3_600_000, p.pollIntervalMs),
-    batchSize: readInt(env, 'batchSize', 1, 10_000, p.batchSize),
-    statusBatchSize: readInt(env, 'statusBatchSize', 1, 100_000, p.statusBatchSize),
-    dispatchConcurrency: readInt(env, 'dispatchConcurrency', 1, 1000, p.dispatchConcurrency),
-    statusConcurrency: readInt(env, 'statusConcurrency', 1, 1000, p.statusConcurrency),
-    poolSize: readInt(env, 'poolSize', 1, 100, p.poolSize),
-    budgetMs: readInt(env, 'budgetMs', 0, 3_600_000, 0),
-    apiTimeoutMs: readDuration(env, 'apiTimeoutMs', 100, 600_000, 30_000),
-    claimLeaseMs: readDuration(env, 'claimLeaseMs', 1000, 3_600_000, 120_000),
+    pollIntervalMs: readVariable('pollIntervalMs', env, p),
+    batchSize: readVariable('batchSize', env, p),
+    statusBatchSize: readVariable('statusBatchSize', env, p),
+    dispatchConcurrency: readVariable('dispatchConcurrency', env, p),
+    statusConcurrency: readVariable('statusConcurrency', env, p),
+    poolSize: readVariable('poolSize', env, p),
+    budgetMs: readVariable('budgetMs', env),
+    apiTimeoutMs: readVariable('apiTimeoutMs', env),
+    claimLeaseMs: readVariable('claimLeaseMs', env),
     home,
     database: readDatabase(env, home),
     cloudRun: {
@@ -151,14 +225,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.
   };
   // A dispatch must be able to end, with a margin, before its claim's lease does (steps/dispatch.ts).
   if (config.claimLeaseMs < config.apiTimeoutMs + 2000) {
-    throw new ConfigError(`TICKRUN_CLAIM_LEASE (${config.claimLeaseMs} ms) must be at least TICKRUN_API_TIMEOUT (${config.apiTimeoutMs} ms) plus 2s`);
+    throw new ConfigError(`${SETTINGS.claimLeaseMs.variable} (${config.claimLeaseMs} ms) must be at least ${SETTINGS.apiTimeoutMs.variable} (${config.apiTimeoutMs} ms) plus 2s`);
   }
   return config;
-}
-
-/** Parses a duration option given on the command line (`--budget 50s`) with the same rules as the variables. */
-export function parseDurationOption(name: string, raw: string): number {
-  const ms = durationOrNaN(raw);
-  if (Number.isNaN(ms)) throw new ConfigError(`${name} ${JSON.stringify(raw)} is not valid: it accepts a duration such as 50s, 2m or 500ms`);
-  return ms;
 }

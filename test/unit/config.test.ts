@@ -36,6 +36,9 @@ describe('parseConfig', () => {
     ['TICKRUN_POLL_INTERVAL', '5', /TICKRUN_POLL_INTERVAL="5" is not valid: it accepts a duration/],
     ['TICKRUN_POLL_INTERVAL', '10ms', /TICKRUN_POLL_INTERVAL="10ms" is not valid/],
     ['TICKRUN_BUDGET_MS', '1m', /TICKRUN_BUDGET_MS="1m" is not valid: it accepts a whole number of milliseconds/],
+    ['TICKRUN_BUDGET_MS', '3600001', /TICKRUN_BUDGET_MS="3600001" is not valid: it accepts a whole number of milliseconds from 0 to 3600000$/],
+    ['TICKRUN_POLL_INTERVAL', '2h', /TICKRUN_POLL_INTERVAL="2h" is not valid: it accepts a duration from 100ms to 1h$/],
+    ['TICKRUN_CLAIM_LEASE', '999ms', /TICKRUN_CLAIM_LEASE="999ms" is not valid: it accepts a duration from 1s to 1h$/],
     ['TICKRUN_API_TIMEOUT', 'soon', /TICKRUN_API_TIMEOUT="soon" is not valid/],
     ['DATABASE_URL', 'mysql://x', /DATABASE_URL is not valid: it accepts a postgres:\/\//],
     ['INSTANCE_CONNECTION_NAME', 'just-a-name', /INSTANCE_CONNECTION_NAME is not valid: it accepts PROJECT:REGION:INSTANCE/],
@@ -51,6 +54,11 @@ describe('parseConfig', () => {
     expect(parseConfig(cloudsql).database).toEqual({ kind: 'cloudsql', instanceConnectionName: 'p:us-central1:db', user: 'tick@p.iam', database: 'tickrun' });
     expect(parseConfig({}, '/w').database).toEqual({ kind: 'local', home: '/w/.tickrun' });
     expect(() => parseConfig({ INSTANCE_CONNECTION_NAME: 'p:r:i' })).toThrow(/needs DB_USER .* and DB_NAME/);
+  });
+
+  it('refuses a claim lease that a dispatch at the API deadline could outlast', () => {
+    expect(() => parseConfig({ TICKRUN_API_TIMEOUT: '2m' })).toThrow(new ConfigError('TICKRUN_CLAIM_LEASE (120000 ms) must be at least TICKRUN_API_TIMEOUT (120000 ms) plus 2s'));
+    expect(parseConfig({ TICKRUN_API_TIMEOUT: '2m', TICKRUN_CLAIM_LEASE: '2m2s' })).toMatchObject({ apiTimeoutMs: 120_000, claimLeaseMs: 122_000 });
   });
 
   it('reads the Cloud Run emulator host', () => {
