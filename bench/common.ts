@@ -5,7 +5,7 @@ import type { Config } from '../shared/config';
 import type { TickContext } from '../shared/context';
 import { countingDb } from '../shared/db';
 import type { Executor } from '../shared/executors/executor';
-import { triggerRun } from '../shared/runs';
+import { triggerRun } from '../shared/operator/trigger';
 import { expandPendingRuns } from '../shared/steps/expand';
 import type { ExecutorKind } from '../shared/workflows/definition';
 import { applyWorkflows } from '../shared/workflows/apply';

@@ -5,7 +5,7 @@
  * page's reads (`GET /api/runs/:id`) for a run of 100 tasks. Only the statements are timed.
  */
 import { getRunDetail } from '../shared/dashboard/runDetail';
-import { RUN_SUMMARY_COLUMNS, runListQuery, type RunFilter } from '../shared/dashboard/runList';
+import { RUN_COLUMNS, RUN_TASK_COUNTS, runListQuery, type RunFilter } from '../shared/model/runs';
 import { clearRuns, median, quantile, round, type Bench, type Measured } from './common';
 
 const TASKS_PER_RUN = 100;
@@ -81,7 +81,7 @@ export async function measureDashboard(bench: Bench): Promise<Measured> {
     );
     const after = { createdAt: rows[0].at, id: rows[0].id };
     const page = (f: Partial<RunFilter>) => runListQuery({ limit: PAGE, ...f });
-    const offsetPage = { text: `select ${RUN_SUMMARY_COLUMNS} from runs r order by r.created_at desc, r.id desc offset $1 limit $2`, values: [depth, PAGE + 1] };
+    const offsetPage = { text: `select ${RUN_COLUMNS}, ${RUN_TASK_COUNTS} from runs r order by r.created_at desc, r.id desc offset $1 limit $2`, values: [depth, PAGE + 1] };
     const [first, deep, byWorkflow, byStatus, offset] = await timeStatements(bench, tries, [
       page({}),
       page({ after }),

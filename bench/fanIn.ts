@@ -9,7 +9,7 @@ import { ADVANCE_SQL } from '../shared/steps/advance';
 import { tick } from '../shared/tick';
 import { applyWorkflows } from '../shared/workflows/apply';
 import { parseWorkflow } from '../shared/workflows/parse';
-import { triggerRun } from '../shared/runs';
+import { triggerRun } from '../shared/operator/trigger';
 import { expandPendingRuns } from '../shared/steps/expand';
 import { clearRuns, contextFor, median, round, type Bench, type Measured } from './common';
 import { instant } from './lifecycle';

@@ -6,13 +6,18 @@ import { collectParam } from '../shared/cli/params';
 import { describeFlag, describeSetting, parseConfig, PROFILES, readOption, SETTINGS, type Config, type SettingKey } from '../shared/config';
 import { openPool } from '../shared/db';
 import { parseDashboardPort } from '../shared/dashboard/port';
-import { listWorkflowSummaries } from '../shared/dashboard/workflowList';
 import { runDev } from '../shared/dev';
 import { UsageError } from '../shared/errors';
 import { createExecutors } from '../shared/executors';
 import { grantTableAccess } from '../shared/grant';
 import { migrate } from '../shared/migrate';
-import { cancelRun, getRun, listRuns, listTasks, retryRun, setSchedulePaused, triggerRun, whyNotRetried, type RunView } from '../shared/runs';
+import { getRun, listRuns, type Run } from '../shared/model/runs';
+import { listTasks } from '../shared/model/tasks';
+import { listWorkflows } from '../shared/model/workflows';
+import { cancelRun } from '../shared/operator/cancel';
+import { setSchedulePaused } from '../shared/operator/pause';
+import { retryRun, whyNotRetried } from '../shared/operator/retry';
+import { triggerRun } from '../shared/operator/trigger';
 import { tick } from '../shared/tick';
 import { applyWorkflows } from '../shared/workflows/apply';
 import { loadWorkflowFiles } from '../shared/workflows/load';
@@ -30,7 +35,7 @@ async function withPool<T>(config: Config, fn: (pool: Pool) => Promise<T>): Prom
   }
 }
 
-function runLine(r: RunView): (string | number | null)[] {
+function runLine(r: Run): (string | number | null)[] {
   return [r.id, r.workflow, r.status, r.createdAt, elapsed(r.startedAt, r.finishedAt), counts(r.tasks)];
 }
 
@@ -131,8 +136,8 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .description('list workflows')
     .option('--json', 'one JSON document on stdout')
     .action(async (opts) => {
-      // The dashboard's reading of each workflow (schedule, next slot, limit), in the contract's shape.
-      const list = (await withPool(config(), listWorkflowSummaries)).map((w) => ({
+      // The read model's workflows (schedule, next slot, limit), in the contract's shape.
+      const list = (await withPool(config(), listWorkflows)).map((w) => ({
         name: w.name,
         description: w.description,
         schedule: w.schedule,

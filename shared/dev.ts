@@ -9,17 +9,20 @@ import { createExecutors } from './executors';
 import { localInfoFile, startEmbeddedPostgres, type LocalDatabase } from './localDb';
 import { setLogSink } from './log';
 import { migrate } from './migrate';
-import { getRun, listTasks, triggerRun } from './runs';
+import { getRun } from './model/runs';
+import { listTasks } from './model/tasks';
+import { triggerRun } from './operator/trigger';
 import { tick } from './tick';
 import { applyWorkflows } from './workflows/apply';
 import { loadWorkflowFiles } from './workflows/load';
 import { elapsed } from './cli/format';
 import { startDashboardServer, type DashboardServer } from './dashboard/server';
+import { ENDED_RUN_STATUSES } from './lifecycle';
 
 /** The example `npm start` runs when nothing has been triggered yet. */
 export const DEMO_WORKFLOW = 'local-etl';
 
-const TERMINAL = new Set(['success', 'failed', 'cancelled']);
+const ENDED = new Set<string>(ENDED_RUN_STATUSES);
 
 function alive(pid: number): boolean {
   try {
@@ -111,7 +114,7 @@ export async function runDev(
       await tick(deps, { budgetMs: 0 });
       if (watched) {
         const status = await reportProgress(pool, watched, seen, out);
-        if (TERMINAL.has(status)) {
+        if (ENDED.has(status)) {
           const run = await getRun(pool, watched);
           out(`run ${watched} ${status} in ${elapsed(run.startedAt ?? run.createdAt, run.finishedAt)}${run.error ? `: ${run.error}` : ''}`);
           watched = undefined;

@@ -10,6 +10,14 @@ export class UsageError extends Error {
   }
 }
 
+/** An unknown run or workflow: the CLI exits 2 like any bad input, the dashboard answers 404. */
+export class NotFoundError extends UsageError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotFoundError';
+  }
+}
+
 /** A configuration value that cannot be used; the message names the variable and what it accepts. */
 export class ConfigError extends UsageError {
   constructor(message: string) {

@@ -1,11 +1,13 @@
 import type { Pool } from 'pg';
 import type { Config } from '../config';
-import { UsageError } from '../errors';
+import { NotFoundError } from '../errors';
+import { checkRunId } from '../model/runs';
 import type { Executor } from '../executors/executor';
-import { cancelRun, retryRun, triggerRun, whyNotRetried } from '../runs';
+import { cancelRun } from '../operator/cancel';
+import { retryRun, whyNotRetried } from '../operator/retry';
+import { triggerRun } from '../operator/trigger';
 import type { ExecutorKind } from '../workflows/definition';
 import { HttpError } from './http';
-import { checkRunIdParam } from './runDetail';
 
 /** What an action needs: the database, and the executors to cancel executions through. */
 export interface ActionDeps {
@@ -38,21 +40,17 @@ export async function triggerAction(deps: ActionDeps, body: unknown): Promise<{ 
     const { runId, created } = await triggerRun(deps.pool, workflow, { params, idempotencyKey });
     return { status: created ? 201 : 200, body: { runId, created } };
   } catch (err) {
-    if (err instanceof UsageError) throw new HttpError(400, `unknown workflow "${workflow}": the workflows page lists them, \`tickrun apply\` adds them`);
+    if (err instanceof NotFoundError) throw new HttpError(400, `unknown workflow "${workflow}": the workflows page lists them, \`tickrun apply\` adds them`);
     throw err;
   }
 }
 
-/** 404 for a run that does not exist, before an action on it. */
-async function checkRunExists(pool: Pool, id: string): Promise<void> {
-  const { rows } = await pool.query('select 1 from runs where id = $1', [id]);
-  if (!rows[0]) throw new HttpError(404, `unknown run ${id}`);
-}
-
-/** Cancels a run (executions in flight through their executor); 409 when it had already ended. */
+/**
+ * Cancels a run (executions in flight through their executor); 409 when it had already ended. UsageError (400)
+ * for a malformed id, NotFoundError (404) for an unknown run.
+ */
 export async function cancelAction(deps: ActionDeps, rawId: string): Promise<{ status: number; body: unknown }> {
-  const id = checkRunIdParam(rawId);
-  await checkRunExists(deps.pool, id);
+  const id = checkRunId(rawId);
   const result = await cancelRun(deps.pool, deps.config, deps.executors, id);
   if (!result.cancelled) throw new HttpError(409, `run ${id} has already ended (${result.status}): there is nothing to cancel`);
   return { status: 200, body: result };
@@ -60,8 +58,7 @@ export async function cancelAction(deps: ActionDeps, rawId: string): Promise<{ s
 
 /** Retries a failed run's failed tasks; 409 when the run is not failed, or has no failed task. */
 export async function retryAction(deps: ActionDeps, rawId: string): Promise<{ status: number; body: unknown }> {
-  const id = checkRunIdParam(rawId);
-  await checkRunExists(deps.pool, id);
+  const id = checkRunId(rawId);
   const result = await retryRun(deps.pool, id);
   if (!result.retried) {
     throw new HttpError(409, whyNotRetried(id, result.status));

@@ -58,8 +58,8 @@ export function checkParams(query: URLSearchParams, route: string, allowed: stri
 }
 
 /** An optional query parameter that must be one of `values` (a `kind` of status): 400 listing them. */
-export function readOneOf(query: URLSearchParams, key: string, values: readonly string[], kind: string): string | undefined {
-  const value = query.get(key);
+export function readOneOf<T extends string>(query: URLSearchParams, key: string, values: readonly T[], kind: string): T | undefined {
+  const value = query.get(key) as T | null;
   if (!value) return undefined;
   if (!values.includes(value)) throw new HttpError(400, `${key} "${value}" is not a ${kind}: use one of ${values.join(', ')}`);
   return value;

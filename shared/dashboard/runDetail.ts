@@ -1,15 +1,17 @@
 import type { Pool } from 'pg';
-import { checkRunId } from '../runs';
+import { NotFoundError, UsageError } from '../errors';
+import { ON_EXECUTION_STATUSES, TASK_STATUSES, type TaskStatus } from '../lifecycle';
+import { checkRunId, RUN_COLUMNS, toRun, type Run } from '../model/runs';
+import { TASK_VIEW_COLUMNS, toTaskView, type TaskView } from '../model/tasks';
 import type { WorkflowDefinition } from '../workflows/definition';
 import { HttpError, checkParams, readLimit, readOneOf } from './http';
 import { executionLinks, type ExecutionLinks } from './links';
-import { RUN_COLUMNS, toRunSummary, type RunSummary } from './runList';
 
 /** One attempt of a task: from its claim and send to its end. */
 export interface AttemptView {
   attempt: number;
-  /** dispatched, running, success, failed or cancelled. */
-  status: string;
+  /** On its execution (dispatched, running), or how it ended. */
+  status: TaskStatus;
   executionName: string | null;
   claimedAt: string | null;
   /** When the executor's acceptance was recorded; null when the send itself failed. */
@@ -21,15 +23,8 @@ export interface AttemptView {
 }
 
 /** A task of the run with every attempt it made. */
-export interface TaskDetail {
-  id: string;
-  name: string;
-  index: number;
-  status: string;
-  attempt: number;
+export interface TaskDetail extends TaskView {
   maxAttempts: number;
-  executionName: string | null;
-  error: string | null;
   startedAt: string | null;
   finishedAt: string | null;
   /** When a queued task may next be claimed (its retry's backoff). */
@@ -50,7 +45,7 @@ export interface GraphNode {
 
 /** The run page: the run, its graph, one page of its tasks with their attempts. */
 export interface RunDetail {
-  run: RunSummary & { params: Record<string, string>; workflowVersion: number };
+  run: Omit<Run, 'triggeredBy'> & { workflowVersion: number };
   /** Every task name with the statuses of all its tasks, whatever page of tasks is shown. */
   graph: GraphNode[];
   /** In graph order (a task name after those it depends on), then by index. */
@@ -61,13 +56,10 @@ export interface RunDetail {
   nextCursor: string | null;
 }
 
-/** Task statuses, as the `status` filter of a run's tasks accepts them. */
-export const TASK_STATUSES = ['waiting', 'queued', 'claimed', 'dispatched', 'running', 'success', 'failed', 'skipped', 'cancelled'] as const;
-
 /** Which of a run's tasks to show; each field already checked against the query's form. */
 export interface TaskFilter {
   task?: string;
-  status?: string;
+  status?: TaskStatus;
   /** Tasks per page: a fan-out of thousands would otherwise be one answer of megabytes, every poll. */
   limit: number;
   /** The last task of the previous page. */
@@ -92,21 +84,11 @@ export function parseTaskFilter(query: URLSearchParams): TaskFilter {
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
-/** Refuses a malformed run id with 400 (the CLI's own check and message) before asking the database. */
-export function checkRunIdParam(id: string): string {
-  try {
-    return checkRunId(id);
-  } catch (err) {
-    throw new HttpError(400, (err as Error).message);
-  }
-}
-
 // A page of the run's tasks in graph order: $2 is the task names in that order, so a task's place is
 // array_position($2, name), and the cursor is (place, index). Read through the (run_id, name, task_index)
 // unique index: one run's rows, sorted in memory, which stays a few milliseconds at 10,000 tasks.
 const TASK_PAGE_SQL = `
-select id, name, task_index, status, attempt, max_attempts, execution_name, error, started_at, finished_at, next_attempt_at,
-       claimed_at, dispatched_at
+select ${TASK_VIEW_COLUMNS}, max_attempts, started_at, finished_at, next_attempt_at, claimed_at, dispatched_at
 from tasks
 where run_id = $1
   and ($3::text is null or name = $3)
@@ -115,20 +97,20 @@ where run_id = $1
 order by array_position($2::text[], name), task_index
 limit $7`;
 
-/** The run page's JSON. HttpError 400 for a malformed id or filter, 404 for an unknown run. */
+/** The run page's JSON. UsageError (400) for a malformed id or filter, NotFoundError (404) for an unknown run. */
 export async function getRunDetail(pool: Pool, rawId: string, filter: TaskFilter = { limit: 200 }): Promise<RunDetail> {
-  const id = checkRunIdParam(rawId);
-  const { rows: runs } = await pool.query(`select ${RUN_COLUMNS}, r.params, r.definition, r.workflow_version from runs r where r.id = $1`, [id]);
+  const id = checkRunId(rawId);
+  const { rows: runs } = await pool.query(`select ${RUN_COLUMNS}, r.definition, r.workflow_version from runs r where r.id = $1`, [id]);
   const row = runs[0];
-  if (!row) throw new HttpError(404, `unknown run ${id}`);
+  if (!row) throw new NotFoundError(`unknown run ${id}`);
   const definition: WorkflowDefinition = row.definition;
   const names = graphOrder(definition);
   for (const name of [filter.task, filter.after?.name]) {
-    if (name !== undefined && !names.includes(name)) throw new HttpError(400, `task "${name}" is not a task of this run: its tasks are ${names.join(', ')}`);
+    if (name !== undefined && !names.includes(name)) throw new UsageError(`task "${name}" is not a task of this run: its tasks are ${names.join(', ')}`);
   }
   const place = filter.after ? names.indexOf(filter.after.name) + 1 : null;
   const [counts, page] = await Promise.all([
-    pool.query<{ name: string; status: string; n: number }>('select name, status, count(*)::int as n from tasks where run_id = $1 group by name, status', [id]),
+    pool.query<{ name: string; status: TaskStatus; n: number }>('select name, status, count(*)::int as n from tasks where run_id = $1 group by name, status', [id]),
     pool.query(TASK_PAGE_SQL, [id, names, filter.task ?? null, filter.status ?? null, place, filter.after?.index ?? null, filter.limit + 1]),
   ]);
   const shown = page.rows.slice(0, filter.limit);
@@ -140,7 +122,7 @@ export async function getRunDetail(pool: Pool, rawId: string, filter: TaskFilter
   const last = shown.at(-1);
   return {
     // The run's counts by status, from the counts by task name and status read for the graph.
-    run: { ...toRunSummary({ ...row, tasks: sumByStatus(counts.rows) }), params: row.params, workflowVersion: row.workflow_version },
+    run: { ...withoutTrigger(toRun({ ...row, tasks: sumByStatus(counts.rows) })), workflowVersion: row.workflow_version },
     graph: graphOf(definition, names, counts.rows),
     tasks: withAttempts(shown, attempts),
     taskCount: counts.rows.filter((c) => (!filter.task || c.name === filter.task) && (!filter.status || c.status === filter.status)).reduce((n, c) => n + c.n, 0),
@@ -148,8 +130,10 @@ export async function getRunDetail(pool: Pool, rawId: string, filter: TaskFilter
   };
 }
 
-function sumByStatus(counts: { status: string; n: number }[]): Record<string, number> {
-  const byStatus: Record<string, number> = {};
+const withoutTrigger = ({ triggeredBy, ...run }: Run) => run;
+
+function sumByStatus(counts: { status: TaskStatus; n: number }[]): Run['tasks'] {
+  const byStatus: Run['tasks'] = {};
   for (const c of counts) byStatus[c.status] = (byStatus[c.status] ?? 0) + c.n;
   return byStatus;
 }
@@ -161,7 +145,7 @@ function sumByStatus(counts: { status: string; n: number }[]): Record<string, nu
 function withAttempts(tasks: any[], ended: any[]): TaskDetail[] {
   const byTask = new Map<string, AttemptView[]>();
   const inFlight = tasks
-    .filter((t) => t.status === 'dispatched' || t.status === 'running')
+    .filter((t) => (ON_EXECUTION_STATUSES as readonly string[]).includes(t.status))
     .map((t) => ({ task_id: t.id, attempt: t.attempt, status: t.status, execution_name: t.execution_name, claimed_at: t.claimed_at, dispatched_at: t.dispatched_at, finished_at: null, error: null }));
   for (const a of [...ended, ...inFlight]) {
     const list = byTask.get(a.task_id) ?? [];
@@ -178,14 +162,8 @@ function withAttempts(tasks: any[], ended: any[]): TaskDetail[] {
     byTask.set(a.task_id, list);
   }
   return tasks.map((t) => ({
-    id: t.id,
-    name: t.name,
-    index: t.task_index,
-    status: t.status,
-    attempt: t.attempt,
+    ...toTaskView(t),
     maxAttempts: t.max_attempts,
-    executionName: t.execution_name,
-    error: t.error,
     startedAt: iso(t.started_at),
     finishedAt: iso(t.finished_at),
     nextAttemptAt: t.status === 'queued' ? iso(t.next_attempt_at) : null,
@@ -207,7 +185,7 @@ function graphOrder(definition: WorkflowDefinition): string[] {
 }
 
 /** The graph's nodes, in graph order, with the statuses of all their tasks. */
-function graphOf(definition: WorkflowDefinition, names: string[], counts: { name: string; status: string; n: number }[]): GraphNode[] {
+function graphOf(definition: WorkflowDefinition, names: string[], counts: { name: string; status: TaskStatus; n: number }[]): GraphNode[] {
   return names.map((name) => {
     const spec = definition.tasks[name];
     const statuses: Record<string, number> = {};

@@ -2,7 +2,9 @@ import crypto from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import zlib from 'node:zlib';
+import { NotFoundError, UsageError } from '../errors';
 import { log } from '../log';
+import { listWorkflows } from '../model/workflows';
 import { cancelAction, retryAction, triggerAction, type ActionDeps } from './actions';
 import { APP_JS } from './assets/app';
 import { PAGE_HTML } from './assets/page';
@@ -10,8 +12,7 @@ import { STYLE_CSS } from './assets/style';
 import { checkActionRequest, checkLoopbackHost } from './guard';
 import { HttpError, readJsonBody, sendJson } from './http';
 import { getRunDetail, parseTaskFilter } from './runDetail';
-import { listRunPage, parseRunFilter } from './runList';
-import { listWorkflowSummaries } from './workflowList';
+import { listRunSummaries, parseRunFilter } from './runList';
 
 /** What the dashboard reads and acts on: the same database and executors as a tick. */
 export type DashboardDeps = ActionDeps;
@@ -67,9 +68,9 @@ const ok = (body: unknown) => ({ status: 200, body });
 
 /** The JSON API: method, path pattern, handler. POSTs are actions and pass the request guard first. */
 const ROUTES: [string, RegExp, Route][] = [
-  ['GET', /^\/api\/runs$/, async (d, _req, url) => ok(await listRunPage(d.pool, parseRunFilter(url.searchParams)))],
+  ['GET', /^\/api\/runs$/, async (d, _req, url) => ok(await listRunSummaries(d.pool, parseRunFilter(url.searchParams)))],
   ['GET', /^\/api\/runs\/([^/]+)$/, async (d, _req, url, [id]) => ok(await getRunDetail(d.pool, id, parseTaskFilter(url.searchParams)))],
-  ['GET', /^\/api\/workflows$/, async (d) => ok({ workflows: await listWorkflowSummaries(d.pool) })],
+  ['GET', /^\/api\/workflows$/, async (d) => ok({ workflows: await listWorkflows(d.pool) })],
   ['POST', /^\/api\/runs$/, async (d, req) => triggerAction(d, await readJsonBody(req))],
   ['POST', /^\/api\/runs\/([^/]+)\/cancel$/, async (d, _req, _url, [id]) => cancelAction(d, id)],
   ['POST', /^\/api\/runs\/([^/]+)\/retry$/, async (d, _req, _url, [id]) => retryAction(d, id)],
@@ -109,6 +110,8 @@ export function dashboardHandler(deps: DashboardDeps, opts: { loopbackOnly?: boo
     } catch (err) {
       if (res.headersSent) return void res.end();
       if (err instanceof HttpError) return sendJson(res, err.status, { error: err.message });
+      // The read model and the operator API speak the CLI's errors: bad input, or nothing by that name.
+      if (err instanceof UsageError) return sendJson(res, err instanceof NotFoundError ? 404 : 400, { error: err.message });
       const message = err instanceof Error ? err.message : String(err);
       log('ERROR', `dashboard ${req.method} ${req.url} failed: ${message}`);
       sendJson(res, 500, { error: message });

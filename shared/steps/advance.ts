@@ -1,11 +1,11 @@
 import type { TickContext } from '../context';
+import { BROKEN_STATUSES, sqlList } from '../lifecycle';
 
 // Waiting tasks move on in one statement: `skipped` when any task they depend on, directly or not,
 // ended failed or cancelled (so a failure skips its whole downstream at once), `queued` when every
 // task they depend on directly has succeeded. Others keep waiting.
-// The tasks waited on are judged once per (run, task name), not once per waiting task: a fan-in of N
-// tasks on a fan-out of N then reads about N + N rows, where asking every waiting task about every task
-// of its fan-out read N × N (a 10,000-wide map and reduce spent seconds in every cycle).
+// The tasks waited on are judged once per (run, task name), not once per waiting task, so a fan-in of N
+// on a fan-out of N reads about 2N rows, not N × N (docs/performance.md, row 12).
 // The lock (see `moving`) re-checks `status = 'waiting'` on the newest version of a row changed
 // meanwhile, so a task cancelled or moved on by another tick is left alone; a decision never goes stale
 // (success, failed and cancelled are final while the run runs).
@@ -22,7 +22,7 @@ with waiting as (
   select distinct r.run_id, f.name
   from (select distinct run_id from needed) r
   cross join lateral (select f.name from tasks f
-                      where f.run_id = r.run_id and f.status in ('failed', 'cancelled') order by f.status) f
+                      where f.run_id = r.run_id and f.status in ${sqlList(BROKEN_STATUSES)} order by f.status) f
 ), judged as materialized (
   -- Each (run, name) judged once, however many waiting tasks are joined with it: done when none of its
   -- tasks has yet to succeed. A scalar subquery with a LIMIT runs once per (run, name) and stops at the
@@ -65,7 +65,7 @@ returning t.status`;
 
 /** Releases waiting tasks whose dependencies all succeeded and skips those whose dependency failed for good. */
 export async function advanceWaitingTasks(ctx: TickContext): Promise<{ released: number; skipped: number }> {
-  const { rows } = await ctx.db.query<{ status: string }>(ADVANCE_SQL, [], 'tickrun_advance');
+  const { rows } = await ctx.db.query<{ status: 'queued' | 'skipped' }>(ADVANCE_SQL, [], 'tickrun_advance');
   const skipped = rows.filter((r) => r.status === 'skipped').length;
   return { released: rows.length - skipped, skipped };
 }

@@ -1,4 +1,5 @@
 import type { TickContext } from '../context';
+import { sqlList, UNFINISHED_TASK_STATUSES, type RunStatus } from '../lifecycle';
 
 // A running run whose tasks have all ended is complete: `success` when every task succeeded, else
 // `failed` with the first failed task's error. Cancelled runs were finished by `cancel`.
@@ -11,12 +12,10 @@ with done as (
   from runs r
   where r.status = 'running'
     -- The run's first unfinished task, if any, through tasks_run_status: one index lookup per running
-    -- run, however many tasks are in flight. Written as NOT EXISTS, it may be planned as an anti-join
-    -- that reads every unfinished task; without the ORDER BY (that index's order), as a scan of the
-    -- table that stops at the first match, wherever it sits. Statistics favour both while one wide run
-    -- holds most of the table (test/integration/complete.test.ts).
+    -- run. As NOT EXISTS, or without that index's ORDER BY, the planner may read every unfinished task
+    -- while one wide run holds most of the table (test/integration/complete.test.ts).
     and (select t.id from tasks t where t.run_id = r.id
-           and t.status in ('waiting', 'queued', 'claimed', 'dispatched', 'running')
+           and t.status in ${sqlList(UNFINISHED_TASK_STATUSES)}
          order by t.run_id, t.status limit 1) is null
   for update of r skip locked
 )
@@ -28,7 +27,7 @@ where r.id = d.id
 returning r.id, r.status`;
 
 /** Completes every run whose tasks have all ended. Returns the runs completed with their status. */
-export async function completeRuns(ctx: TickContext): Promise<{ id: string; status: string }[]> {
-  const { rows } = await ctx.db.query<{ id: string; status: string }>(COMPLETE_SQL, [], 'tickrun_complete');
+export async function completeRuns(ctx: TickContext): Promise<{ id: string; status: RunStatus }[]> {
+  const { rows } = await ctx.db.query<{ id: string; status: RunStatus }>(COMPLETE_SQL, [], 'tickrun_complete');
   return rows;
 }

@@ -2,15 +2,13 @@ import pLimit from 'p-limit';
 import type { TickContext } from '../context';
 import { errorText } from '../errors';
 import { ExecutorFault } from '../executors/executor';
+import { FAULT_RETRY_MS, faultRetryDelay } from '../lifecycle';
 import { log } from '../log';
 import type { ClaimedTask } from './claim';
 import { recordOutcomes, type AttemptOutcome, type RecordedOutcome } from './record';
 
 /** A call must end this long before its claim's lease does, so reconciliation never races it. */
 export const LEASE_MARGIN_MS = 1000;
-
-/** How long a task refused by the executor (503, 429) waits before it is claimed again. */
-const FAULT_RETRY_MS = 2000;
 
 /**
  * Starts every claimed task through its executor, at most `dispatchConcurrency` at once, then records
@@ -56,7 +54,7 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
       }),
     ),
   );
-  return recordOutcomes(ctx, outcomes);
+  return recordOutcomes(ctx.db, outcomes);
 }
 
 /** What a dispatch error means for the task (see dispatchTasks). */
@@ -75,7 +73,7 @@ function faultOutcome(
       return { ...base, outcome: 'ambiguous', delayMs: ctx.config.apiTimeoutMs, error: `dispatch answer lost, reconciling: ${text}` };
     }
     if (err.kind === 'quota') onQuota();
-    return { ...base, outcome: 'requeue', delayMs: FAULT_RETRY_MS + Math.floor(Math.random() * 1000), error: `dispatch refused, retrying: ${text}` };
+    return { ...base, outcome: 'requeue', delayMs: faultRetryDelay(), error: `dispatch refused, retrying: ${text}` };
   }
   log('WARNING', `dispatch failed: ${text}`, labels);
   return { ...base, outcome: 'failed', error: `dispatch failed: ${text}` };

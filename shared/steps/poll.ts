@@ -1,11 +1,12 @@
-import pLimit from 'p-limit';
 import type { TickContext } from '../context';
 import { errorText } from '../errors';
 import type { ExecutionStatus } from '../executors/executor';
+import { ON_EXECUTION_STATUSES, RUN_CANCELLED, sqlList, type RunStatus } from '../lifecycle';
 import { log } from '../log';
 import type { ExecutorKind } from '../workflows/definition';
 import { formatDuration } from '../workflows/duration';
 import { recordOutcomes, type AttemptOutcome, type RecordedOutcome } from './record';
+import { stopAttempts, type StopEnd } from './stop';
 
 // The least recently checked in-flight tasks with what the check needs from their run. Read, not
 // marked: the statement that records the checks marks them too (steps/record.ts, outcome `checked`),
@@ -17,7 +18,7 @@ select t.id, t.run_id, t.name, t.task_index, t.attempt, t.status, t.execution_na
        r.definition -> 'tasks' -> t.name ->> 'executor' as executor
 from tasks t
 join runs r on r.id = t.run_id
-where t.status in ('dispatched', 'running')
+where t.status in ${sqlList(ON_EXECUTION_STATUSES)}
 order by t.checked_at nulls first
 limit $1`;
 
@@ -27,11 +28,11 @@ export interface InFlightTask {
   name: string;
   task_index: number;
   attempt: number;
-  status: 'dispatched' | 'running';
+  status: (typeof ON_EXECUTION_STATUSES)[number];
   execution_name: string;
   timeout_ms: number | null;
   timed_out: boolean | null;
-  run_status: string;
+  run_status: RunStatus;
   workflow: string;
   executor: ExecutorKind;
 }
@@ -71,9 +72,8 @@ export async function checkInFlight(ctx: TickContext, rows: InFlightTask[]): Pro
     return checkedOnly(task);
   };
   const stopping = (task: InFlightTask) => task.run_status === 'cancelled' || task.timed_out === true;
-  const limit = pLimit(config.statusConcurrency);
-  const [cancelled, read] = await Promise.all([
-    Promise.all(rows.filter(stopping).map((task) => limit(() => cancelAttempt(ctx, task).catch((err: unknown) => unread(task, err))))),
+  const [stopped, read] = await Promise.all([
+    stopAttempts(executors, rows.filter(stopping), config.statusConcurrency, stopEnd),
     Promise.all(
       [...groupBy(rows.filter((task) => !stopping(task)), (task) => task.executor)].map(async ([kind, tasks]) => {
         let statuses: Map<string, ExecutionStatus | Error>;
@@ -89,15 +89,14 @@ export async function checkInFlight(ctx: TickContext, rows: InFlightTask[]): Pro
       }),
     ),
   ]);
-  return { checked: rows.length, recorded: await recordOutcomes(ctx, [...cancelled, ...read.flat()]), errors };
+  const unstopped = stopped.faults.map(({ attempt, error }) => unread(attempt, error));
+  return { checked: rows.length, recorded: await recordOutcomes(ctx.db, [...stopped.outcomes, ...unstopped, ...read.flat()]), errors };
 }
 
-/** Stops an attempt of a cancelled run, or one past its timeout; what it becomes. */
-async function cancelAttempt({ executors }: TickContext, task: InFlightTask): Promise<AttemptOutcome> {
-  const base = { id: task.id, attempt: task.attempt, executionName: task.execution_name };
-  await executors[task.executor].cancel(task.execution_name);
-  if (task.run_status === 'cancelled') return { ...base, outcome: 'cancelled', error: 'run cancelled' };
-  return { ...base, outcome: 'failed', error: `timed out after ${formatDuration(task.timeout_ms!)}` };
+/** How an attempt poll stops ends: with its cancelled run, or failed past its timeout. */
+function stopEnd(task: InFlightTask): StopEnd {
+  if (task.run_status === 'cancelled') return { outcome: 'cancelled', error: RUN_CANCELLED };
+  return { outcome: 'failed', error: `timed out after ${formatDuration(task.timeout_ms!)}` };
 }
 
 function groupBy<T, K>(items: T[], key: (item: T) => K): Map<K, T[]> {

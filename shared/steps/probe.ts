@@ -1,7 +1,8 @@
 import type { TickContext } from '../context';
+import { ON_EXECUTION_STATUSES, sqlList, UNFINISHED_TASK_STATUSES } from '../lifecycle';
 
 // Which steps of the cycle have work, one probe per step, each the first row of its step's own index (or
-// its own statement's condition), so the answer costs a few index lookups however large the tables:
+// its statement's own condition): a few index lookups however large the tables.
 // - due (schedule): a slot that has come (workflows_due, against the tick's clock, as DUE_SQL reads it);
 // - pending (expand): a pending run (runs_status_latest);
 // - expired (reap): a claim whose lease ran out (tasks_unfinished);
@@ -10,12 +11,10 @@ import type { TickContext } from '../context';
 // - waiting (advance): a waiting task (tasks_unfinished);
 // - completable (complete): a running run with no unfinished task left (COMPLETE_SQL's own condition,
 //   in the same form).
-// Each is a scalar subquery ordered as its index is, with a LIMIT: as EXISTS, the planner may choose a
-// scan of the table that stops at the first match, and where statistics say matches are many (one wide
-// run in flight) that scan reads every older row before it (test/integration/complete.test.ts).
-// A probe may say yes when its step then finds nothing (a ready task of a workflow with no free slot):
-// the step runs as usual. It never says no when its step has work, so skipping that step loses nothing.
-// A step that learns a new kind of work needs its probe here too, or a cycle would skip it.
+// Each is a scalar subquery ordered as its index is, with a LIMIT: as EXISTS, the planner may scan the
+// table instead and read every older row before the first match (test/integration/complete.test.ts).
+// A probe may say yes when its step then finds nothing, never no when it has work: a step that learns
+// a new kind of work needs its probe here too, or a cycle would skip it.
 export const PROBE_SQL = `
 select exists (select 1 from workflows where next_slot_at <= $1 and not paused) as due,
        (select 1 from runs where status = 'pending' order by status, created_at desc, id desc limit 1) is not null as pending,
@@ -24,13 +23,13 @@ select exists (select 1 from workflows where next_slot_at <= $1 and not paused) 
         order by next_attempt_at limit 1) is not null
          or (select 1 from tasks where status = 'queued' and limited and next_attempt_at <= now()
              order by workflow, run_created_at, id limit 1) is not null as ready,
-       (select 1 from tasks where status in ('dispatched', 'running') order by checked_at nulls first limit 1) is not null
+       (select 1 from tasks where status in ${sqlList(ON_EXECUTION_STATUSES)} order by checked_at nulls first limit 1) is not null
          as in_flight,
        (select 1 from tasks where status = 'waiting' order by status, run_id limit 1) is not null as waiting,
        exists (select 1 from runs r
                where r.status = 'running'
                  and (select t.id from tasks t where t.run_id = r.id
-                        and t.status in ('waiting', 'queued', 'claimed', 'dispatched', 'running')
+                        and t.status in ${sqlList(UNFINISHED_TASK_STATUSES)}
                       order by t.run_id, t.status limit 1) is null)
          as completable`;
 

@@ -72,7 +72,7 @@ export async function reapExpiredClaims(ctx: TickContext): Promise<ReapResult> {
       }
     }),
   );
-  const recorded = await recordOutcomes(ctx, outcomes);
+  const recorded = await recordOutcomes(ctx.db, outcomes);
   const adopted = recorded.filter((r) => r.outcome === 'dispatched').length;
   const requeued = recorded.length - adopted;
   log('INFO', `reconciled ${rows.length} expired claims: ${adopted} adopted, ${requeued} re-queued`, undefined, { reconciled: rows.length, adopted, requeued });

@@ -18,6 +18,11 @@ export interface WorkflowDefinition {
   tasks: Record<string, TaskSpec>;
 }
 
+/** What a workflow's name may be: it names the workflow in URLs, labels and the CLI's arguments. */
+export const WORKFLOW_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+/** WORKFLOW_NAME in words, for the errors that refuse a name. */
+export const WORKFLOW_NAME_RULE = 'lower-case letters, digits and "-", starting with a letter, at most 63 characters';
+
 export type ExecutorKind = 'cloudrun' | 'process';
 
 /** One task of a workflow with its defaults applied. */

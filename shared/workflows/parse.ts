@@ -2,11 +2,10 @@ import * as path from 'node:path';
 import { isMap, isPair, isScalar, isSeq, parseDocument, type Document, type YAMLError } from 'yaml';
 import { z } from 'zod';
 import { WorkflowError } from '../errors';
-import type { TaskSpec, WorkflowDefinition } from './definition';
+import { WORKFLOW_NAME, WORKFLOW_NAME_RULE, type TaskSpec, type WorkflowDefinition } from './definition';
 import { parseDuration } from './duration';
 import { checkSchedule, checkTimezone } from './schedule';
 
-const WORKFLOW_NAME = /^[a-z][a-z0-9-]{0,62}$/;
 // A leading letter or digit keeps flag-like names ("-x") out of command lines and logs.
 const TASK_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 const JOB_ID = /^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -78,7 +77,7 @@ const workflowSchema = z.strictObject(
   {
     name: z
       .string(expected("the workflow's name"))
-      .regex(WORKFLOW_NAME, 'expected lower-case letters, digits and "-", starting with a letter, at most 63 characters'),
+      .regex(WORKFLOW_NAME, `expected ${WORKFLOW_NAME_RULE}`),
     description: z.string(expected('a string')).optional(),
     schedule: z
       .string(expected('a five-field cron, like "*/5 * * * *"'))

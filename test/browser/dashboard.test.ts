@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { triggerRun } from '../../shared/runs';
+import { triggerRun } from '../../shared/operator/trigger';
 import { tick } from '../../shared/tick';
 import { startCloudRunEmulator, type CloudRunEmulator } from '../helpers/cloudRunEmulator';
 import { etlWorkflow, job, startDashboard, type DashboardClient } from '../helpers/dashboard';

@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import { applyWorkflows } from '../../shared/workflows/apply';
 import { parseWorkflow } from '../../shared/workflows/parse';
-import { triggerRun } from '../../shared/runs';
+import { triggerRun } from '../../shared/operator/trigger';
 
 /** A workflow of the chaos workload with what every run of it must end as. */
 interface ChaosWorkflow {

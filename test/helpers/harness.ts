@@ -6,7 +6,9 @@ import type { TickContext } from '../../shared/context';
 import { countingDb } from '../../shared/db';
 import { createExecutors } from '../../shared/executors';
 import { setLogSink } from '../../shared/log';
-import { getRun, listTasks, triggerRun, type RunView } from '../../shared/runs';
+import { getRun, type Run } from '../../shared/model/runs';
+import { listTasks } from '../../shared/model/tasks';
+import { triggerRun } from '../../shared/operator/trigger';
 import { tick, type TickDeps } from '../../shared/tick';
 import { applyWorkflows } from '../../shared/workflows/apply';
 import { parseWorkflow } from '../../shared/workflows/parse';
@@ -24,7 +26,7 @@ export interface Harness {
   apply(yaml: string, dir?: string): Promise<void>;
   trigger(workflow: string, params?: Record<string, string>): Promise<string>;
   /** Ticks until the run has ended (or maxTicks), sleeping `pauseMs` between ticks; returns the run. */
-  runToEnd(runId: string, opts?: { maxTicks?: number; pauseMs?: number }): Promise<RunView & { ticks: TickSummary[] }>;
+  runToEnd(runId: string, opts?: { maxTicks?: number; pauseMs?: number }): Promise<Run & { ticks: TickSummary[] }>;
   tasks(runId: string): ReturnType<typeof listTasks>;
   /** A step context as a tick builds it, over this harness's pool; `overrides` replace its db or clock. */
   context(overrides?: Partial<Pick<TickContext, 'db' | 'clock'>>): TickContext;

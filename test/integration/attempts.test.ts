@@ -40,7 +40,7 @@ describe('attempts', () => {
     const [claimed] = await claimReadyTasks(ctx);
     expect(claimed).toMatchObject({ id: task.id, attempt: 2 });
     // The executor refused attempt 2 outright (not a fault): a failed attempt that never had an execution.
-    await recordOutcomes(ctx, [{ id: task.id, attempt: 2, outcome: 'failed', leaseToken: claimed.leaseToken, error: 'dispatch failed: 400 invalid' }]);
+    await recordOutcomes(ctx.db, [{ id: task.id, attempt: 2, outcome: 'failed', leaseToken: claimed.leaseToken, error: 'dispatch failed: 400 invalid' }]);
     const rows = await attemptRows(task.id);
     expect(rows.map((r) => [r.attempt, r.status])).toEqual([[1, 'failed'], [2, 'failed']]);
     expect(rows[0].execution_name).toMatch(/\/jobs\/flaky\/executions\//);
@@ -96,7 +96,7 @@ describe('attempts', () => {
     try {
       await first.query('begin');
       await first.query(RECORD_SQL, outcome('success'));
-      const stale = recordOutcomes(ctx, [{ id: task.id, attempt: 1, outcome: 'failed', executionName: task.executionName!, error: 'late' }]);
+      const stale = recordOutcomes(ctx.db, [{ id: task.id, attempt: 1, outcome: 'failed', executionName: task.executionName!, error: 'late' }]);
       // The stale one waits on the row lock.
       await waitForLockWait(h);
       await first.query('commit');
@@ -133,7 +133,7 @@ describe('attempts', () => {
         await holder.query('select 1 from tasks where id = $1 for no key update', [lowest.id]);
         // Outcomes highest id first: a statement locking in their order would hold `highest` while it
         // waits for `lowest`.
-        const recording = recordOutcomes(ctx, checks([...tasks].reverse()));
+        const recording = recordOutcomes(ctx.db, checks([...tasks].reverse()));
         await waitForLockWait(h);
         await prober.query('begin');
         await expect(prober.query('select 1 from tasks where id = $1 for no key update nowait', [highest.id])).resolves.toMatchObject({ rowCount: 1 });
@@ -159,7 +159,7 @@ describe('attempts', () => {
         await holder.query('begin');
         await holder.query('select 1 from tasks where id = $1 for no key update', [task.id]);
         // A poll that read attempt 1 before all that reports on its execution now.
-        const stale = recordOutcomes(ctx, [{ id: task.id, attempt: 1, outcome: 'failed', executionName: task.executionName!, error: 'late' }]);
+        const stale = recordOutcomes(ctx.db, [{ id: task.id, attempt: 1, outcome: 'failed', executionName: task.executionName!, error: 'late' }]);
         let timer: NodeJS.Timeout | undefined;
         const waited = new Promise((resolve) => (timer = setTimeout(() => resolve('still waiting after 3 s'), 3000)));
         expect(await Promise.race([stale, waited])).toEqual([]);
@@ -178,7 +178,7 @@ describe('attempts', () => {
       const { rows: [before] } = await h.db.pool.query('select now() as at');
       // Without the lock pass, 40 rounds deadlocked in 4 runs of 6, 200 rounds in 6 of 6.
       for (let i = 0; i < 200; i++) {
-        const results = await Promise.allSettled([recordOutcomes(ctx, forward), recordOutcomes(ctx, backward)]);
+        const results = await Promise.allSettled([recordOutcomes(ctx.db, forward), recordOutcomes(ctx.db, backward)]);
         expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
       }
       // Every check was recorded, so both statements did take the rows they compete for.

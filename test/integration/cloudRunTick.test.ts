@@ -1,6 +1,7 @@
 import { emptySummary, runCycle } from '../../shared/cycle';
 import { countingDb, type Db } from '../../shared/db';
-import { cancelRun, getRun } from '../../shared/runs';
+import { getRun } from '../../shared/model/runs';
+import { cancelRun } from '../../shared/operator/cancel';
 import { IN_FLIGHT_SQL } from '../../shared/steps/poll';
 import { tick } from '../../shared/tick';
 import type { CloudRunEmulator } from '../helpers/cloudRunEmulator';

@@ -1,5 +1,6 @@
 import { Pool } from 'pg';
-import { getRun, triggerRun } from '../../shared/runs';
+import { getRun } from '../../shared/model/runs';
+import { triggerRun } from '../../shared/operator/trigger';
 import { CLAIM_SQL } from '../../shared/steps/claim';
 import { expandPendingRuns } from '../../shared/steps/expand';
 import { tick } from '../../shared/tick';

@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
-import { runListQuery } from '../../shared/dashboard/runList';
+import type { RunStatus } from '../../shared/lifecycle';
+import { runListQuery } from '../../shared/model/runs';
 import { freePort } from '../../shared/localDb';
-import { triggerRun } from '../../shared/runs';
+import { triggerRun } from '../../shared/operator/trigger';
 import { tick } from '../../shared/tick';
 import { behaviourFromEnv, startCloudRunEmulator, type CloudRunEmulator } from '../helpers/cloudRunEmulator';
 import { etlWorkflow, job, startDashboard, type DashboardClient } from '../helpers/dashboard';
@@ -441,7 +442,7 @@ describe('the runs page reads an index range, never a scan (EXPLAIN)', () => {
     ['by a rare status, a later page', { status: 'cancelled', after: true }, /runs_status_latest/, false],
     ['by workflow and status', { workflow: 'rare', status: 'success' }, /runs_workflow_/, false],
   ])('%s', async (_name, f: { workflow?: string; status?: string; after?: boolean }, index, ordered) => {
-    const { text, values } = runListQuery({ limit: 50, workflow: f.workflow, status: f.status, ...(f.after && { after: { createdAt: cursorAt, id: cursorId } }) });
+    const { text, values } = runListQuery({ limit: 50, workflow: f.workflow, status: f.status as RunStatus | undefined, ...(f.after && { after: { createdAt: cursorAt, id: cursorId } }) });
     const { rows } = await db.pool.query(`explain ${text}`, values);
     const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
     expect(plan).not.toMatch(/Seq Scan/);

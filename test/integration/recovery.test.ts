@@ -1,7 +1,7 @@
 import { Pool } from 'pg';
 import { parseConfig } from '../../shared/config';
 import { createExecutors } from '../../shared/executors';
-import { getRun } from '../../shared/runs';
+import { getRun } from '../../shared/model/runs';
 import { claimReadyTasks } from '../../shared/steps/claim';
 import { expandPendingRuns } from '../../shared/steps/expand';
 import { recordOutcomes } from '../../shared/steps/record';
@@ -70,7 +70,7 @@ describe('never start an attempt twice, never lose a task', () => {
     const [stale] = await claimReadyTasks(ctx);
     await expireClaims();
     await tick(h.deps, { budgetMs: 0 }); // reconciles: nothing was started, so re-queued and dispatched anew
-    const recorded = await recordOutcomes(ctx, [{ id: stale.id, attempt: stale.attempt, leaseToken: stale.leaseToken, outcome: 'dispatched', executionName: `${JOB}/executions/ghost` }]);
+    const recorded = await recordOutcomes(ctx.db, [{ id: stale.id, attempt: stale.attempt, leaseToken: stale.leaseToken, outcome: 'dispatched', executionName: `${JOB}/executions/ghost` }]);
     expect(recorded).toEqual([]);
     expect((await h.runToEnd(runId)).status).toBe('success');
     expect((await h.tasks(runId)).every((t) => !t.executionName!.endsWith('/ghost'))).toBe(true);

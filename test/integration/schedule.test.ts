@@ -1,6 +1,7 @@
 import { Pool, type QueryConfig } from 'pg';
 import { countingDb } from '../../shared/db';
-import { listRuns, setSchedulePaused } from '../../shared/runs';
+import { listRuns } from '../../shared/model/runs';
+import { setSchedulePaused } from '../../shared/operator/pause';
 import { scheduleDueRuns } from '../../shared/steps/schedule';
 import { tick, type TickDeps } from '../../shared/tick';
 import { applyWorkflows } from '../../shared/workflows/apply';

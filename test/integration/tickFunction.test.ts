@@ -3,7 +3,7 @@ import path from 'node:path';
 import { freePort } from '../../shared/localDb';
 import { applyWorkflows } from '../../shared/workflows/apply';
 import { parseWorkflow } from '../../shared/workflows/parse';
-import { triggerRun } from '../../shared/runs';
+import { triggerRun } from '../../shared/operator/trigger';
 import { startCloudRunEmulator, type CloudRunEmulator } from '../helpers/cloudRunEmulator';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 

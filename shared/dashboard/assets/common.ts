@@ -1,10 +1,15 @@
+import { RUN_STATUSES, TASK_STATUSES, UNFINISHED_RUN_STATUSES } from '../../lifecycle';
+
 /**
  * The dashboard script's shared part: DOM builders (user text only ever becomes text nodes), the
  * API and action calls, formatting, the status badge and the stacked bar, and the polling timer.
- * Part of app.js (see app.ts); no template literals inside, so that it can live in this string.
+ * Part of app.js (see app.ts); no template literals inside, so that it can live in this string. The
+ * statuses come from shared/lifecycle.ts, written into the script as it is built.
  */
 export const COMMON_JS = String.raw`  var SVGNS = 'http://www.w3.org/2000/svg';
-  var LIVE = { pending: 1, running: 1 };
+  var RUN_STATUSES = ${JSON.stringify(RUN_STATUSES)};
+  var TASK_STATUSES = ${JSON.stringify(TASK_STATUSES)};
+  var LIVE = ${JSON.stringify(Object.fromEntries(UNFINISHED_RUN_STATUSES.map((s) => [s, 1])))};
   var ORDER = ['success', 'failed', 'running', 'dispatched', 'claimed', 'queued', 'waiting', 'skipped', 'cancelled'];
   var PRIORITY = ['failed', 'running', 'dispatched', 'claimed', 'queued', 'waiting', 'cancelled', 'skipped', 'success'];
   var main = document.getElementById('main');

@@ -10,7 +10,7 @@ export const LIST_PAGES_JS = String.raw`  // ---- runs page --------------------
     append(main, [el('h1', { text: 'Runs' }), filters, body]);
     var workflowSelect = el('select', { name: 'workflow', 'aria-label': 'workflow', onchange: go }, [el('option', { value: '', text: 'all workflows' })]);
     var statusSelect = el('select', { name: 'status', 'aria-label': 'status', onchange: go }, [el('option', { value: '', text: 'any status' })].concat(
-      ['pending', 'running', 'success', 'failed', 'cancelled'].map(function (s) { return el('option', { value: s, text: s }); })));
+      RUN_STATUSES.map(function (s) { return el('option', { value: s, text: s }); })));
     statusSelect.value = query.get('status') || '';
     append(filters, [workflowSelect, statusSelect]);
     api('api/workflows').then(function (data) {

@@ -44,7 +44,6 @@ export const RUN_PAGE_JS = String.raw`  // ---- one run ------------------------
     status.addEventListener('change', function () { view.status = status.value; view.limit = 200; reload(); });
     append(box, [el('span', { class: 'muted', text: 'Show' }), task, status]);
   }
-  var TASK_STATUSES = ['waiting', 'queued', 'claimed', 'dispatched', 'running', 'success', 'failed', 'skipped', 'cancelled'];
 
   function drawPager(box, data, view, reload) {
     clear(box);

@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import type { RunStatus } from '../lifecycle';
 import type { WorkflowDefinition } from '../workflows/definition';
 
 /** How many of a workflow's latest runs the workflows page shows. */
@@ -19,7 +20,7 @@ export interface WorkflowSummary {
   /** The definition as applied (defaults merged into every task). */
   definition: WorkflowDefinition;
   /** Its latest runs, latest first. */
-  lastRuns: { id: string; status: string; createdAt: string; finishedAt: string | null }[];
+  lastRuns: { id: string; status: RunStatus; createdAt: string; finishedAt: string | null }[];
 }
 
 // Each workflow's latest runs come from the runs (workflow, created_at, id) index, LAST_RUNS rows each.
@@ -35,8 +36,8 @@ left join lateral (
 ) l on true
 order by w.name`;
 
-/** Every workflow with its schedule, next slot, limit and latest runs' outcomes. */
-export async function listWorkflowSummaries(pool: Pool): Promise<WorkflowSummary[]> {
+/** Every workflow with its schedule, next slot, limit and latest runs' outcomes (the CLI's and the dashboard's list). */
+export async function listWorkflows(pool: Pool): Promise<WorkflowSummary[]> {
   const { rows } = await pool.query(WORKFLOWS_SQL, [LAST_RUNS]);
   return rows.map((w) => ({
     name: w.name,

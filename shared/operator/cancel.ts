@@ -1,0 +1,53 @@
+import type { Pool } from 'pg';
+import type { Config } from '../config';
+import { countingDb } from '../db';
+import { errorText } from '../errors';
+import type { Executor } from '../executors/executor';
+import { ON_EXECUTION_STATUSES, RUN_CANCELLED, sqlList, UNFINISHED_RUN_STATUSES, UNSENT_STATUSES, type RunStatus } from '../lifecycle';
+import { getRun } from '../model/runs';
+import { recordOutcomes } from '../steps/record';
+import { stopAttempts, type ExecutionAttempt } from '../steps/stop';
+import type { ExecutorKind } from '../workflows/definition';
+
+// The run and its unsent tasks end in one statement; tasks on an execution are stopped after it.
+const CANCEL_SQL = `
+with run as (
+  update runs set status = 'cancelled', finished_at = now(), error = 'cancelled'
+  where id = $1 and status in ${sqlList(UNFINISHED_RUN_STATUSES)}
+  returning id
+), unsent as (
+  update tasks set status = 'cancelled', finished_at = now(), updated_at = now(), error = '${RUN_CANCELLED}'
+  where run_id in (select id from run) and status in ${sqlList(UNSENT_STATUSES)}
+  returning id
+)
+select (select count(*) from run)::int as cancelled, (select count(*) from unsent)::int as tasks`;
+
+const ON_EXECUTION_SQL = `
+select t.id, t.attempt, t.execution_name, r.definition -> 'tasks' -> t.name ->> 'executor' as executor
+from tasks t join runs r on r.id = t.run_id
+where t.run_id = $1 and t.status in ${sqlList(ON_EXECUTION_STATUSES)}`;
+
+/** What `cancel` did; `errors` names the executions not yet stopped (the next tick's poll retries them). */
+export interface CancelResult {
+  cancelled: boolean;
+  status: RunStatus;
+  cancelledTasks: number;
+  executionsCancelled: number;
+  errors: string[];
+}
+
+/**
+ * Cancels a run: its waiting and queued tasks at once, its executions through their executor, recorded
+ * as the tick records them. A task being sent right now is stopped by the next tick's poll, which sees
+ * the run cancelled. `cancelled` is false, with the run's status, when it had already ended.
+ */
+export async function cancelRun(pool: Pool, config: Config, executors: Record<ExecutorKind, Executor>, id: string): Promise<CancelResult> {
+  const run = await getRun(pool, id);
+  const { rows } = await pool.query(CANCEL_SQL, [run.id]);
+  if (rows[0].cancelled === 0) return { cancelled: false, status: run.status, cancelledTasks: 0, executionsCancelled: 0, errors: [] };
+  const { rows: onExecution } = await pool.query<ExecutionAttempt>(ON_EXECUTION_SQL, [run.id]);
+  const { outcomes, faults } = await stopAttempts(executors, onExecution, config.statusConcurrency, () => ({ outcome: 'cancelled', error: RUN_CANCELLED }));
+  const recorded = await recordOutcomes(countingDb(pool), outcomes);
+  const errors = faults.map(({ attempt, error }) => `${attempt.execution_name}: ${errorText(error)}`);
+  return { cancelled: true, status: 'cancelled', cancelledTasks: rows[0].tasks + recorded.length, executionsCancelled: recorded.length, errors };
+}
