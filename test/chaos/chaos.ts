@@ -5,7 +5,10 @@ import path from 'node:path';
 import { behaviourFromEnv, startCloudRunEmulator, type FaultKind } from '../helpers/cloudRunEmulator';
 import { mulberry32 } from '../helpers/emulatorFaults';
 import { createTestDatabase } from '../helpers/db';
-import { seedWorkload, WORKFLOWS } from './workload';
+import { sqlList, TERMINAL_TASK_STATUSES, UNFINISHED_RUN_STATUSES } from '../../shared/lifecycle';
+import { applyWorkflows } from '../../shared/workflows/apply';
+import { parseWorkflow } from '../../shared/workflows/parse';
+import { limitedYaml, seedWorkload, WORKFLOWS } from './workload';
 
 /** How hard the chaos run pushes. */
 export interface ChaosSize {
@@ -19,8 +22,8 @@ export interface ChaosSize {
   timeoutMs: number;
 }
 
-export const FULL: ChaosSize = { tickProcesses: 8, runs: 20, tasksPerRun: 100, kills: 30, dbKills: 2, faultRate: 0.2, timeoutMs: 900_000 };
-export const SMALL: ChaosSize = { tickProcesses: 3, runs: 3, tasksPerRun: 20, kills: 4, dbKills: 1, faultRate: 0.2, timeoutMs: 180_000 };
+export const FULL: ChaosSize = { tickProcesses: 8, runs: 24, tasksPerRun: 100, kills: 30, dbKills: 2, faultRate: 0.2, timeoutMs: 900_000 };
+export const SMALL: ChaosSize = { tickProcesses: 3, runs: 6, tasksPerRun: 20, kills: 4, dbKills: 1, faultRate: 0.2, timeoutMs: 180_000 };
 
 /** What the chaos run found; `line` is the one-line figure it prints. */
 export interface ChaosReport {
@@ -33,6 +36,11 @@ export interface ChaosReport {
   lost: number;
   /** Statements Postgres aborted as deadlocked: each one a tick that failed part way. */
   deadlocks: number;
+  /** Runs cancelled, and concurrency limits changed, by the driver while they ran. */
+  cancels: number;
+  limitChanges: number;
+  /** Executions of a cancelled run created later than one claim lease after its cancel ended. */
+  lateStarts: string[];
   wrongStatus: string[];
   wrongAttempts: string[];
   line: string;
@@ -61,7 +69,9 @@ export async function runChaos(size: ChaosSize, seed: number): Promise<ChaosRepo
   // Set on every way out, so that tick processes ending then are not replaced.
   let stopping = false;
   try {
-    emu.setBehaviour((e) => ({ ...behaviourFromEnv(e), durationMs: Math.floor(random() * 300) }));
+    // CHAOS_SLOW_UNTIL=N: attempts before N run for a minute (past a timeout, or until cancelled).
+    const slow = (env: Record<string, string>) => Number(env.TICKRUN_ATTEMPT) < Number(env.CHAOS_SLOW_UNTIL ?? 0);
+    emu.setBehaviour((e) => ({ ...behaviourFromEnv(e), durationMs: slow(e.env) ? 60_000 : Math.floor(random() * 300) }));
     const runs = await seedWorkload(db.pool, size.runs, size.tasksPerRun);
     const kinds: FaultKind[] = ['429', '500', '503', 'delay', 'reset', 'lost'];
     emu.setFaults({ rate: size.faultRate, kinds, delayMs: 800, seed });
@@ -72,7 +82,7 @@ export async function runChaos(size: ChaosSize, seed: number): Promise<ChaosRepo
       TICKRUN_HOME: home,
       TICKRUN_POLL_INTERVAL: '200ms',
       TICKRUN_API_TIMEOUT: '500ms',
-      TICKRUN_CLAIM_LEASE: '3s',
+      TICKRUN_CLAIM_LEASE: '3s', // leaseMs below
       TICKRUN_BATCH_SIZE: '40',
       TICKRUN_POOL_SIZE: '3',
     };
@@ -88,14 +98,24 @@ export async function runChaos(size: ChaosSize, seed: number): Promise<ChaosRepo
     for (let i = 0; i < size.tickProcesses; i++) spawnTick();
 
     const unfinished = async () =>
-      (await db.pool.query("select count(*)::int as n from runs where status in ('pending', 'running')")).rows[0].n as number;
+      (await db.pool.query(`select count(*)::int as n from runs where status in ${sqlList(UNFINISHED_RUN_STATUSES)}`)).rows[0].n as number;
+    const disturbances = planDisturbances(runs, random);
+    const cancelled = new Map<string, number>();
+    let limitChanges = 0;
     const started = Date.now();
     // Spread the kills over the first part of the run, when there is the most in flight.
     const killEvery = 600;
     let nextKill = Date.now() + killEvery;
     let nextDbKill = Date.now() + 1500;
     while ((await unfinished()) > 0) {
-      if (Date.now() - started > size.timeoutMs) throw new Error(`chaos seed=${seed}: runs still unfinished after ${size.timeoutMs} ms`);
+      if (Date.now() - started > size.timeoutMs) {
+        const { rows } = await db.pool.query(
+          `select r.workflow, t.name, t.status, count(*)::int as n from runs r join tasks t on t.run_id = r.id
+           where r.status in ${sqlList(UNFINISHED_RUN_STATUSES)} group by 1, 2, 3 order by 1, 2, 3`,
+        );
+        const left = rows.map((r) => `${r.workflow}.${r.name} ${r.status} ${r.n}`).join(', ');
+        throw new Error(`chaos seed=${seed}: runs still unfinished after ${size.timeoutMs} ms: ${left}`);
+      }
       if (kills < size.kills && Date.now() >= nextKill && procs.size > 0) {
         const victims = [...procs];
         victims[Math.floor(random() * victims.length)].kill('SIGKILL');
@@ -111,12 +131,24 @@ export async function runChaos(size: ChaosSize, seed: number): Promise<ChaosRepo
           nextDbKill = Date.now() + 3000;
         }
       }
+      for (const d of disturbances.filter((d) => !d.done && Date.now() - started >= d.atMs)) {
+        d.done = true;
+        if (d.runId) {
+          // An operator's `tickrun cancel`, as its own process; the guarantee is counted from its end.
+          await runCli(['cancel', d.runId], env);
+          cancelled.set(d.runId, Date.now());
+        } else {
+          await applyWorkflows(db.pool, [parseWorkflow(limitedYaml(size.tasksPerRun, d.concurrency!), '/chaos/chaos-limited.yaml')]);
+          limitChanges++;
+        }
+      }
       await sleep(50);
     }
     stopping = true;
     for (const p of procs) p.kill('SIGKILL');
     emu.setFaults(null);
-    return await check(db.pool, emu, runs, { seed, ticks, kills, dbKills });
+    const leaseMs = 3000;
+    return await check(db.pool, emu, runs, cancelled, leaseMs, { seed, ticks, kills, dbKills, limitChanges });
   } finally {
     stopping = true;
     for (const p of procs) p.kill('SIGKILL');
@@ -126,11 +158,40 @@ export async function runChaos(size: ChaosSize, seed: number): Promise<ChaosRepo
   }
 }
 
+/** Something the driver does at `atMs` into the run: cancel a run, or set chaos-limited's limit. */
+interface Disturbance {
+  atMs: number;
+  runId?: string;
+  concurrency?: number | null;
+  done?: boolean;
+}
+
+/** Each chaos-cancelled run is cancelled 1 to 3 s in; chaos-limited's limit goes from 3 to 8, then away. */
+function planDisturbances(runs: Map<string, string>, random: () => number): Disturbance[] {
+  const plan: Disturbance[] = [{ atMs: 1000, concurrency: 8 }, { atMs: 2500, concurrency: null }];
+  for (const [runId, workflow] of runs) {
+    if (WORKFLOWS[workflow].disturb === 'cancel') plan.push({ atMs: 1000 + Math.floor(random() * 2000), runId });
+  }
+  return plan;
+}
+
+/** Runs the CLI to its end; throws with its stderr when it fails. */
+function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr!.on('data', (d) => (stderr += d));
+    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`tickrun ${args.join(' ')} exited ${code}: ${stderr}`))));
+  });
+}
+
 async function check(
   pool: import('pg').Pool,
   emu: Awaited<ReturnType<typeof startCloudRunEmulator>>,
   runs: Map<string, string>,
-  counts: { seed: number; ticks: number; kills: number; dbKills: number },
+  cancelled: Map<string, number>,
+  leaseMs: number,
+  counts: { seed: number; ticks: number; kills: number; dbKills: number; limitChanges: number },
 ): Promise<ChaosReport> {
   const wrongStatus: string[] = [];
   const wrongAttempts: string[] = [];
@@ -140,23 +201,29 @@ async function check(
   const starts = emu.startsByAttempt();
   let duplicates = 0;
   for (const n of starts.values()) if (n > 1) duplicates += n - 1;
-  const lost = tasks.filter((t) => !['success', 'failed', 'cancelled', 'skipped'].includes(t.status)).length;
+  const lost = tasks.filter((t) => !(TERMINAL_TASK_STATUSES as string[]).includes(t.status)).length;
   for (const t of tasks) {
     const want = WORKFLOWS[t.workflow].tasks[t.name];
+    const attempts = want.attempts === 'sent or not' ? Math.min(t.attempt, 1) : want.attempts;
     // Exactly the attempts the workflow needs were started, each once: none spent on a fault.
-    const started = [...Array(want.attempts).keys()].every((i) => starts.get(`${t.id}/${i + 1}`) === 1) && !starts.has(`${t.id}/${want.attempts + 1}`);
-    if (t.status !== want.status || t.attempt !== want.attempts || !started) {
+    const started = [...Array(attempts).keys()].every((i) => starts.get(`${t.id}/${i + 1}`) === 1) && !starts.has(`${t.id}/${attempts + 1}`);
+    if (t.status !== want.status || t.attempt !== attempts || !started) {
       wrongAttempts.push(`${t.workflow}.${t.name} ${t.id}: ${t.status} after ${t.attempt} attempts, want ${want.status} after ${want.attempts}`);
     }
   }
+  // A claim taken before the cancel may still be sent within its lease; nothing of the run starts later.
+  const lateStarts = emu.executions
+    .filter((e) => cancelled.has(e.env.TICKRUN_RUN_ID) && e.createdAt > cancelled.get(e.env.TICKRUN_RUN_ID)! + leaseMs)
+    .map((e) => `${e.name} of cancelled run ${e.env.TICKRUN_RUN_ID}, ${e.createdAt - cancelled.get(e.env.TICKRUN_RUN_ID)!} ms after its cancel`);
   const deadlocks = await deadlocksSeen(pool);
   const faults = Object.values(emu.injected).reduce((a, b) => a + b, 0);
   const byKind = Object.entries(emu.injected).map(([k, v]) => `${k}:${v}`).join(' ');
   const line =
     `chaos seed=${counts.seed} runs=${runs.size} tasks=${tasks.length} ticks=${counts.ticks} kills=${counts.kills} ` +
     `dbKills=${counts.dbKills} faults=${faults} (${byKind}) duplicates=${duplicates} lost=${lost} deadlocks=${deadlocks} ` +
+    `cancels=${cancelled.size} limitChanges=${counts.limitChanges} lateStarts=${lateStarts.length} ` +
     `wrongStatus=${wrongStatus.length} wrongAttempts=${wrongAttempts.length}`;
-  return { ...counts, faults, duplicates, lost, deadlocks, wrongStatus, wrongAttempts, line };
+  return { ...counts, cancels: cancelled.size, faults, duplicates, lost, deadlocks, lateStarts, wrongStatus, wrongAttempts, line };
 }
 
 /**

@@ -7,15 +7,22 @@ import { triggerRun } from '../../shared/operator/trigger';
 interface ChaosWorkflow {
   yaml: (n: number) => string;
   /** The run's status once everything has ended. */
-  runStatus: 'success' | 'failed';
-  /** Each task name's final status and the attempts it must have taken: no more, whatever the faults. */
-  tasks: Record<string, { status: string; attempts: number }>;
+  runStatus: 'success' | 'failed' | 'cancelled';
+  /**
+   * Each task name's final status and the attempts it must have taken: no more, whatever the faults.
+   * `sent or not`: a task of a run cancelled mid-way took 1 attempt if it was sent before the cancel, else 0.
+   */
+  tasks: Record<string, { status: string; attempts: number | 'sent or not' }>;
+  /** What the chaos driver does to a run of it while it runs. */
+  disturb?: 'cancel' | 'change limit';
 }
 
 const JOB = 'projects/chaos/locations/us-central1/jobs';
 
-// Three DAGs of n tasks each (n divisible by 10): a clean one, one whose fan-out fails its first attempt
-// everywhere, and one where a task fails for good so that its downstream is skipped.
+// DAGs of n tasks each (n divisible by 10): a clean one, one whose fan-out fails its first attempt
+// everywhere, one where a task fails for good so that its downstream is skipped, one whose first attempts
+// run past their timeout, one whose runs are cancelled mid-way, and one whose concurrency limit is
+// changed, then removed, while it runs. CHAOS_SLOW_UNTIL=N: attempts before N run for a minute.
 export const WORKFLOWS: Record<string, ChaosWorkflow> = {
   'chaos-clean': {
     yaml: (n) => `name: chaos-clean
@@ -56,9 +63,45 @@ tasks:
       load: { status: 'success', attempts: 1 },
     },
   },
+  'chaos-timeout': {
+    yaml: (n) => `name: chaos-timeout
+defaults: { retries: 1, backoff: 100ms }
+tasks:
+  slow: { job: ${JOB}/slow, count: ${0.5 * n}, timeout: 1s, env: { CHAOS_SLOW_UNTIL: "2" } }
+  after: { job: ${JOB}/after, count: ${0.5 * n}, depends_on: [slow] }
+`,
+    runStatus: 'success',
+    tasks: { slow: { status: 'success', attempts: 2 }, after: { status: 'success', attempts: 1 } },
+  },
+  'chaos-cancelled': {
+    yaml: (n) => `name: chaos-cancelled
+tasks:
+  long: { job: ${JOB}/long, count: ${0.5 * n}, env: { CHAOS_SLOW_UNTIL: "99" } }
+  after: { job: ${JOB}/after, count: ${0.5 * n}, depends_on: [long] }
+`,
+    runStatus: 'cancelled',
+    tasks: { long: { status: 'cancelled', attempts: 'sent or not' }, after: { status: 'cancelled', attempts: 0 } },
+    disturb: 'cancel',
+  },
+  'chaos-limited': {
+    yaml: (n) => limitedYaml(n, 3),
+    runStatus: 'success',
+    tasks: { work: { status: 'success', attempts: 2 }, then: { status: 'success', attempts: 1 } },
+    disturb: 'change limit',
+  },
 };
 
-/** Applies the three workflows and triggers `runs` runs of `tasksPerRun` tasks, round robin. */
+/** chaos-limited with a concurrency limit, or none; its work fails a first attempt so that retries meet the change. */
+export function limitedYaml(n: number, concurrency: number | null): string {
+  return `name: chaos-limited
+${concurrency === null ? '' : `concurrency: ${concurrency}\n`}defaults: { retries: 1, backoff: 100ms }
+tasks:
+  work: { job: ${JOB}/work, count: ${0.5 * n}, env: { EMU_FAIL: "attempts<2" } }
+  then: { job: ${JOB}/then, count: ${0.5 * n}, depends_on: [work] }
+`;
+}
+
+/** Applies the workflows and triggers `runs` runs of `tasksPerRun` tasks, round robin. */
 export async function seedWorkload(pool: Pool, runs: number, tasksPerRun: number): Promise<Map<string, string>> {
   const names = Object.keys(WORKFLOWS);
   await applyWorkflows(pool, names.map((name) => parseWorkflow(WORKFLOWS[name].yaml(tasksPerRun), `/chaos/${name}.yaml`)));
