@@ -12,6 +12,9 @@ if (Number(process.env.TICKRUN_ATTEMPT) < Number(process.env.FAIL_UNTIL || 0)) {
 setTimeout(() => {}, Number(process.env.SLEEP_MS || 0));
 `;
 
+// A command that writes its whole environment to ENV_FILE.
+const PRINT_ENV = `require('fs').writeFileSync(process.env.ENV_FILE, JSON.stringify(process.env));`;
+
 describe('process executor through the tick', () => {
   let h: Harness;
   let dir: string;
@@ -108,5 +111,28 @@ tasks:
     const pid = Number(fs.readFileSync(path.join(h.home, task.executionName!.slice('process:'.length), 'pid'), 'utf8'));
     await new Promise((r) => setTimeout(r, 200));
     expect(() => process.kill(pid, 0)).toThrow();
+  });
+
+  it('gives a task only the allow-listed environment of the machine, its own env and the TICKRUN_* variables', async () => {
+    const envFile = path.join(out, 'env.json');
+    fs.writeFileSync(path.join(dir, 'env.js'), PRINT_ENV);
+    const secrets = { PGPASSWORD: 'pg-secret', GOOGLE_APPLICATION_CREDENTIALS: '/keys/sa.json', PGHOST: 'db.internal', API_TOKEN: 'token' };
+    Object.assign(process.env, secrets, { LC_TIME: 'C' });
+    try {
+      await h.apply(`name: envs\ntasks:\n  show: { executor: process, command: ["node", "env.js"], env: { ENV_FILE: "${envFile}", MODE: full } }\n`, dir);
+      const run = await h.runToEnd(await h.trigger('envs'));
+      expect(run.status).toBe('success');
+    } finally {
+      for (const k of [...Object.keys(secrets), 'LC_TIME']) delete process.env[k];
+    }
+    const env = JSON.parse(fs.readFileSync(envFile, 'utf8'));
+    for (const k of Object.keys(secrets)) expect(env).not.toHaveProperty(k);
+    expect(env).toMatchObject({ PATH: process.env.PATH, LC_TIME: 'C', MODE: 'full', ENV_FILE: envFile, TICKRUN_TASK_NAME: 'show' });
+    if (process.env.HOME) expect(env.HOME).toBe(process.env.HOME);
+    // Nothing else of the parent's: every variable is allow-listed, the task's own or the contract's.
+    const own = ['ENV_FILE', 'MODE'];
+    const allowed = (k: string) => own.includes(k) || k.startsWith('TICKRUN_') || k.startsWith('LC_') ||
+      ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LANGUAGE', 'TZ', 'TMPDIR', 'TERM'].includes(k);
+    expect(Object.keys(env).filter((k) => !allowed(k))).toEqual([]);
   });
 });
