@@ -35,13 +35,20 @@ function tail(file: string, lines = 5): string {
 }
 
 /**
- * The machine's environment (PATH, HOME…) without tickrun's own settings: a task sees only the
- * contract's TICKRUN_* variables, never the orchestrator's profile or database URL.
+ * The variables of the machine's environment a task is given: what a command needs to find programs,
+ * its home, its user, its locale, its time zone and its temporary folder. Nothing else passes: the
+ * tick's environment holds database passwords (PG*, DATABASE_URL), credentials (GOOGLE_APPLICATION_CREDENTIALS)
+ * and its own Node options (NODE_*), none of them the task's. A task that needs more sets it in `env`.
  */
-function inheritedEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !k.startsWith('TICKRUN_') && k !== 'DATABASE_URL' && k !== 'CLOUD_RUN_EMULATOR_HOST'),
-  );
+const PASSED_ENV = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LANGUAGE', 'TZ', 'TMPDIR', 'TERM'] as const;
+
+/** Prefixes of variables passed too: the locale's categories (LC_ALL, LC_TIME…). */
+const PASSED_ENV_PREFIXES = ['LC_'] as const;
+
+/** The allow-listed part of an environment (PASSED_ENV, PASSED_ENV_PREFIXES). */
+function passedEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const passed = (k: string) => (PASSED_ENV as readonly string[]).includes(k) || PASSED_ENV_PREFIXES.some((p) => k.startsWith(p));
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => passed(e[0]) && e[1] !== undefined));
 }
 
 /** Runs `process` tasks on this machine, each attempt in its own folder under `<home>/executions`. */
@@ -61,7 +68,7 @@ export function createProcessExecutor(home: string): Executor {
       fs.mkdirSync(dir);
       const child = spawn('/bin/sh', ['-c', WRAPPER, 'tickrun-task', dir, ...command], {
         cwd: req.workflowDir,
-        env: { ...inheritedEnv(), ...executionEnv(req) },
+        env: { ...passedEnv(process.env), ...executionEnv(req) },
         detached: true,
         stdio: 'ignore',
       });

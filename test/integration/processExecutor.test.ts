@@ -129,8 +129,10 @@ tasks:
     for (const k of Object.keys(secrets)) expect(env).not.toHaveProperty(k);
     expect(env).toMatchObject({ PATH: process.env.PATH, LC_TIME: 'C', MODE: 'full', ENV_FILE: envFile, TICKRUN_TASK_NAME: 'show' });
     if (process.env.HOME) expect(env.HOME).toBe(process.env.HOME);
+    // The shell that starts the command sets PWD to the workflow's folder, never the tick's.
+    expect(env.PWD).toBe(dir);
     // Nothing else of the parent's: every variable is allow-listed, the task's own or the contract's.
-    const own = ['ENV_FILE', 'MODE'];
+    const own = ['ENV_FILE', 'MODE', 'PWD'];
     const allowed = (k: string) => own.includes(k) || k.startsWith('TICKRUN_') || k.startsWith('LC_') ||
       ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LANGUAGE', 'TZ', 'TMPDIR', 'TERM'].includes(k);
     expect(Object.keys(env).filter((k) => !allowed(k))).toEqual([]);
