@@ -6,7 +6,25 @@ import { executionEnv, statusEach, type DispatchRequest, type ExecutionStatus, t
 // The wrapper shell runs the command with its output appended to the attempt's log, then writes the
 // exit code beside it (renamed into place, so a reader never sees half a number). It is detached: the
 // tick that started it may end, and a later tick in another process reads the outcome from the files.
-const WRAPPER = 'dir=$1; shift; "$@" >>"$dir/output.log" 2>&1 </dev/null; echo $? >"$dir/exit.tmp"; mv "$dir/exit.tmp" "$dir/exit"';
+// Its no-op TERM trap keeps it waiting for a command that outlives a SIGTERM, so while the group leader
+// lives the command may still run (the command itself gets the default TERM, traps do not pass to it).
+const WRAPPER = 'dir=$1; shift; trap : TERM; "$@" >>"$dir/output.log" 2>&1 </dev/null; echo $? >"$dir/exit.tmp"; mv "$dir/exit.tmp" "$dir/exit"';
+
+// Sent with a cancel, detached as the task is: after the grace, SIGKILL to the task's process group if
+// any of it is left, so the kill happens though no tick ever asks about the attempt again.
+const GRACE_KILLER = 'sleep "$1"; kill -KILL "-$2" 2>/dev/null';
+
+/**
+ * How long a cancelled task has between SIGTERM and SIGKILL of its process group: 10 s, as Cloud Run
+ * gives a container it shuts down (https://cloud.google.com/run/docs/container-contract#lifecycle), so
+ * a task cleans up alike on both executors, and one that ignores SIGTERM still ends.
+ */
+export const KILL_GRACE_MS = 10_000;
+
+/** Options of the process executor: `killGraceMs` (default KILL_GRACE_MS) is the SIGTERM-to-SIGKILL grace. */
+export interface ProcessExecutorOptions {
+  killGraceMs?: number;
+}
 
 /** Execution names are `process:executions/<task id>/<attempt>`, a folder under the tickrun home. */
 const PREFIX = 'process:';
@@ -35,17 +53,37 @@ function tail(file: string, lines = 5): string {
 }
 
 /**
- * The machine's environment (PATH, HOME…) without tickrun's own settings: a task sees only the
- * contract's TICKRUN_* variables, never the orchestrator's profile or database URL.
+ * The variables of the machine's environment a task is given: what a command needs to find programs,
+ * its home, its user, its locale, its time zone and its temporary folder. Nothing else passes: the
+ * tick's environment holds database passwords (PG*, DATABASE_URL), credentials (GOOGLE_APPLICATION_CREDENTIALS)
+ * and its own Node options (NODE_*), none of them the task's. A task that needs more sets it in `env`.
  */
-function inheritedEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !k.startsWith('TICKRUN_') && k !== 'DATABASE_URL' && k !== 'CLOUD_RUN_EMULATOR_HOST'),
-  );
+const PASSED_ENV = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LANGUAGE', 'TZ', 'TMPDIR', 'TERM'] as const;
+
+/** Prefixes of variables passed too: the locale's categories (LC_ALL, LC_TIME…). */
+const PASSED_ENV_PREFIXES = ['LC_'] as const;
+
+/** The allow-listed part of an environment (PASSED_ENV, PASSED_ENV_PREFIXES). */
+function passedEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const passed = (k: string) => (PASSED_ENV as readonly string[]).includes(k) || PASSED_ENV_PREFIXES.some((p) => k.startsWith(p));
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => passed(e[0]) && e[1] !== undefined));
 }
 
-/** Runs `process` tasks on this machine, each attempt in its own folder under `<home>/executions`. */
-export function createProcessExecutor(home: string): Executor {
+/** Sends `signal` to a process group; a group already gone is no error. */
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * Runs `process` tasks on this machine, each attempt in its own folder under `<home>/executions`. A cancel
+ * sends SIGTERM to the attempt's process group, then SIGKILL after `killGraceMs`.
+ */
+export function createProcessExecutor(home: string, { killGraceMs = KILL_GRACE_MS }: ProcessExecutorOptions = {}): Executor {
+  if (!Number.isInteger(killGraceMs) || killGraceMs < 0) throw new Error(`killGraceMs must be a whole number of milliseconds, 0 or more; got ${killGraceMs}`);
   const folder = (name: string) => {
     if (!name.startsWith(PREFIX)) throw new Error(`not a process execution: ${name}`);
     return path.join(home, name.slice(PREFIX.length));
@@ -61,7 +99,7 @@ export function createProcessExecutor(home: string): Executor {
       fs.mkdirSync(dir);
       const child = spawn('/bin/sh', ['-c', WRAPPER, 'tickrun-task', dir, ...command], {
         cwd: req.workflowDir,
-        env: { ...inheritedEnv(), ...executionEnv(req) },
+        env: { ...passedEnv(process.env), ...executionEnv(req) },
         detached: true,
         stdio: 'ignore',
       });
@@ -81,11 +119,15 @@ export function createProcessExecutor(home: string): Executor {
       let code = exit();
       if (code === undefined) {
         const pid = Number(readText(path.join(dir, 'pid')));
-        if (pid && isAlive(pid)) return { state: 'running' };
+        if (pid && isAlive(pid)) {
+          killPastGrace(dir, pid);
+          return { state: 'running' };
+        }
         code = exit(); // it may have ended between the two reads
       }
+      // Cancelled: the code is that of a command stopped by our signal, or none when SIGKILL took the wrapper too.
+      if (fs.existsSync(path.join(dir, 'cancelled'))) return { state: 'cancelled' };
       if (code === undefined) {
-        if (fs.existsSync(path.join(dir, 'cancelled'))) return { state: 'cancelled' };
         return { state: 'failed', error: `process ended without an exit code (killed?); log: ${path.join(dir, 'output.log')}` };
       }
       if (Number(code) === 0) return { state: 'success' };
@@ -106,17 +148,34 @@ export function createProcessExecutor(home: string): Executor {
       );
     },
 
+    // The cancelled file holds when SIGTERM was sent: a cancel (or a status read) past the grace, from
+    // any tick, sends SIGKILL, should the detached killer not have done it.
     async cancel(name: string) {
       const dir = folder(name);
       const pid = Number(readText(path.join(dir, 'pid')));
       if (!pid || readText(path.join(dir, 'exit')) !== undefined) return;
+      if (termSentAt(dir) !== undefined) return killPastGrace(dir, pid);
       fs.writeFileSync(path.join(dir, 'cancelled'), new Date().toISOString());
-      try {
-        process.kill(-pid, 'SIGTERM'); // the whole process group: the wrapper and the command
-      } catch {
-        // already gone
-      }
+      signalGroup(pid, 'SIGTERM'); // the whole process group: the wrapper and the command
+      const killer = spawn('/bin/sh', ['-c', GRACE_KILLER, 'tickrun-grace', String(killGraceMs / 1000), String(pid)], { detached: true, stdio: 'ignore' });
+      await new Promise<void>((resolve, reject) => {
+        killer.once('spawn', resolve);
+        killer.once('error', reject);
+      });
+      killer.unref();
     },
   };
+
+  /** When SIGTERM was sent to an attempt, from its cancelled file; undefined when it never was. */
+  function termSentAt(dir: string): number | undefined {
+    const text = readText(path.join(dir, 'cancelled'));
+    return text === undefined ? undefined : Date.parse(text);
+  }
+
+  /** SIGKILL to an attempt's process group once the grace after its SIGTERM has passed. */
+  function killPastGrace(dir: string, pid: number): void {
+    const sentAt = termSentAt(dir);
+    if (sentAt !== undefined && !(Date.now() - sentAt < killGraceMs)) signalGroup(pid, 'SIGKILL');
+  }
   return executor;
 }

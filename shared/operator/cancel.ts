@@ -9,18 +9,17 @@ import { recordOutcomes } from '../steps/record';
 import { stopAttempts, type ExecutionAttempt } from '../steps/stop';
 import type { ExecutorKind } from '../workflows/definition';
 
-// The run and its unsent tasks end in one statement; tasks on an execution are stopped after it.
-const CANCEL_SQL = `
-with run as (
-  update runs set status = 'cancelled', finished_at = now(), error = 'cancelled'
-  where id = $1 and status in ${sqlList(UNFINISHED_RUN_STATUSES)}
-  returning id
-), unsent as (
-  update tasks set status = 'cancelled', finished_at = now(), updated_at = now(), error = '${RUN_CANCELLED}'
-  where run_id in (select id from run) and status in ${sqlList(UNSENT_STATUSES)}
-  returning id
-)
-select (select count(*) from run)::int as cancelled, (select count(*) from unsent)::int as tasks`;
+// The run ends first, then its unsent tasks, in one transaction: the second statement's snapshot, taken
+// once the run's row is held, sees every claim a tick gave back before (record reads the run's status
+// under a share lock, so a give-back either ended before this or waits, then sees the run cancelled).
+const CANCEL_RUN_SQL = `
+update runs set status = 'cancelled', finished_at = now(), error = 'cancelled'
+where id = $1 and status in ${sqlList(UNFINISHED_RUN_STATUSES)}
+returning id`;
+
+const CANCEL_UNSENT_SQL = `
+update tasks set status = 'cancelled', finished_at = now(), updated_at = now(), error = '${RUN_CANCELLED}'
+where run_id = $1 and status in ${sqlList(UNSENT_STATUSES)}`;
 
 const ON_EXECUTION_SQL = `
 select t.id, t.attempt, t.execution_name, r.definition -> 'tasks' -> t.name ->> 'executor' as executor
@@ -38,16 +37,34 @@ export interface CancelResult {
 
 /**
  * Cancels a run: its waiting and queued tasks at once, its executions through their executor, recorded
- * as the tick records them. A task being sent right now is stopped by the next tick's poll, which sees
- * the run cancelled. `cancelled` is false, with the run's status, when it had already ended.
+ * as the tick records them. A task being sent right now ends with its send: given back unsent, it is
+ * cancelled (steps/record.ts); started, the next tick's poll sees the run cancelled and stops it.
+ * `cancelled` is false, with the run's status, when it had already ended.
  */
 export async function cancelRun(pool: Pool, config: Config, executors: Record<ExecutorKind, Executor>, id: string): Promise<CancelResult> {
   const run = await getRun(pool, id);
-  const { rows } = await pool.query(CANCEL_SQL, [run.id]);
-  if (rows[0].cancelled === 0) return { cancelled: false, status: run.status, cancelledTasks: 0, executionsCancelled: 0, errors: [] };
+  const unsent = await cancelRunAndUnsent(pool, run.id);
+  if (unsent === undefined) return { cancelled: false, status: run.status, cancelledTasks: 0, executionsCancelled: 0, errors: [] };
   const { rows: onExecution } = await pool.query<ExecutionAttempt>(ON_EXECUTION_SQL, [run.id]);
   const { outcomes, faults } = await stopAttempts(executors, onExecution, config.statusConcurrency, () => ({ outcome: 'cancelled', error: RUN_CANCELLED }));
   const recorded = await recordOutcomes(countingDb(pool), outcomes);
   const errors = faults.map(({ attempt, error }) => `${attempt.execution_name}: ${errorText(error)}`);
-  return { cancelled: true, status: 'cancelled', cancelledTasks: rows[0].tasks + recorded.length, executionsCancelled: recorded.length, errors };
+  return { cancelled: true, status: 'cancelled', cancelledTasks: unsent + recorded.length, executionsCancelled: recorded.length, errors };
+}
+
+/** Cancels the run and its unsent tasks (CANCEL_RUN_SQL, CANCEL_UNSENT_SQL); how many tasks, or undefined when the run had ended. */
+async function cancelRunAndUnsent(pool: Pool, runId: string): Promise<number | undefined> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    const { rowCount } = await client.query(CANCEL_RUN_SQL, [runId]);
+    const unsent = rowCount ? (await client.query(CANCEL_UNSENT_SQL, [runId])).rowCount ?? 0 : undefined;
+    await client.query('commit');
+    return unsent;
+  } catch (err) {
+    await client.query('rollback').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
 }

@@ -27,6 +27,12 @@ export interface ClaimedTask {
 //   `task_id is null`), then, per workflow, as many of its ready tasks as it has free slots, oldest run
 //   first. Rows over the limit are never read, and a slot is held until the task leaves flight
 //   (steps/record.ts frees it).
+// A task is claimed only while its run runs: a cancelled run starts nothing (and no statement leaves a
+// task queued in an ended run: operator/cancel.ts, steps/record.ts). A scalar subquery, not a join: it
+// filters the ready index read row by row by the run's key, so the claim still stops at its batch in
+// index order instead of hashing every ready task against the runs (test/integration/explain.test.ts).
+const ofRunningRun = (t: string) => `(select r.status from runs r where r.id = ${t}.run_id) = 'running'`;
+
 export const CLAIM_SQL = `
 with open_slots as (
   select s.workflow, s.slot
@@ -47,6 +53,7 @@ with open_slots as (
   cross join lateral (
     select t.id, t.workflow, t.run_created_at from tasks t
     where t.workflow = w.workflow and t.status = 'queued' and t.limited and t.next_attempt_at <= now()
+      and ${ofRunningRun('t')}
     order by t.run_created_at, t.id
     limit w.k
     for update skip locked
@@ -57,8 +64,8 @@ with open_slots as (
   where s.workflow = f.workflow and s.slot = f.slot
   returning s.task_id as id
 ), ready as (
-  select id from tasks
-  where status = 'queued' and not limited and next_attempt_at <= now()
+  select id from tasks t
+  where status = 'queued' and not limited and next_attempt_at <= now() and ${ofRunningRun('t')}
   order by next_attempt_at
   limit $1
   for update skip locked

@@ -1,11 +1,11 @@
 import type { Db } from '../db';
-import { ATTEMPT_END_STATUSES, IN_FLIGHT_STATUSES, ON_EXECUTION_STATUSES, retryAllowed, retryDelaySql, sqlList, type TaskStatus } from '../lifecycle';
+import { ATTEMPT_END_STATUSES, IN_FLIGHT_STATUSES, ON_EXECUTION_STATUSES, retryAllowed, retryDelaySql, RUN_CANCELLED, sqlList, type TaskStatus } from '../lifecycle';
 
 /**
  * What became of one attempt. Outcomes of a claim (dispatch, reconciliation) carry the claim's
  * `leaseToken`; outcomes of an execution (poll, cancel) carry its `executionName`.
  * - `requeue`: nothing was started (refused by the executor, or the claim ran short): back to `queued`
- *   after `delayMs`, the same attempt number, no attempt spent;
+ *   after `delayMs`, the same attempt number, no attempt spent; `cancelled` if its run no longer runs;
  * - `ambiguous`: the dispatch may have started an execution: the task stays claimed for `delayMs`,
  *   then reconciliation finds out (steps/reap.ts);
  * - `checked`: a status check that changed nothing (or could not read the status): only `checked_at`
@@ -39,13 +39,28 @@ export interface RecordedOutcome {
 // Claim outcomes are one tick's under their lease token and skip that pass (docs/performance.md, row 9).
 const retried = `u.outcome = 'failed' and ${retryAllowed('t', 'r')}`;
 
+const givenBackToEndedRun = `b.outcome = 'requeue' and g.run_status <> 'running'`;
+
 export const RECORD_SQL = `
-with u as (
+with batch as (
   -- The batch as one JSON array of AttemptOutcome, serialised natively.
   select id, attempt, outcome, "executionName" as execution_name, error, "leaseToken" as lease_token,
          coalesce("delayMs", 0) as delay_ms
   from jsonb_to_recordset($1::jsonb)
     as j(id uuid, attempt int, outcome text, "executionName" text, error text, "leaseToken" uuid, "delayMs" int)
+), given_back as materialized (
+  -- A claim given back (requeue) is queued again only while its run runs. The run's newest status is read
+  -- under a share lock: a cancel committed meanwhile is seen, and one not yet begun waits for this
+  -- statement, then finds the task queued (operator/cancel.ts).
+  select t.id, r.status as run_status from tasks t join runs r on r.id = t.run_id
+  where t.id = any (array(select id from batch where outcome = 'requeue'))
+  for share of r
+), u as (
+  -- Given back in a run no longer running, a claim ends cancelled with its run, as any attempt does.
+  select b.id, b.attempt, b.execution_name, b.lease_token, b.delay_ms,
+         case when ${givenBackToEndedRun} then 'cancelled' else b.outcome end as outcome,
+         case when ${givenBackToEndedRun} then '${RUN_CANCELLED}' else b.error end as error
+  from batch b left join given_back g on g.id = b.id
 ), locked as materialized (
   -- Only tasks still on the outcome's execution: a stale outcome locks nothing, so it never waits on
   -- the tick that claimed the task again. One join condition, so no plan reads every task in flight

@@ -14,7 +14,8 @@ describe('tickrun dev (npm start)', () => {
   afterAll(() => fs.rmSync(home, { recursive: true, force: true }));
 
   it('runs the local example to success, serves the other commands meanwhile, and stops cleanly on SIGINT', async () => {
-    const env = { PATH: process.env.PATH!, TICKRUN_HOME: home, TICKRUN_POLL_INTERVAL: '300ms', EXAMPLE_OUTPUT_DIR: output, TICKRUN_DASHBOARD_PORT: '0' };
+    fs.mkdirSync(output);
+    const env = { PATH: process.env.PATH!, TICKRUN_HOME: home, TICKRUN_POLL_INTERVAL: '300ms', TMPDIR: output, TICKRUN_DASHBOARD_PORT: '0' };
     const dev = spawn(process.execPath, [path.join(ROOT, 'bin', 'tickrun.js'), 'dev'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     dev.stdout.on('data', (d) => (out += d));
@@ -46,7 +47,7 @@ describe('tickrun dev (npm start)', () => {
     expect(await exited).toBe(0);
     expect(out).toMatch(/stopped\s*$/);
     expect(fs.existsSync(path.join(home, 'db.json'))).toBe(false);
-    // The example wrote its report where it was told to, not into the checkout.
-    expect(fs.readdirSync(output).length).toBeGreaterThan(0);
+    // The example wrote its report where it was told to (the TMPDIR tasks are given), not into the checkout.
+    expect(fs.readdirSync(path.join(output, 'tickrun-example')).length).toBeGreaterThan(0);
   }, 120_000);
 });

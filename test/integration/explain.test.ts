@@ -67,4 +67,17 @@ describe('the tick statements use indexes, not a scan of tasks', () => {
       client.release();
     }
   });
+
+  it('claim reads the ready tasks in index order and stops at its batch, filtering by the run row by row', async () => {
+    const { rows } = await db.pool.query(`explain ${CLAIM_SQL}`, [100, 60000]);
+    const lines: string[] = rows.map((r) => r['QUERY PLAN']);
+    // The `ready` CTE's part of the plan: the lines under it, indented deeper.
+    const at = lines.findIndex((l) => /CTE ready/.test(l));
+    const depth = (l: string) => l.search(/\S/);
+    const end = lines.findIndex((l, i) => i > at && depth(l) <= depth(lines[at]));
+    const ready = lines.slice(at, end).join('\n');
+    expect(ready).toMatch(/Limit[\s\S]*LockRows[\s\S]*Index Scan using tasks_ready on tasks/);
+    // Ordered by the index, so no sort of the ready tasks and no join reading all of them first.
+    expect(ready).not.toMatch(/Sort|Hash|Merge/);
+  });
 });
