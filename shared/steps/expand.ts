@@ -5,7 +5,9 @@ import { log } from '../log';
 // Takes pending runs (skipping those another tick is expanding) and creates all of their tasks from the
 // pinned definition: `count` rows per task name, `waiting` when it has dependencies, else `queued`.
 // Run and tasks change in one statement, so a run is never half-expanded. A task is `limited` when its
-// workflow has a concurrency limit: the claim then takes it only with a free slot (steps/claim.ts).
+// workflow has a concurrency limit: the claim then takes it only with a free slot (steps/claim.ts). The
+// workflow's row is read under a share lock, so an `apply` changing the limit either goes first or waits
+// for these tasks and then reroutes them (workflows/apply.ts).
 const expandSql = (which: string, limit: string) => `
 with pending as (
   select r.id, r.definition, r.workflow, r.created_at, w.concurrency is not null as limited
@@ -14,6 +16,7 @@ with pending as (
   order by r.created_at
   limit ${limit}
   for update of r skip locked
+  for share of w
 ), created as (
   insert into tasks (run_id, workflow, run_created_at, limited, name, task_index, status, max_attempts, backoff_ms,
                      timeout_ms, depends_on, ancestors)
