@@ -22,6 +22,9 @@ const MAX_RETRIES = 100;
 // Cloud Run stops a job's task after 168 hours at most (https://cloud.google.com/run/docs/configuring/task-timeout),
 // so a longer timeout could never fire.
 const MAX_TIMEOUT_MS = 168 * 3_600_000;
+// The first retry already waits at most the retry cap, so a longer backoff would never be waited.
+const BACKOFF_CAP = formatDuration(RETRY_BACKOFF_CAP_MS);
+const BACKOFF_TOO_LONG = `at most ${BACKOFF_CAP}: retry delays are capped at ${BACKOFF_CAP}, so a longer backoff would never be waited`;
 
 const expected = (what: string) => ({
   error: (i: { input: unknown }) =>
@@ -68,8 +71,7 @@ const taskShape = {
   task_count: whole(1, MAX_FAN_OUT, 'a whole number of Cloud Run tasks, 1 or more').optional(),
   depends_on: z.array(z.string(expected('a task name')), expected('a list of task names, like [extract]')).optional(),
   retries: whole(0, MAX_RETRIES, 'a whole number of further attempts, 0 or more').optional(),
-  // The first retry already waits at most the cap, so a longer backoff would never be waited.
-  backoff: duration(0, RETRY_BACKOFF_CAP_MS, `at most ${formatDuration(RETRY_BACKOFF_CAP_MS)}: retry delays are capped at ${formatDuration(RETRY_BACKOFF_CAP_MS)}, so a longer backoff would never be waited`).optional(),
+  backoff: duration(0, RETRY_BACKOFF_CAP_MS, BACKOFF_TOO_LONG).optional(),
   timeout: duration(1, MAX_TIMEOUT_MS, 'at most 168h: Cloud Run stops a task after 168 hours, so a longer timeout could never fire').optional(),
 };
 const taskSchema = z.strictObject(taskShape, expected('a mapping of task fields'));
