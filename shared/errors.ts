@@ -44,3 +44,12 @@ export function errorText(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
   return text.length > 2000 ? `${text.slice(0, 2000)}…` : text;
 }
+
+/**
+ * A statement refused the data it was given (SQLSTATE class 22, data exception, or 23, integrity
+ * constraint), as opposed to a lost connection or a timeout: retrying the same rows fails the same way.
+ */
+export function isDataError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
+}

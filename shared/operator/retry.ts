@@ -8,27 +8,33 @@ import { getRun } from '../model/runs';
 // (they have all ended), and the run is `running` again only once its tasks are back, so `complete`
 // cannot end it in between. Attempt numbers go on from the last one: an execution is known by its task
 // and attempt (reap's search), so a number is never reused; each failed task gets its workflow's
-// retries again on top of the attempts it has spent.
+// retries again on top of the attempts it has spent. The tasks follow their workflow's concurrency limit
+// as it is now, not as it was when they ran; the workflow's row is read under a share lock, so an
+// `apply` changing the limit either goes first or waits and then reroutes these tasks itself.
 const RETRY_SQL = `
 with run as (
   update runs set status = 'running', finished_at = null, error = null
   where id = $1 and status = 'failed'
     and exists (select 1 from tasks where run_id = $1 and status = 'failed')
-  returning id, definition
+  returning id, definition, workflow
+), workflow as (
+  select w.concurrency is not null as limited from workflows w join run on w.name = run.workflow
+  for share of w
 ), failed as (
   select t.id, t.name from tasks t where t.run_id = $1 and t.status = 'failed'
 ), requeued as (
   update tasks t
   set status = 'queued', next_attempt_at = now(), updated_at = now(), finished_at = null, error = null,
       execution_name = null, dispatched_at = null, lease_until = null, lease_token = null, deadline_at = null, checked_at = null,
-      max_attempts = t.attempt + coalesce((run.definition -> 'tasks' -> t.name ->> 'retries')::int, 0) + 1
-  from run, failed f
+      max_attempts = t.attempt + coalesce((run.definition -> 'tasks' -> t.name ->> 'retries')::int, 0) + 1,
+      limited = workflow.limited
+  from run, workflow, failed f
   where t.id = f.id
   returning t.id
 ), reset as (
   update tasks t
-  set status = 'waiting', updated_at = now(), finished_at = null, error = null
-  from run
+  set status = 'waiting', updated_at = now(), finished_at = null, error = null, limited = workflow.limited
+  from run, workflow
   where t.run_id = run.id and t.status = 'skipped'
     and exists (select 1 from failed f where f.name = any (t.ancestors))
   returning t.id

@@ -1,25 +1,30 @@
 import type { TickContext } from '../context';
+import { errorText, isDataError } from '../errors';
+import { log } from '../log';
 
 // Takes pending runs (skipping those another tick is expanding) and creates all of their tasks from the
 // pinned definition: `count` rows per task name, `waiting` when it has dependencies, else `queued`.
 // Run and tasks change in one statement, so a run is never half-expanded. A task is `limited` when its
-// workflow has a concurrency limit: the claim then takes it only with a free slot (steps/claim.ts).
-export const EXPAND_SQL = `
+// workflow has a concurrency limit: the claim then takes it only with a free slot (steps/claim.ts). The
+// workflow's row is read under a share lock, so an `apply` changing the limit either goes first or waits
+// for these tasks and then reroutes them (workflows/apply.ts).
+const expandSql = (which: string, limit: string) => `
 with pending as (
   select r.id, r.definition, r.workflow, r.created_at, w.concurrency is not null as limited
   from runs r join workflows w on w.name = r.workflow
-  where r.status = 'pending'
+  where ${which}
   order by r.created_at
-  limit $1
+  limit ${limit}
   for update of r skip locked
+  for share of w
 ), created as (
   insert into tasks (run_id, workflow, run_created_at, limited, name, task_index, status, max_attempts, backoff_ms,
                      timeout_ms, depends_on, ancestors)
   select p.id, p.workflow, p.created_at, p.limited, t.key, i,
          case when jsonb_array_length(t.value -> 'dependsOn') > 0 then 'waiting' else 'queued' end,
          (t.value ->> 'retries')::int + 1,
-         (t.value ->> 'backoffMs')::int,
-         (t.value ->> 'timeoutMs')::int,
+         (t.value ->> 'backoffMs')::bigint,
+         (t.value ->> 'timeoutMs')::bigint,
          array(select jsonb_array_elements_text(t.value -> 'dependsOn')),
          array(select jsonb_array_elements_text(t.value -> 'ancestors'))
   from pending p
@@ -32,9 +37,48 @@ from pending p
 where r.id = p.id
 returning r.id, (select count(*) from created)::int as tasks`;
 
+/** Expands up to one batch of pending runs, oldest first: the fast path, one round trip. */
+export const EXPAND_SQL = expandSql(`r.status = 'pending'`, '$1');
+
+/** Expands one pending run: what a failed batch falls back to, so each run succeeds or fails alone. */
+export const EXPAND_ONE_SQL = expandSql(`r.id = $1 and r.status = 'pending'`, '1');
+
+// The runs a failed batch would have taken, to expand one by one.
+const PENDING_SQL = `select id from runs where status = 'pending' order by created_at limit $1`;
+
+// A run whose definition cannot become tasks ends `failed` with the reason, so it neither stays pending
+// nor fails the batch of every later cycle.
+const REFUSE_SQL = `update runs set status = 'failed', error = $2, finished_at = now() where id = $1 and status = 'pending'`;
+
 /** Expands up to one batch of pending runs into their tasks. Returns how many runs started. */
 export async function expandPendingRuns(ctx: TickContext): Promise<{ runsStarted: number; tasksCreated: number }> {
   const { db, config } = ctx;
-  const { rows } = await db.query<{ id: string; tasks: number }>(EXPAND_SQL, [config.batchSize], 'tickrun_expand');
-  return { runsStarted: rows.length, tasksCreated: rows[0]?.tasks ?? 0 };
+  try {
+    const { rows } = await db.query<{ id: string; tasks: number }>(EXPAND_SQL, [config.batchSize], 'tickrun_expand');
+    return { runsStarted: rows.length, tasksCreated: rows[0]?.tasks ?? 0 };
+  } catch (err) {
+    // Only a run's own data fails this way; a lost connection or a timeout still fails the tick.
+    if (!isDataError(err)) throw err;
+  }
+  return expandOneByOne(ctx);
+}
+
+/** The batch's runs, each in a statement of its own: a run its data refuses ends failed, the others start. */
+async function expandOneByOne(ctx: TickContext): Promise<{ runsStarted: number; tasksCreated: number }> {
+  const { db, config } = ctx;
+  const { rows: pending } = await db.query<{ id: string }>(PENDING_SQL, [config.batchSize], 'tickrun_expand_pending');
+  const result = { runsStarted: 0, tasksCreated: 0 };
+  for (const { id } of pending) {
+    try {
+      const { rows } = await db.query<{ id: string; tasks: number }>(EXPAND_ONE_SQL, [id], 'tickrun_expand_one');
+      result.runsStarted += rows.length;
+      result.tasksCreated += rows[0]?.tasks ?? 0;
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      const reason = `its pinned definition could not be expanded: ${errorText(err)}`;
+      await db.query(REFUSE_SQL, [id, reason], 'tickrun_expand_refuse');
+      log('ERROR', `run ${id} failed: ${reason}`, { run_id: id });
+    }
+  }
+  return result;
 }

@@ -11,9 +11,10 @@ import { stopAttempts, type StopEnd } from './stop';
 // The least recently checked in-flight tasks with what the check needs from their run. Read, not
 // marked: the statement that records the checks marks them too (steps/record.ts, outcome `checked`),
 // so a check that finds its attempt ended costs no write of its own. Two ticks polling at the same time
-// may check the same tasks; recording is guarded, so the second records nothing.
+// may check the same tasks; recording is guarded, so the second records nothing. The timeout is read as
+// float8, which node-postgres returns as a number (bigint comes back as text), exact for any file's duration.
 export const IN_FLIGHT_SQL = `
-select t.id, t.run_id, t.name, t.task_index, t.attempt, t.status, t.execution_name, t.timeout_ms,
+select t.id, t.run_id, t.name, t.task_index, t.attempt, t.status, t.execution_name, t.timeout_ms::float8 as timeout_ms,
        t.deadline_at < now() as timed_out, r.status as run_status, r.workflow,
        r.definition -> 'tasks' -> t.name ->> 'executor' as executor
 from tasks t

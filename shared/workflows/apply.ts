@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import type { Pool } from 'pg';
+import { sqlList, UNFINISHED_TASK_STATUSES } from '../lifecycle';
 import type { WorkflowDefinition } from './definition';
 import { nextScheduleSlot } from './schedule';
 
@@ -39,8 +40,9 @@ on conflict (name) do update
 returning name, version, (xmax = 0) as inserted`;
 
 // One slot row per unit of each limit; slots above a lowered limit go once free (the claim only takes
-// slots up to the limit meanwhile). Queued tasks follow a limit set or removed, so none waits for a
-// slot that will never exist.
+// slots up to the limit meanwhile). Every unfinished task follows a limit set or removed, not only the
+// queued ones: a task waiting or in flight comes back to the claim by its `limited`, and one routed by a
+// limit gone would wait for a slot that is never free. Tasks are locked in id order, as record.ts does.
 const SLOTS_SQL = `
 with added as (
   insert into concurrency_slots (workflow, slot)
@@ -51,14 +53,21 @@ with added as (
   delete from concurrency_slots s using workflows w
   where w.name = s.workflow and w.name = any ($1) and s.task_id is null
     and (w.concurrency is null or s.slot > w.concurrency)
+), rerouted as (
+  select t.id, w.concurrency is not null as limited
+  from tasks t join workflows w on w.name = t.workflow
+  where w.name = any ($1) and t.status in ${sqlList(UNFINISHED_TASK_STATUSES)} and t.limited <> (w.concurrency is not null)
+  order by t.id
+  for no key update of t
 )
-update tasks t set limited = (w.concurrency is not null)
-from workflows w
-where t.workflow = w.name and w.name = any ($1) and t.status = 'queued' and t.limited <> (w.concurrency is not null)`;
+update tasks t set limited = r.limited
+from rerouted r
+where t.id = r.id`;
 
 /**
  * Creates or updates workflows in one transaction: all or nothing. Runs already triggered keep the
- * definition they pinned; a concurrency limit applies across runs from the next claim on.
+ * definition they pinned; a concurrency limit applies across runs from the next claim on, to their
+ * unfinished tasks too (those already in flight finish without a slot).
  */
 export async function applyWorkflows(pool: Pool, defs: WorkflowDefinition[], now = new Date()): Promise<AppliedWorkflow[]> {
   const names = defs.map((d) => d.name);

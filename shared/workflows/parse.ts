@@ -3,7 +3,8 @@ import { isMap, isPair, isScalar, isSeq, parseDocument, type Document, type YAML
 import { z } from 'zod';
 import { WorkflowError } from '../errors';
 import { WORKFLOW_NAME, WORKFLOW_NAME_RULE, type TaskSpec, type WorkflowDefinition } from './definition';
-import { parseDuration } from './duration';
+import { RETRY_BACKOFF_CAP_MS } from '../lifecycle';
+import { formatDuration, parseDuration } from './duration';
 import { checkSchedule, checkTimezone } from './schedule';
 
 // A leading letter or digit keeps flag-like names ("-x") out of command lines and logs.
@@ -18,6 +19,12 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const RESERVED_ENV = ['WORKFLOW', 'RUN_ID', 'TASK_ID', 'TASK_NAME', 'TASK_INDEX', 'ATTEMPT', 'PARAMS'].map((v) => `TICKRUN_${v}`);
 const MAX_FAN_OUT = 10_000; // Cloud Run's own limit on tasks per execution; also bounds the rows one run expands to.
 const MAX_RETRIES = 100;
+// Cloud Run stops a job's task after 168 hours at most (https://cloud.google.com/run/docs/configuring/task-timeout),
+// so a longer timeout could never fire.
+const MAX_TIMEOUT_MS = 168 * 3_600_000;
+// The first retry already waits at most the retry cap, so a longer backoff would never be waited.
+const BACKOFF_CAP = formatDuration(RETRY_BACKOFF_CAP_MS);
+const BACKOFF_TOO_LONG = `at most ${BACKOFF_CAP}: retry delays are capped at ${BACKOFF_CAP}, so a longer backoff would never be waited`;
 
 const expected = (what: string) => ({
   error: (i: { input: unknown }) =>
@@ -26,11 +33,12 @@ const expected = (what: string) => ({
 const whole = (min: number, max: number, what: string) =>
   z.number(expected(what)).int(expected(what)).min(min, expected(what)).max(max, `at most ${max}`);
 const strings = (what: string) => z.array(z.string(expected('a string (quote it)')), expected(what));
-const duration = (min: number) =>
+const duration = (min: number, max: number, tooLong: string) =>
   z.string(expected('a duration like 90s, 10m or 2h')).transform((text, ctx) => {
     try {
       const ms = parseDuration(text);
       if (ms < min) throw new Error('must be longer than 0s');
+      if (ms > max) throw new Error(tooLong);
       return ms;
     } catch (err) {
       ctx.issues.push({ code: 'custom', message: (err as Error).message, input: text });
@@ -63,8 +71,8 @@ const taskShape = {
   task_count: whole(1, MAX_FAN_OUT, 'a whole number of Cloud Run tasks, 1 or more').optional(),
   depends_on: z.array(z.string(expected('a task name')), expected('a list of task names, like [extract]')).optional(),
   retries: whole(0, MAX_RETRIES, 'a whole number of further attempts, 0 or more').optional(),
-  backoff: duration(0).optional(),
-  timeout: duration(1).optional(),
+  backoff: duration(0, RETRY_BACKOFF_CAP_MS, BACKOFF_TOO_LONG).optional(),
+  timeout: duration(1, MAX_TIMEOUT_MS, 'at most 168h: Cloud Run stops a task after 168 hours, so a longer timeout could never fire').optional(),
 };
 const taskSchema = z.strictObject(taskShape, expected('a mapping of task fields'));
 // A default dependency would make every task depend on it, including itself: always a cycle.

@@ -50,11 +50,16 @@ describe('migrate', () => {
         insert into task_attempts (task_id, run_id, attempt, status, execution_name, claimed_at, dispatched_at, finished_at, error) values
           ('00000000-0000-4000-8000-0000000000a1', '00000000-0000-4000-8000-000000000001', 1, 'failed', 'e1', '2026-01-01 00:00:00+00', '2026-01-01 00:00:01+00', '2026-01-01 00:00:05+00', 'boom'),
           ('00000000-0000-4000-8000-0000000000a1', '00000000-0000-4000-8000-000000000001', 2, 'running', 'e2', '2026-01-01 00:00:10+00', '2026-01-01 00:00:11+00', null, null);`);
-      expect(await migrate(db)).toEqual(['0005_fewer_writes']);
+      const later = fs.readdirSync(MIGRATIONS_DIR).map((f) => f.replace(/\.sql$/, '')).filter((n) => n >= '0005').sort();
+      expect(await migrate(db)).toEqual(later);
       const { rows: tasks } = await db.query('select status, attempt, dispatched_at from tasks');
       expect(tasks).toEqual([{ status: 'running', attempt: 2, dispatched_at: new Date('2026-01-01T00:00:11Z') }]);
       const { rows: attempts } = await db.query('select attempt, status, execution_name, error from task_attempts order by attempt');
       expect(attempts).toEqual([{ attempt: 1, status: 'failed', execution_name: 'e1', error: 'boom' }]);
+      // 0006: durations in bigint, values kept.
+      const { rows: durations } = await db.query("select data_type from information_schema.columns where table_name = 'tasks' and column_name in ('backoff_ms', 'timeout_ms')");
+      expect(durations).toEqual([{ data_type: 'bigint' }, { data_type: 'bigint' }]);
+      expect((await db.query('select backoff_ms::int as b, timeout_ms from tasks')).rows).toEqual([{ b: 0, timeout_ms: null }]);
     } finally {
       await db.end();
       await admin.query('drop database migrate_0005 with (force)');
