@@ -3,7 +3,7 @@ import pLimit from 'p-limit';
 import { log } from '../log';
 import type { TaskSpec } from '../workflows/definition';
 import { createCloudRunClients } from './cloudRunClients';
-import { CloudRunCallError, callError } from './cloudRunErrors';
+import { CloudRunCallError, callError, dispatchRefusal } from './cloudRunErrors';
 import { jobsToList, settleFromListing, startedIn, STARTED_FIELDS, STATUS_FIELDS, type ListPage } from './cloudRunListing';
 import { executionStatus, operationExecution } from './cloudRunStatus';
 import { ExecutorFault, executionEnv, statusEach, type DispatchRequest, type ExecutionStatus, type Executor, type LostAttempt } from './executor';
@@ -69,7 +69,9 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
       const name = jobName(req.spec, `task "${req.taskName}"`, options);
       const [operation] = await call('runJob', name, () =>
         jobs.runJob({ name, overrides: overridesFor(req) }, callOptions()),
-      );
+      ).catch((err: unknown) => {
+        throw dispatchRefusal(name, err);
+      });
       // The operation ends only when the execution does; its metadata already is the new
       // Execution, so the name is known without waiting.
       const executionName = operationExecution(operation, decodeExecution)?.name;

@@ -17,9 +17,13 @@ export function executionStatus(execution: Execution): ExecutionStatus {
   // Cloud Run shows a cancellation as a failed Completed condition with reason CANCELLED;
   // cancelled tasks with none failed mean the same even if the reason is missing.
   if (enumName(EXECUTION_REASON, completed?.executionReason) === 'CANCELLED' || (cancelled > 0 && failed === 0)) {
-    return { state: 'cancelled' };
+    return completed?.message ? { state: 'cancelled', message: completed.message } : { state: 'cancelled' };
   }
   if (state === 'CONDITION_SUCCEEDED' && failed === 0) return { state: 'success' };
+  // No task could start (an image missing, a secret denied): the condition names a CommonReason instead.
+  const reason = enumName(COMMON_REASON, completed?.reason);
+  const ran = failed + (execution.succeededCount ?? 0) > 0;
+  if (!ran && reason && reason !== 'COMMON_REASON_UNDEFINED') return { state: 'failed', error: `${reason}: ${completed?.message ?? 'execution failed'} (no task ran)` };
   const counts = `${failed} of ${execution.taskCount ?? '?'} tasks failed, ${execution.succeededCount ?? 0} succeeded`;
   return { state: 'failed', error: completed?.message ? `${completed.message} (${counts})` : `execution failed (${counts})` };
 }
@@ -44,6 +48,7 @@ const conditionEnums = jsonProtos.nested.google.nested.cloud.nested.run.nested.v
 const byNumber = (values: Record<string, number>) => Object.fromEntries(Object.entries(values).map(([name, n]) => [n, name]));
 const CONDITION_STATE: Record<number, string> = byNumber(conditionEnums.State.values);
 const EXECUTION_REASON: Record<number, string> = byNumber(conditionEnums.ExecutionReason.values);
+const COMMON_REASON: Record<number, string> = byNumber(conditionEnums.CommonReason.values);
 
 function enumName(values: Record<number, string>, value: unknown): string | undefined {
   return typeof value === 'number' ? values[value] : (value as string | undefined) ?? undefined;

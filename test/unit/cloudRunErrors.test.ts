@@ -1,6 +1,5 @@
-import * as errors from '../../shared/executors/cloudRunErrors';
-import { CloudRunCallError, callError } from '../../shared/executors/cloudRunErrors';
-import { ExecutorFault } from '../../shared/executors/executor';
+import { CloudRunCallError, callError, dispatchRefusal } from '../../shared/executors/cloudRunErrors';
+import { ExecutorFault, ExecutorRefusal } from '../../shared/executors/executor';
 
 const JOB = 'projects/p1/locations/europe-west1/jobs/nightly';
 const EXECUTION = `${JOB}/executions/nightly-abcde`;
@@ -126,10 +125,6 @@ describe('callError', () => {
 });
 
 describe('dispatchRefusal', () => {
-  // Looked up, not imported by name, so that its absence fails these tests rather than the whole file.
-  const dispatchRefusal = (job: string, err: unknown): unknown => (errors as Record<string, unknown>).dispatchRefusal
-    ? ((errors as Record<string, unknown>).dispatchRefusal as (job: string, err: unknown) => unknown)(job, err)
-    : err;
   const refusedToRun = (cause: unknown) => dispatchRefusal(JOB, callError('runJob', JOB, 300, cause)) as Error;
 
   it.each<[string, unknown, RegExp]>([
@@ -141,7 +136,8 @@ describe('dispatchRefusal', () => {
     ['INVALID_ARGUMENT: the overrides to correct', grpc('INVALID_ARGUMENT', 'Invalid value at overrides.task_count'), /INVALID_ARGUMENT: .*; correct the task's args, env, task_count or timeout/],
   ])('makes a runJob refusal no retry cures final, saying what to grant, create or fix: %s', (_what, cause, message) => {
     const err = refusedToRun(cause);
-    expect(err.name).toBe('ExecutorRefusal');
+    expect(err).toBeInstanceOf(ExecutorRefusal);
+    expect(err.cause).toBeInstanceOf(CloudRunCallError);
     expect(err.message).toMatch(message);
   });
 
