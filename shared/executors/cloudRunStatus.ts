@@ -29,6 +29,20 @@ export function executionStatus(execution: Execution): ExecutionStatus {
 }
 
 /**
+ * What an execution Cloud Run no longer has means (docs/guarantees.md). Its job exists: it was removed after
+ * it completed ("Execute jobs": a job keeps its last 1,000 completed executions and those of the last 7
+ * days); its job is gone: it went with it. Either way it is not running and how it ended cannot be read.
+ */
+export function vanishedStatus(executionName: string, job: string, jobExists: boolean): ExecutionStatus {
+  const why = jobExists
+    ? 'ended, but Cloud Run no longer keeps it (a job keeps its last 1,000 completed executions and those of the last 7 days)'
+    : `is gone with its job ${job}, which no longer exists`;
+  // It may have succeeded: running it again could do its work twice.
+  const error = `execution ${executionName} ${why}: whether it succeeded is unknown, so it is not retried; see its logs, then retry the run if it must run again`;
+  return { state: 'failed', error, outcomeUnknown: true };
+}
+
+/**
  * The Execution an operation's metadata holds. gax decodes it into `metadata`, except for an
  * operation already done with an error: then it stops before the metadata, which is decoded here.
  */

@@ -18,12 +18,13 @@ export interface DispatchRequest {
 
 /**
  * What an executor says of one execution. `running` covers every state before an end. A cancelled
- * execution carries the executor's own `message` when it gave one (who cancelled it, or why).
+ * execution carries the executor's own `message` when it gave one (who cancelled it, or why). A failed
+ * one with `outcomeUnknown` ended but can no longer be read: it may have succeeded, so it is never retried.
  */
 export type ExecutionStatus =
   | { state: 'running' }
   | { state: 'success' }
-  | { state: 'failed'; error: string }
+  | { state: 'failed'; error: string; outcomeUnknown?: true }
   | { state: 'cancelled'; message?: string };
 
 /**
@@ -69,7 +70,7 @@ export interface LostAttempt {
 export interface Executor {
   /** Starts one attempt; resolves to the execution's name once the executor has accepted it. */
   dispatch(req: DispatchRequest): Promise<string>;
-  /** Reads an execution's state. An execution that no longer exists is `failed` with a clear error. */
+  /** Reads an execution's state. One that no longer exists is `failed` with an error saying why, and `outcomeUnknown` if it may have succeeded. */
   status(executionName: string): Promise<ExecutionStatus>;
   /**
    * Reads many executions' states, at most `concurrency` calls at once: each name maps to its status, or
