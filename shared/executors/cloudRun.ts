@@ -3,9 +3,9 @@ import pLimit from 'p-limit';
 import { log } from '../log';
 import type { TaskSpec } from '../workflows/definition';
 import { createCloudRunClients } from './cloudRunClients';
-import { CloudRunCallError, callError } from './cloudRunErrors';
+import { CloudRunCallError, callError, dispatchRefusal } from './cloudRunErrors';
 import { jobsToList, settleFromListing, startedIn, STARTED_FIELDS, STATUS_FIELDS, type ListPage } from './cloudRunListing';
-import { executionStatus, operationExecution } from './cloudRunStatus';
+import { executionStatus, operationExecution, vanishedStatus } from './cloudRunStatus';
 import { ExecutorFault, executionEnv, statusEach, type DispatchRequest, type ExecutionStatus, type Executor, type LostAttempt } from './executor';
 
 type Overrides = protos.google.cloud.run.v2.RunJobRequest.IOverrides;
@@ -49,7 +49,10 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
       ...callOptions(), autoPaginate: false, otherArgs: { headers: { 'x-goog-fieldmask': fields } },
     }));
 
-  /** One execution's state by getExecution; one that no longer exists is a failed attempt. */
+  /**
+   * One execution's state by getExecution. One that no longer exists is read by whether its job does
+   * (vanishedStatus); while that cannot be told, the status is unread and asked again next cycle.
+   */
   const status = async (executionName: string): Promise<ExecutionStatus> => {
     try {
       const [execution] = await call('getExecution', executionName, () =>
@@ -57,19 +60,30 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
       );
       return executionStatus(execution);
     } catch (err) {
-      if (err instanceof CloudRunCallError && err.status === 'NOT_FOUND') {
-        return { state: 'failed', error: `execution ${executionName} no longer exists` };
-      }
-      throw err;
+      if (!isNotFound(err)) throw err;
+      const job = executionName.replace(/\/executions\/[^/]+$/, '');
+      return vanishedStatus(executionName, job, await jobExists(job));
     }
   };
+
+  /** Whether a job exists, by jobs.get with only its name asked for. */
+  const jobExists = (job: string): Promise<boolean> =>
+    call('getJob', job, () => jobs.getJob({ name: job }, { ...callOptions(), otherArgs: { headers: { 'x-goog-fieldmask': 'name' } } })).then(
+      () => true,
+      (err: unknown) => {
+        if (isNotFound(err)) return false;
+        throw err;
+      },
+    );
 
   return {
     async dispatch(req) {
       const name = jobName(req.spec, `task "${req.taskName}"`, options);
       const [operation] = await call('runJob', name, () =>
         jobs.runJob({ name, overrides: overridesFor(req) }, callOptions()),
-      );
+      ).catch((err: unknown) => {
+        throw dispatchRefusal(name, err);
+      });
       // The operation ends only when the execution does; its metadata already is the new
       // Execution, so the name is known without waiting.
       const executionName = operationExecution(operation, decodeExecution)?.name;
@@ -138,6 +152,8 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
     },
   };
 }
+
+const isNotFound = (err: unknown) => err instanceof CloudRunCallError && err.status === 'NOT_FOUND';
 
 /** Lost attempts by the full name of their job (as dispatch resolves it), and those that have none. */
 function groupByJob(lost: LostAttempt[], options: CloudRunOptions) {

@@ -1,4 +1,4 @@
-import { ExecutorFault } from './executor';
+import { ExecutorFault, ExecutorRefusal } from './executor';
 
 const GRPC_STATUS = [
   'OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS',
@@ -14,6 +14,12 @@ const HTTP_STATUS: Record<number, string> = {
 
 /** Codes after which the request may have been carried out: it failed midway, or its answer was lost. */
 const MAYBE_DONE = new Set(['INTERNAL', 'UNKNOWN', 'DEADLINE_EXCEEDED', 'DATA_LOSS', 'CANCELLED']);
+/**
+ * Codes of a request refused before it was carried out, that a later one may pass: ABORTED (google.rpc.Code:
+ * a concurrency conflict, to retry "at a higher level") and UNAUTHENTICATED (an access token that expired;
+ * the client fetches a new one for the next call).
+ */
+const NOT_DONE = new Set(['ABORTED', 'UNAUTHENTICATED']);
 /** With no answer at all: codes and names along the cause chain saying the request never left. */
 const NEVER_SENT = new Set(['ECONNREFUSED', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
 /** …and those saying the connection broke, or the answer was unreadable, after it may have gone out. */
@@ -64,6 +70,7 @@ function faultKind({ status, grpc, http, message, timedOut, trail }: Reading): E
   if (timedOut) return 'ambiguous';
   if (status === 'RESOURCE_EXHAUSTED') return 'quota';
   if (status === 'UNAVAILABLE') return grpc && CUT_OFF_WORDS.test(message) ? 'ambiguous' : 'retryable';
+  if (status && NOT_DONE.has(status)) return 'retryable';
   if (status) return MAYBE_DONE.has(status) ? 'ambiguous' : undefined;
   // A 5xx without a google.rpc.Status (a load balancer's 502): it may have reached Cloud Run.
   if (http) return http >= 500 ? 'ambiguous' : undefined;
@@ -106,4 +113,23 @@ function parseStatusBody(data: unknown): { status?: string; message?: string } |
   } catch {
     return undefined;
   }
+}
+
+/**
+ * What to do about each runJob refusal no retry cures. google.rpc.Code: FAILED_PRECONDITION means "do not
+ * retry until the system state has been explicitly fixed"; INVALID_ARGUMENT, arguments that never work.
+ * Running with overrides needs run.jobs.runWithOverrides ("Cloud Run IAM permissions").
+ */
+const FIX_FOR: Record<string, (job: string) => string> = {
+  PERMISSION_DENIED: () =>
+    "grant tickrun's service account run.jobs.runWithOverrides on the job (roles/run.developer has it) and iam.serviceAccounts.actAs on its service account (roles/iam.serviceAccountUser)",
+  NOT_FOUND: (job) => `create the job ${job}, or correct the task's job, project or region`,
+  FAILED_PRECONDITION: () => 'the job cannot run as it is: fix it (its latest deployment, say), then retry the run',
+  INVALID_ARGUMENT: () => "correct the task's args, env, task_count or timeout: Cloud Run refuses its overrides",
+};
+
+/** A runJob error as dispatch throws it: a refusal no retry cures becomes an ExecutorRefusal saying what to fix; any other error is returned as it is. */
+export function dispatchRefusal(job: string, err: unknown): unknown {
+  const fix = err instanceof CloudRunCallError && err.status ? FIX_FOR[err.status] : undefined;
+  return fix ? new ExecutorRefusal(`${(err as Error).message}; ${fix(job)}`, { cause: err }) : err;
 }

@@ -17,11 +17,29 @@ export function executionStatus(execution: Execution): ExecutionStatus {
   // Cloud Run shows a cancellation as a failed Completed condition with reason CANCELLED;
   // cancelled tasks with none failed mean the same even if the reason is missing.
   if (enumName(EXECUTION_REASON, completed?.executionReason) === 'CANCELLED' || (cancelled > 0 && failed === 0)) {
-    return { state: 'cancelled' };
+    return completed?.message ? { state: 'cancelled', message: completed.message } : { state: 'cancelled' };
   }
   if (state === 'CONDITION_SUCCEEDED' && failed === 0) return { state: 'success' };
+  // No task could start (an image missing, a secret denied): the condition names a CommonReason instead.
+  const reason = enumName(COMMON_REASON, completed?.reason);
+  const ran = failed + (execution.succeededCount ?? 0) > 0;
+  if (!ran && reason && reason !== 'COMMON_REASON_UNDEFINED') return { state: 'failed', error: `${reason}: ${completed?.message ?? 'execution failed'} (no task ran)` };
   const counts = `${failed} of ${execution.taskCount ?? '?'} tasks failed, ${execution.succeededCount ?? 0} succeeded`;
   return { state: 'failed', error: completed?.message ? `${completed.message} (${counts})` : `execution failed (${counts})` };
+}
+
+/**
+ * What an execution Cloud Run no longer has means (docs/guarantees.md). Its job exists: it was removed after
+ * it completed ("Execute jobs": a job keeps its last 1,000 completed executions and those of the last 7
+ * days); its job is gone: it went with it. Either way it is not running and how it ended cannot be read.
+ */
+export function vanishedStatus(executionName: string, job: string, jobExists: boolean): ExecutionStatus {
+  const why = jobExists
+    ? 'ended, but Cloud Run no longer keeps it (a job keeps its last 1,000 completed executions and those of the last 7 days)'
+    : `is gone with its job ${job}, which no longer exists`;
+  // It may have succeeded: running it again could do its work twice.
+  const error = `execution ${executionName} ${why}: whether it succeeded is unknown, so it is not retried; see its logs, then retry the run if it must run again`;
+  return { state: 'failed', error, outcomeUnknown: true };
 }
 
 /**
@@ -44,6 +62,7 @@ const conditionEnums = jsonProtos.nested.google.nested.cloud.nested.run.nested.v
 const byNumber = (values: Record<string, number>) => Object.fromEntries(Object.entries(values).map(([name, n]) => [n, name]));
 const CONDITION_STATE: Record<number, string> = byNumber(conditionEnums.State.values);
 const EXECUTION_REASON: Record<number, string> = byNumber(conditionEnums.ExecutionReason.values);
+const COMMON_REASON: Record<number, string> = byNumber(conditionEnums.CommonReason.values);
 
 function enumName(values: Record<number, string>, value: unknown): string | undefined {
   return typeof value === 'number' ? values[value] : (value as string | undefined) ?? undefined;

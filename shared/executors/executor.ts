@@ -16,12 +16,16 @@ export interface DispatchRequest {
   workflowDir: string;
 }
 
-/** What an executor says of one execution. `running` covers every state before an end. */
+/**
+ * What an executor says of one execution. `running` covers every state before an end. A cancelled
+ * execution carries the executor's own `message` when it gave one (who cancelled it, or why). A failed
+ * one with `outcomeUnknown` ended but can no longer be read: it may have succeeded, so it is never retried.
+ */
 export type ExecutionStatus =
   | { state: 'running' }
   | { state: 'success' }
-  | { state: 'failed'; error: string }
-  | { state: 'cancelled' };
+  | { state: 'failed'; error: string; outcomeUnknown?: true }
+  | { state: 'cancelled'; message?: string };
 
 /**
  * An executor call that failed in a way that must not spend an attempt:
@@ -29,7 +33,7 @@ export type ExecutionStatus =
  * - `quota`: refused for quota or rate (429 / RESOURCE_EXHAUSTED): try later and stop sending this tick;
  * - `ambiguous`: the request may have been carried out, the answer was lost (500, a timeout, a reset
  *   connection): never send it again blindly; find out with `findStarted` first.
- * Every other error from `dispatch` is a failed attempt.
+ * An ExecutorRefusal from `dispatch` ends the task; every other error is a failed attempt.
  */
 export class ExecutorFault extends Error {
   constructor(
@@ -39,6 +43,17 @@ export class ExecutorFault extends Error {
   ) {
     super(message, options);
     this.name = 'ExecutorFault';
+  }
+}
+
+/**
+ * A dispatch the executor refused in a way no retry cures (a job that does not exist, a permission
+ * missing): the task fails at once, whatever retries it has left. The message says what to fix.
+ */
+export class ExecutorRefusal extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ExecutorRefusal';
   }
 }
 
@@ -55,7 +70,7 @@ export interface LostAttempt {
 export interface Executor {
   /** Starts one attempt; resolves to the execution's name once the executor has accepted it. */
   dispatch(req: DispatchRequest): Promise<string>;
-  /** Reads an execution's state. An execution that no longer exists is `failed` with a clear error. */
+  /** Reads an execution's state. One that no longer exists is `failed` with an error saying why, and `outcomeUnknown` if it may have succeeded. */
   status(executionName: string): Promise<ExecutionStatus>;
   /**
    * Reads many executions' states, at most `concurrency` calls at once: each name maps to its status, or

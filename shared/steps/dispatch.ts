@@ -1,7 +1,7 @@
 import pLimit from 'p-limit';
 import type { TickContext } from '../context';
 import { errorText } from '../errors';
-import { ExecutorFault } from '../executors/executor';
+import { ExecutorFault, ExecutorRefusal } from '../executors/executor';
 import { FAULT_RETRY_MS, faultRetryDelay } from '../lifecycle';
 import { log } from '../log';
 import type { ClaimedTask } from './claim';
@@ -17,6 +17,7 @@ export const LEASE_MARGIN_MS = 1000;
  * - quota (429): the same, and no further dispatch this tick (the rest are re-queued unsent);
  * - the answer was lost (500, timeout, reset): the task stays claimed until reconciliation
  *   (steps/reap.ts) finds out whether the execution exists; it is never sent again blindly;
+ * - refused for good (no such job, a permission missing): a failed attempt and the last one;
  * - any other error: a failed attempt.
  * A call that could not end before the claim's lease is not started at all.
  */
@@ -25,6 +26,7 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
   const { config, executors } = ctx;
   const limit = pLimit(config.dispatchConcurrency);
   let quotaHit = false;
+  const refusals = new Set<string>();
   const outcomes = await Promise.all(
     claimed.map((task) =>
       limit(async (): Promise<AttemptOutcome> => {
@@ -49,13 +51,23 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
           log('INFO', `dispatched ${task.name}[${task.index}] attempt ${task.attempt} as ${executionName}`, labels);
           return { ...base, outcome: 'dispatched', executionName };
         } catch (err) {
+          if (err instanceof ExecutorRefusal) refusals.add(task.id);
           return faultOutcome(ctx, base, err, labels, () => (quotaHit = true));
         }
       }),
     ),
   );
+  const refused = outcomes.filter((o) => refusals.has(o.id));
+  if (refused.length > 0) await ctx.db.query(LAST_ATTEMPT_SQL, [JSON.stringify(refused)], 'tickrun_last_attempt');
   return recordOutcomes(ctx.db, outcomes);
 }
+
+// A refusal no retry cures makes the refused attempt its task's last, so the failure recorded next is final
+// (an operator's retry raises max_attempts again). Guarded as a claim outcome: still claimed, same token.
+export const LAST_ATTEMPT_SQL = `
+update tasks t set max_attempts = t.attempt
+from jsonb_to_recordset($1::jsonb) as j(id uuid, attempt int, "leaseToken" uuid)
+where t.id = j.id and t.attempt = j.attempt and t.status = 'claimed' and t.lease_token = j."leaseToken"`;
 
 /** What a dispatch error means for the task (see dispatchTasks). */
 function faultOutcome(

@@ -26,6 +26,7 @@ export interface EmulatedExecution {
   durationMs: number;
   failedCount: number;
   cancelled: boolean;
+  startFailure?: StartFailure;
 }
 
 /** How a new execution will end. */
@@ -33,7 +34,31 @@ export interface Behaviour {
   outcome: 'success' | 'failed';
   durationMs: number;
   failedCount?: number;
+  /** It fails to start: no task runs, and its Completed condition fails with this reason (see StartFailure). */
+  startFailure?: StartFailure;
 }
+
+/**
+ * Why an execution could not start, as its Completed condition says: a Condition.CommonReason and its
+ * message (Cloud Run Admin API v2 reference, "Condition": reason CONTAINER_MISSING, "Container image is not
+ * present"; CONTAINER_PERMISSION_DENIED, SECRETS_ACCESS_CHECK_FAILED, …).
+ */
+export interface StartFailure {
+  reason: string;
+  message: string;
+}
+
+/**
+ * How many completed executions a job keeps. "Execute jobs" (cloud.google.com/run/docs/execute/jobs):
+ * the most recent 1,000 executions of a job, and any from the last seven days; older ones are removed.
+ */
+export interface Retention {
+  completed: number;
+  days: number;
+}
+
+/** The documented retention (see Retention). */
+export const CLOUD_RUN_RETENTION: Retention = { completed: 1000, days: 7 };
 
 /** A Cloud Run Admin API v2 (REST) on loopback, for the real client in fallback mode. */
 export interface CloudRunEmulator {
@@ -51,10 +76,16 @@ export interface CloudRunEmulator {
   latencyMs: number;
   /** Makes requests fail from now on as the plan says (see FaultKind), or stops failing them (null). */
   setFaults(plan: FaultPlan | null): void;
-  /** Faults injected so far, by kind. */
+  /** Faults injected so far, by kind (FAULT_KINDS from zero; '401' and '409' once injected). */
   injected: Record<FaultKind, number>;
   /** Executions created per `TICKRUN_TASK_ID/TICKRUN_ATTEMPT`: more than 1 is an attempt started twice. */
   startsByAttempt(): Map<string, number>;
+  /** How many completed executions each job keeps from now on (default CLOUD_RUN_RETENTION). */
+  setRetention(retention: Retention): void;
+  /** The job no longer exists (deleted): its RPCs answer NOT_FOUND, and its executions are gone with it. */
+  deleteJob(job: string): void;
+  /** The caller lacks `permission` (run.jobs.runWithOverrides, run.executions.get, …) on the job: the RPCs needing it answer PERMISSION_DENIED. */
+  denyPermission(job: string, permission: string): void;
   stop(): Promise<void>;
 }
 
@@ -68,8 +99,26 @@ export function behaviourFromEnv({ env }: { env: Record<string, string> }): Beha
 
 type Answer = { status: number; body: unknown };
 const notFound = (what: string): Answer => rpcError(404, 'NOT_FOUND', `Resource '${what}' was not found`);
-/** What an injected error fault answers. */
+const DAY_MS = 86_400_000;
+/** The job a request's resource is, or belongs to (its executions and their operations). */
+const jobOf = (path: string) => /^\/v2\/(projects\/[^/]+\/locations\/[^/]+\/jobs\/[^/:]+)/.exec(path)?.[1];
+
+/**
+ * The IAM permission each RPC needs on its job ("Cloud Run IAM permissions",
+ * cloud.google.com/run/docs/reference/iam/permissions): run.jobs.run invokes a job, and
+ * run.jobs.runWithOverrides overrides its configuration, which every tickrun execution does.
+ */
+const PERMISSIONS: Record<string, string[]> = {
+  runJob: ['run.jobs.run', 'run.jobs.runWithOverrides'],
+  getJob: ['run.jobs.get'],
+  getExecution: ['run.executions.get'],
+  listExecutions: ['run.executions.list'],
+  cancelExecution: ['run.executions.cancel'],
+};
+/** What an injected error fault answers (google.rpc.Code's HTTP mapping: UNAUTHENTICATED 401, ABORTED 409). */
 const FAULT_ANSWERS: Partial<Record<FaultKind, Answer>> = {
+  '401': rpcError(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential (injected).'),
+  '409': rpcError(409, 'ABORTED', 'The operation was aborted because of a concurrent change (injected).'),
   '429': rpcError(429, 'RESOURCE_EXHAUSTED', 'Quota exceeded for quota metric \'Job run requests\' (injected).'),
   '503': rpcError(503, 'UNAVAILABLE', 'The service is currently unavailable (injected).'),
   '500': rpcError(500, 'INTERNAL', 'Internal error encountered (injected).'),
@@ -92,6 +141,10 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; port?: n
   let faults: { plan: FaultPlan; pick: ReturnType<typeof faultPicker> } | undefined;
   let lostAnswers = 0;
   let stopped = false;
+  let retention = CLOUD_RUN_RETENTION;
+  const bornAt = Date.now();
+  const deletedJobs = new Set<string>();
+  const denied = new Map<string, Set<string>>();
 
   function operation(kind: 'run' | 'cancel', e: EmulatedExecution, now: number, location: string, name?: string): Record<string, unknown> {
     const opName = name ?? `${location}/operations/${crypto.randomUUID()}`;
@@ -121,7 +174,8 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; port?: n
       name, job, env, args, taskCount: overrides.taskCount ?? 1,
       timeoutSeconds: overrides.timeout === undefined ? undefined : parseFloat(overrides.timeout),
       createdAt: now, finishedAt: now + b.durationMs, outcome: b.outcome, durationMs: b.durationMs,
-      failedCount: b.failedCount ?? (b.outcome === 'failed' ? 1 : 0), cancelled: false,
+      failedCount: b.startFailure ? 0 : b.failedCount ?? (b.outcome === 'failed' ? 1 : 0), cancelled: false,
+      ...(b.startFailure && { outcome: 'failed', startFailure: b.startFailure }),
     };
     byName.set(name, e);
     emulator.executions.push(e);
@@ -170,12 +224,53 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; port?: n
     };
   }
 
+  /**
+   * Removes the job's completed executions past retention (see Retention): beyond the newest
+   * `completed` ones, those that ended before the window. Executions in flight are always kept.
+   */
+  function applyRetention(job: string, now: number): void {
+    const ofJob = byJob.get(job);
+    const cutoff = now - retention.days * DAY_MS;
+    // Nothing this emulator made can have ended before the window: skip the scan.
+    if (!ofJob || ofJob.length <= retention.completed || cutoff < bornAt) return;
+    let kept = 0;
+    const newestFirst = [...ofJob].sort((x, y) => y.createdAt - x.createdAt);
+    const removed = new Set(newestFirst.filter((e) => {
+      if (now < e.finishedAt!) return false;
+      return ++kept > retention.completed && e.finishedAt! < cutoff;
+    }));
+    if (removed.size === 0) return;
+    forget(job, ofJob.filter((e) => !removed.has(e)), removed);
+  }
+
+  /** Keeps only `left` of a job's executions, in creation order; `gone` answer NOT_FOUND from now on. */
+  function forget(job: string, left: EmulatedExecution[], gone: Iterable<EmulatedExecution>): void {
+    for (const e of gone) byName.delete(e.name);
+    byJob.set(job, left);
+    left.forEach((e, i) => place.set(e.name, i));
+  }
+
+  /** The job an RPC's resource belongs to, and the refusal it gets when the job is gone or the caller lacks a permission. */
+  function refusal(rpc: string, path: string): Answer | undefined {
+    const job = jobOf(path);
+    if (!job) return undefined;
+    const lacking = (PERMISSIONS[rpc] ?? []).find((p) => denied.get(job)?.has(p));
+    // IAM's refusal: the permission named, and "or it may not exist", as Google APIs word it.
+    if (lacking) return rpcError(403, 'PERMISSION_DENIED', `Permission '${lacking}' denied on resource '${job}' (or it may not exist).`);
+    return deletedJobs.has(job) ? notFound(job) : undefined;
+  }
+
   function route(method: string, path: string, query: URLSearchParams, body: string): { rpc: string; answer: (now: number) => Answer } {
     let m: RegExpExecArray | null;
     const resource = 'projects/[^/]+/locations/[^/]+';
     if (method === 'POST' && (m = new RegExp(`^/v2/(${resource}/jobs/[^/:]+):run$`).exec(path))) {
       const job = m[1];
       return { rpc: 'runJob', answer: (now) => runJob(job, body, now) };
+    }
+    // jobs.get: every job exists until a test deletes it (the Job resource's fields are not modelled).
+    if (method === 'GET' && (m = new RegExp(`^/v2/(${resource}/jobs/[^/:]+)$`).exec(path))) {
+      const job = m[1];
+      return { rpc: 'getJob', answer: () => ({ status: 200, body: { name: job } }) };
     }
     if (method === 'GET' && (m = new RegExp(`^/v2/(${resource}/jobs/[^/]+)/executions$`).exec(path))) {
       const job = m[1];
@@ -192,7 +287,8 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; port?: n
     if (method === 'GET' && (m = new RegExp(`^/v2/(${resource}/operations/[^/:]+)$`).exec(path))) {
       const name = m[1];
       const op = operations.get(name);
-      return { rpc: 'getOperation', answer: (now) => (op ? { status: 200, body: operation(op.kind, byName.get(op.execution)!, now, '', name) } : notFound(name)) };
+      const e = op && byName.get(op.execution);
+      return { rpc: 'getOperation', answer: (now) => (e ? { status: 200, body: operation(op.kind, e, now, '', name) } : notFound(name)) };
     }
     return { rpc: 'other', answer: () => notFound(`${method} ${path}`) };
   }
@@ -231,15 +327,20 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; port?: n
     const { rpc, answer } = route(req.method ?? 'GET', path, url.searchParams, body);
     emulator.calls[rpc] = (emulator.calls[rpc] ?? 0) + 1;
     const fault = faults?.pick(rpc);
-    if (fault) emulator.injected[fault]++;
+    if (fault) emulator.injected[fault] = (emulator.injected[fault] ?? 0) + 1;
     if (emulator.latencyMs > 0) await sleep(emulator.latencyMs);
     if (stopped) return;
-    // '429', '503', '500' and 'reset' refuse the call before doing it.
+    // '401', '409', '429', '503', '500' and 'reset' refuse the call before doing it.
     if (fault === 'reset') return void req.socket.destroy();
-    const refusal = fault && FAULT_ANSWERS[fault];
-    if (refusal) return send(refusal);
+    const injected = fault && FAULT_ANSWERS[fault];
+    if (injected) return send(injected);
 
-    let result = answer(Date.now());
+    const now = Date.now();
+    const refused = refusal(rpc, path);
+    if (refused) return send(refused);
+    const job = jobOf(path);
+    if (job) applyRetention(job, now);
+    let result = answer(now);
     if ((url.searchParams.get('$alt') ?? '').includes('enum-encoding=int') && result.status === 200) {
       result = { ...result, body: withNumericEnums(result.body as Record<string, unknown>) };
     }
@@ -290,6 +391,16 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; port?: n
         starts.set(key, (starts.get(key) ?? 0) + 1);
       }
       return starts;
+    },
+    setRetention(r) {
+      retention = r;
+    },
+    deleteJob(job) {
+      deletedJobs.add(job);
+      forget(job, [], byJob.get(job) ?? []);
+    },
+    denyPermission(job, permission) {
+      (denied.get(job) ?? denied.set(job, new Set()).get(job)!).add(permission);
     },
     async stop() {
       stopped = true;

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { protos } from '@google-cloud/run';
 import type { EmulatedExecution } from './cloudRunEmulator';
 
-const { State, Severity, ExecutionReason } = protos.google.cloud.run.v2.Condition;
+const { State, Severity, ExecutionReason, CommonReason } = protos.google.cloud.run.v2.Condition;
 
 const rfc3339 = (ms: number) => new Date(ms).toISOString();
 
@@ -15,6 +15,9 @@ export function rpcError(code: number, status: string, message: string): { statu
 export function completedCondition(e: EmulatedExecution, ended: boolean): Record<string, string> {
   const at = { type: 'Completed', lastTransitionTime: rfc3339(ended ? e.finishedAt! : e.createdAt) };
   if (!ended) return { ...at, state: 'CONDITION_RECONCILING' };
+  // No task could start: the condition carries a CommonReason (Condition reference: reason, e.g.
+  // CONTAINER_MISSING) instead of an executionReason.
+  if (e.startFailure) return { ...at, state: 'CONDITION_FAILED', reason: e.startFailure.reason, severity: 'ERROR', message: e.startFailure.message };
   // Cloud Run shows a cancellation as a failed Completed condition with reason CANCELLED.
   if (e.cancelled) return { ...at, state: 'CONDITION_FAILED', executionReason: 'CANCELLED', severity: 'ERROR', message: 'The execution was cancelled.' };
   if (e.outcome === 'failed') {
@@ -30,7 +33,9 @@ export function completedCondition(e: EmulatedExecution, ended: boolean): Record
 export function executionResource(e: EmulatedExecution, now: number): Record<string, unknown> {
   const ended = now >= e.finishedAt!;
   const failed = ended && !e.cancelled ? e.failedCount : 0;
-  const started = { type: 'Started', state: 'CONDITION_SUCCEEDED', lastTransitionTime: rfc3339(e.createdAt) };
+  const started = e.startFailure && ended
+    ? { ...completedCondition(e, true), type: 'Started' }
+    : { type: 'Started', state: 'CONDITION_SUCCEEDED', lastTransitionTime: rfc3339(e.createdAt) };
   return {
     name: e.name,
     // Stable per execution, as a real uid is, without storing one more field.
@@ -50,7 +55,7 @@ export function executionResource(e: EmulatedExecution, now: number): Record<str
     conditions: [started, completedCondition(e, ended)],
     observedGeneration: '1',
     runningCount: ended ? 0 : e.taskCount,
-    succeededCount: ended && !e.cancelled ? Math.max(0, e.taskCount - failed) : 0,
+    succeededCount: ended && !e.cancelled && !e.startFailure ? Math.max(0, e.taskCount - failed) : 0,
     failedCount: failed,
     cancelledCount: e.cancelled ? e.taskCount : 0,
     etag: `"${e.name}"`,
@@ -64,6 +69,7 @@ function numericEnums(execution: Record<string, unknown>): Record<string, unknow
     state: State[c.state as keyof typeof State],
     ...(c.severity && { severity: Severity[c.severity as keyof typeof Severity] }),
     ...(c.executionReason && { executionReason: ExecutionReason[c.executionReason as keyof typeof ExecutionReason] }),
+    ...(c.reason && { reason: CommonReason[c.reason as keyof typeof CommonReason] }),
   }));
   return { ...execution, conditions };
 }

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { ExecutionsClient, JobsClient } from '@google-cloud/run';
 import { PassThroughClient } from 'google-auth-library';
 import { createCloudRunExecutor, type CloudRunOptions } from '../../shared/executors/cloudRun';
-import { ExecutorFault, executionEnv, type DispatchRequest, type Executor, type LostAttempt } from '../../shared/executors/executor';
+import { ExecutorFault, ExecutorRefusal, executionEnv, type DispatchRequest, type Executor, type LostAttempt } from '../../shared/executors/executor';
 import { setLogSink } from '../../shared/log';
 import type { TaskSpec } from '../../shared/workflows/definition';
 import { behaviourFromEnv, startCloudRunEmulator, type CloudRunEmulator, type FaultKind } from '../helpers/cloudRunEmulator';
@@ -36,7 +36,7 @@ function lostAttempt(taskId: string, attempt: number, spec: Partial<TaskSpec> = 
 
 /** How a call ended: 'ok', the ExecutorFault's kind, or 'error' for any other error. */
 const outcome = (p: Promise<unknown>): Promise<string> =>
-  p.then(() => 'ok', (err: unknown) => (err instanceof ExecutorFault ? err.kind : 'error'));
+  p.then(() => 'ok', (err: unknown) => (err instanceof ExecutorFault ? err.kind : err instanceof ExecutorRefusal ? 'refused' : 'error'));
 
 /** Runs `fn` with log lines kept instead of written to stderr. */
 async function capturingLogs<T>(fn: () => Promise<T>): Promise<{ result: T; lines: string[] }> {
@@ -169,12 +169,7 @@ describe('Cloud Run executor against the emulator', () => {
     expect(seen.cancelled).toBe(true);
     expect(seen.finishedAt).toBeGreaterThanOrEqual(before - 5);
     expect(seen.finishedAt).toBeLessThanOrEqual(Date.now());
-    expect(await executor.status(name)).toEqual({ state: 'cancelled' });
-  });
-
-  it('says an execution that does not exist no longer exists', async () => {
-    const name = `${JOB}/executions/nightly-zzzzz`;
-    expect(await executor.status(name)).toEqual({ state: 'failed', error: `execution ${name} no longer exists` });
+    expect(await executor.status(name)).toEqual({ state: 'cancelled', message: 'The execution was cancelled.' });
   });
 
   it('treats cancelling an unknown or already finished execution as done', async () => {
@@ -299,13 +294,13 @@ describe('Cloud Run executor when calls fail', () => {
     expect(emulator.injected).toMatchObject({ delay: 1, lost: 2 });
   });
 
-  it.each<[string, number, string, string, 'error' | ExecutorFault['kind']]>([
-    ['a job that does not exist', 404, 'NOT_FOUND', "Resource 'namespaces/p1/jobs/nightly' could not be found.", 'error'],
-    ['a bad request', 400, 'INVALID_ARGUMENT', 'Invalid value at overrides.task_count', 'error'],
-    ['a missing permission', 403, 'PERMISSION_DENIED', "Permission 'run.jobs.runWithOverrides' denied", 'error'],
-    ['a deadline passed at the server', 504, 'DEADLINE_EXCEEDED', 'Deadline exceeded', 'ambiguous'],
-    ['an unknown error', 500, 'UNKNOWN', 'Unknown error', 'ambiguous'],
-  ])('runJob answered with %s (%d %s): %s', async (_what, code, status, message, expected) => {
+  it.each<[string, number, string, string, 'refused' | ExecutorFault['kind'], string]>([
+    ['a job that does not exist', 404, 'NOT_FOUND', "Resource 'namespaces/p1/jobs/nightly' could not be found.", 'refused', `; create the job ${JOB}, or correct the task's job, project or region`],
+    ['a bad request', 400, 'INVALID_ARGUMENT', 'Invalid value at overrides.task_count', 'refused', "; correct the task's args, env, task_count or timeout: Cloud Run refuses its overrides"],
+    ['a missing permission', 403, 'PERMISSION_DENIED', "Permission 'run.jobs.runWithOverrides' denied", 'refused', "; grant tickrun's service account run.jobs.runWithOverrides on the job (roles/run.developer has it) and iam.serviceAccounts.actAs on its service account (roles/iam.serviceAccountUser)"],
+    ['a deadline passed at the server', 504, 'DEADLINE_EXCEEDED', 'Deadline exceeded', 'ambiguous', ''],
+    ['an unknown error', 500, 'UNKNOWN', 'Unknown error', 'ambiguous', ''],
+  ])('runJob answered with %s (%d %s): %s', async (_what, code, status, message, expected, fix) => {
     const answer: http.RequestListener = (_req, res) => {
       res.writeHead(code, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: { code, message, status } }));
@@ -313,7 +308,7 @@ describe('Cloud Run executor when calls fail', () => {
     await withServer(answer, async (host) => {
       const err = await make(host).dispatch(request()).catch((e: unknown) => e);
       expect(await outcome(Promise.reject(err))).toBe(expected);
-      expect((err as Error).message).toBe(`Cloud Run runJob ${JOB}: ${status}: ${message}`);
+      expect((err as Error).message).toBe(`Cloud Run runJob ${JOB}: ${status}: ${message}${fix}`);
     });
   });
 
@@ -348,7 +343,7 @@ describe('Cloud Run executor when calls fail', () => {
     emulator.setFaults(null);
     // Asked again, the cancel finds the execution already ended: done.
     await expect(executor.cancel(name)).resolves.toBeUndefined();
-    expect(await executor.status(name)).toEqual({ state: 'cancelled' });
+    expect(await executor.status(name)).toEqual({ state: 'cancelled', message: 'The execution was cancelled.' });
   });
 
   const make = (host: string) => createCloudRunExecutor({ emulatorHost: host, apiTimeoutMs: 300 });

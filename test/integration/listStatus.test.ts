@@ -1,4 +1,5 @@
 import { createCloudRunExecutor } from '../../shared/executors/cloudRun';
+import { vanishedStatus } from '../../shared/executors/cloudRunStatus';
 import { ExecutorFault, type DispatchRequest, type Executor } from '../../shared/executors/executor';
 import { setLogSink } from '../../shared/log';
 import { tick } from '../../shared/tick';
@@ -107,8 +108,9 @@ describe('statusMany', () => {
     expect(result.get(alone)).toEqual({ state: 'success' });
     for (const name of pair) expect(result.get(name)).toMatchObject({ state: 'failed', error: expect.stringMatching(/exit code 1/) });
     for (const name of several) expect(result.get(name)).toEqual({ state: 'running' });
-    expect(result.get(gone)).toEqual({ state: 'failed', error: `execution ${gone} no longer exists` });
-    expect(result.get(nowhere)).toEqual({ state: 'failed', error: `execution ${nowhere} no longer exists` });
+    // Their jobs exist: ended, their outcome unknown (docs/guarantees.md).
+    expect(result.get(gone)).toEqual(vanishedStatus(gone, `${JOBS}/several`, true));
+    expect(result.get(nowhere)).toEqual(vanishedStatus(nowhere, `${JOBS}/nowhere`, true));
     expect(result.size).toBe(9);
     // One listing for `several`; getExecution for `alone`, the pair, and the two the listing did not settle.
     expect({ list, get }).toEqual({ list: 1, get: 5 });

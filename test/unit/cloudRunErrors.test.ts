@@ -1,5 +1,5 @@
-import { CloudRunCallError, callError } from '../../shared/executors/cloudRunErrors';
-import { ExecutorFault } from '../../shared/executors/executor';
+import { CloudRunCallError, callError, dispatchRefusal } from '../../shared/executors/cloudRunErrors';
+import { ExecutorFault, ExecutorRefusal } from '../../shared/executors/executor';
 
 const JOB = 'projects/p1/locations/europe-west1/jobs/nightly';
 const EXECUTION = `${JOB}/executions/nightly-abcde`;
@@ -7,7 +7,7 @@ const EXECUTION = `${JOB}/executions/nightly-abcde`;
 /** google.rpc.Code by name, as https://github.com/googleapis/googleapis/blob/master/google/rpc/code.proto numbers them. */
 const CODE = {
   CANCELLED: 1, UNKNOWN: 2, INVALID_ARGUMENT: 3, DEADLINE_EXCEEDED: 4, NOT_FOUND: 5, PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8, FAILED_PRECONDITION: 9, INTERNAL: 13, UNAVAILABLE: 14, DATA_LOSS: 15, UNAUTHENTICATED: 16,
+  RESOURCE_EXHAUSTED: 8, FAILED_PRECONDITION: 9, ABORTED: 10, INTERNAL: 13, UNAVAILABLE: 14, DATA_LOSS: 15, UNAUTHENTICATED: 16,
 };
 
 /** As grpc-js rejects a call (callErrorFromStatus): the numeric code, its details, both in the message. */
@@ -71,7 +71,10 @@ describe('callError', () => {
     ['NOT_FOUND', grpc('NOT_FOUND', 'Job not found'), { refused: 'NOT_FOUND' }, 'NOT_FOUND: Job not found'],
     ['INVALID_ARGUMENT', grpc('INVALID_ARGUMENT', 'Invalid overrides'), { refused: 'INVALID_ARGUMENT' }, 'INVALID_ARGUMENT: Invalid overrides'],
     ['PERMISSION_DENIED', grpc('PERMISSION_DENIED', 'Permission denied'), { refused: 'PERMISSION_DENIED' }, 'PERMISSION_DENIED: Permission denied'],
-    ['UNAUTHENTICATED', grpc('UNAUTHENTICATED', 'Request had invalid authentication credentials.'), { refused: 'UNAUTHENTICATED' }, 'UNAUTHENTICATED: Request had invalid authentication credentials.'],
+    // An access token that expired: the client fetches a new one for the next call, nothing was done.
+    ['UNAUTHENTICATED', grpc('UNAUTHENTICATED', 'Request had invalid authentication credentials.'), { fault: 'retryable' }, 'UNAUTHENTICATED: Request had invalid authentication credentials.'],
+    // google.rpc.Code: ABORTED is a concurrency conflict, to retry "at a higher level"; nothing was done.
+    ['ABORTED', grpc('ABORTED', 'Concurrent modification'), { fault: 'retryable' }, 'ABORTED: Concurrent modification'],
     ['FAILED_PRECONDITION, cancelling a finished execution', grpc('FAILED_PRECONDITION', 'Execution has already completed.'), { refused: 'FAILED_PRECONDITION' }, 'FAILED_PRECONDITION: Execution has already completed.', ['cancelExecution', EXECUTION]],
   ])('reads a gRPC error by its code, and tells a stream dropped after sending from a plain refusal: %s', (...row) => check(row));
 
@@ -87,6 +90,8 @@ describe('callError', () => {
     ['400 INVALID_ARGUMENT', gaxios(400, 'Bad Request', rpcStatus(400, 'INVALID_ARGUMENT', 'Invalid value at overrides.task_count')), { refused: 'INVALID_ARGUMENT' }, 'INVALID_ARGUMENT: Invalid value at overrides.task_count'],
     ['403 PERMISSION_DENIED', gaxios(403, 'Forbidden', rpcStatus(403, 'PERMISSION_DENIED', "Permission 'run.jobs.runWithOverrides' denied")), { refused: 'PERMISSION_DENIED' }, "PERMISSION_DENIED: Permission 'run.jobs.runWithOverrides' denied"],
     ['400 FAILED_PRECONDITION, cancelling a finished execution', gaxios(400, 'Bad Request', rpcStatus(400, 'FAILED_PRECONDITION', 'Execution has already completed.')), { refused: 'FAILED_PRECONDITION' }, 'FAILED_PRECONDITION: Execution has already completed.', ['cancelExecution', EXECUTION]],
+    ['401 UNAUTHENTICATED', gaxios(401, 'Unauthorized', rpcStatus(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials.')), { fault: 'retryable' }, 'UNAUTHENTICATED: Request had invalid authentication credentials.'],
+    ['409 ABORTED', gaxios(409, 'Conflict', rpcStatus(409, 'ABORTED', 'Concurrent modification')), { fault: 'retryable' }, 'ABORTED: Concurrent modification'],
   ])('reads a REST error answer by the google.rpc.Status in its body: %s', (...row) => check(row));
 
   it.each<Row>([
@@ -117,4 +122,33 @@ describe('callError', () => {
     ['a cause chain that loops, with no known reason', looping(), { refused: undefined }, 'fetch failed'],
     ['something thrown that is not an Error', 'boom', { refused: undefined }, 'boom'],
   ])('reads an error with no answer by its causes: none known is a plain error, refused retryable, cut off ambiguous: %s', (...row) => check(row));
+});
+
+describe('dispatchRefusal', () => {
+  const refusedToRun = (cause: unknown) => dispatchRefusal(JOB, callError('runJob', JOB, 300, cause)) as Error;
+
+  it.each<[string, unknown, RegExp]>([
+    ['PERMISSION_DENIED: the permission to run with overrides, and to act as the job\'s service account', grpc('PERMISSION_DENIED', "Permission 'run.jobs.runWithOverrides' denied on resource"),
+      /^Cloud Run runJob .*: PERMISSION_DENIED: Permission 'run\.jobs\.runWithOverrides' denied on resource; grant .*run\.jobs\.runWithOverrides on the job .*iam\.serviceAccounts\.actAs on its service account/],
+    ['PERMISSION_DENIED over REST', gaxios(403, 'Forbidden', rpcStatus(403, 'PERMISSION_DENIED', "Permission 'run.jobs.run' denied")), /PERMISSION_DENIED: .*; grant /],
+    ['NOT_FOUND: the job to create', gaxios(404, 'Not Found', rpcStatus(404, 'NOT_FOUND', `Resource '${JOB}' was not found`)), /NOT_FOUND: .*; create the job projects\/p1\/locations\/europe-west1\/jobs\/nightly, or correct the task's job, project or region$/],
+    ['FAILED_PRECONDITION: the job to fix', grpc('FAILED_PRECONDITION', 'Job is not ready'), /FAILED_PRECONDITION: Job is not ready; the job cannot run as it is: fix it/],
+    ['INVALID_ARGUMENT: the overrides to correct', grpc('INVALID_ARGUMENT', 'Invalid value at overrides.task_count'), /INVALID_ARGUMENT: .*; correct the task's args, env, task_count or timeout/],
+  ])('makes a runJob refusal no retry cures final, saying what to grant, create or fix: %s', (_what, cause, message) => {
+    const err = refusedToRun(cause);
+    expect(err).toBeInstanceOf(ExecutorRefusal);
+    expect(err.cause).toBeInstanceOf(CloudRunCallError);
+    expect(err.message).toMatch(message);
+  });
+
+  it.each<[string, unknown]>([
+    ['UNAVAILABLE', grpc('UNAVAILABLE', 'The service is currently unavailable.')],
+    ['UNAUTHENTICATED', grpc('UNAUTHENTICATED', 'Request had invalid authentication credentials.')],
+    ['ABORTED', grpc('ABORTED', 'Concurrent modification')],
+    ['INTERNAL', grpc('INTERNAL', 'Internal error')],
+    ['a plain error', new Error('boom')],
+  ])('leaves every other error as it is: %s', (_what, cause) => {
+    const err = callError('runJob', JOB, 300, cause);
+    expect(dispatchRefusal(JOB, err)).toBe(err);
+  });
 });

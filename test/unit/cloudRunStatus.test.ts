@@ -10,6 +10,12 @@ type Execution = protos.google.cloud.run.v2.IExecution;
 const end = (state: unknown, executionReason?: unknown, counts: Record<string, number> = {}): Execution =>
   ({ taskCount: 2, ...counts, conditions: [{ type: 'Started', state: 4 }, { type: 'Completed', state, executionReason, message: 'm' } as never] });
 
+/** Condition.CommonReason numbers, from the package's protos. */
+const COMMON_REASON = jsonProtos.nested.google.nested.cloud.nested.run.nested.v2.nested.Condition.nested.CommonReason.values;
+/** An execution whose one task never started: its Completed condition failed with a CommonReason. */
+const notStarted = (reason: unknown): Execution =>
+  ({ taskCount: 1, conditions: [{ type: 'Completed', state: 'CONDITION_FAILED', reason, message: 'Image gcr.io/p1/etl:latest not found.' } as never] });
+
 describe('executionStatus', () => {
   it.each<[string, Execution, ExecutionStatus]>([
     ['succeeded, enums as names (getExecution)', end('CONDITION_SUCCEEDED', undefined, { succeededCount: 2 }), { state: 'success' }],
@@ -30,13 +36,14 @@ describe('executionStatus', () => {
   });
 
   it.each<[string, Execution, ExecutionStatus]>([
-    ['reason CANCELLED, even with a failed task', end('CONDITION_FAILED', 'CANCELLED', { failedCount: 1, cancelledCount: 1 }), { state: 'cancelled' }],
-    ['reason CANCELLED by number, even with a failed task', end(3, 3, { failedCount: 1 }), { state: 'cancelled' }],
+    ['reason CANCELLED, even with a failed task', end('CONDITION_FAILED', 'CANCELLED', { failedCount: 1, cancelledCount: 1 }), { state: 'cancelled', message: 'm' }],
+    ['reason CANCELLED by number, even with a failed task', end(3, 3, { failedCount: 1 }), { state: 'cancelled', message: 'm' }],
     ['CANCELLING: still running', end('CONDITION_RECONCILING', 'CANCELLING', { cancelledCount: 1 }), { state: 'running' }],
-    ['no reason, tasks cancelled and none failed', end('CONDITION_FAILED', undefined, { cancelledCount: 2 }), { state: 'cancelled' }],
-    ['succeeded with a task cancelled and none failed', end('CONDITION_SUCCEEDED', undefined, { succeededCount: 1, cancelledCount: 1 }), { state: 'cancelled' }],
+    ['no reason, tasks cancelled and none failed', end('CONDITION_FAILED', undefined, { cancelledCount: 2 }), { state: 'cancelled', message: 'm' }],
+    ['succeeded with a task cancelled and none failed', end('CONDITION_SUCCEEDED', undefined, { succeededCount: 1, cancelledCount: 1 }), { state: 'cancelled', message: 'm' }],
+    ['cancelled, with no message', { taskCount: 1, cancelledCount: 1, conditions: [{ type: 'Completed', state: 'CONDITION_FAILED', executionReason: 'CANCELLED' }] }, { state: 'cancelled' }],
     ['a task failed and one cancelled, for another reason', end('CONDITION_FAILED', 'NON_ZERO_EXIT_CODE', { failedCount: 1, cancelledCount: 1 }), { state: 'failed', error: 'm (1 of 2 tasks failed, 0 succeeded)' }],
-  ])('calls an execution cancelled by its CANCELLED reason or its counts, and running while CANCELLING: %s', (_what, execution, expected) => {
+  ])('calls an execution cancelled by its CANCELLED reason or its counts, keeping Cloud Run\'s message, and running while CANCELLING: %s', (_what, execution, expected) => {
     expect(executionStatus(execution)).toEqual(expected);
   });
 
@@ -45,6 +52,9 @@ describe('executionStatus', () => {
     ['no message', { taskCount: 3, failedCount: 3, conditions: [{ type: 'Completed', state: 'CONDITION_FAILED' }] }, { state: 'failed', error: 'execution failed (3 of 3 tasks failed, 0 succeeded)' }],
     ['no task count', { failedCount: 1, conditions: [{ type: 'Completed', state: 'CONDITION_FAILED', message: 'm' }] }, { state: 'failed', error: 'm (1 of ? tasks failed, 0 succeeded)' }],
     ['deleted, no task failed or cancelled', end(3, 5), { state: 'failed', error: 'm (0 of 2 tasks failed, 0 succeeded)' }],
+    // Condition reference: a CommonReason (reason) instead of an executionReason when no task could start.
+    ['no task could start, the reason by name', notStarted('CONTAINER_MISSING'), { state: 'failed', error: 'CONTAINER_MISSING: Image gcr.io/p1/etl:latest not found. (no task ran)' }],
+    ['no task could start, the reason by number', notStarted(COMMON_REASON.CONTAINER_MISSING), { state: 'failed', error: 'CONTAINER_MISSING: Image gcr.io/p1/etl:latest not found. (no task ran)' }],
   ])('says why a failed execution failed, with its task counts: %s', (_what, execution, expected) => {
     expect(executionStatus(execution)).toEqual(expected);
   });
