@@ -57,9 +57,7 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
       );
       return executionStatus(execution);
     } catch (err) {
-      if (err instanceof CloudRunCallError && err.status === 'NOT_FOUND') {
-        return { state: 'failed', error: `execution ${executionName} no longer exists` };
-      }
+      if (err instanceof CloudRunCallError && err.status === 'NOT_FOUND') return gone(executionName);
       throw err;
     }
   };
@@ -83,23 +81,27 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
     async statusMany(names, concurrency) {
       const statuses = new Map<string, ExecutionStatus | Error>();
       const limit = pLimit(concurrency);
+      let outOfQuota: ExecutorFault | undefined;
       await Promise.all(jobsToList(names).map(([job, wanted]) => limit(async () => {
         try {
+          if (outOfQuota) throw outOfQuota;
           await settleFromListing(job, wanted, (execution) => statuses.set(execution.name!, executionStatus(execution)), listPage(job, STATUS_FIELDS));
         } catch (err) {
           const left = [...wanted].filter((name) => !statuses.has(name));
-          // Out of quota: one call per execution would only spend more of it. Read again next cycle.
-          if (err instanceof ExecutorFault && err.kind === 'quota') {
-            for (const name of left) statuses.set(name, err);
+          // No such job: none of its executions exists any more, so each ends its task as getExecution would.
+          if (err instanceof CloudRunCallError && err.status === 'NOT_FOUND') {
+            for (const name of left) statuses.set(name, gone(name));
             return;
           }
-          // Any other fault, or no such job: each execution is read on its own below, so a missing one
-          // still ends its task ("no longer exists") and a fault fails only the names it hits.
-          log('WARNING', `listing ${job} failed, reading ${left.length} execution(s) one by one: ${(err as Error).message}`);
+          // Any other fault leaves the rest for a later cycle: one getExecution each would answer one
+          // failed call with hundreds, and after a 429 would only spend more of the quota.
+          if (err instanceof ExecutorFault && err.kind === 'quota') outOfQuota = err;
+          for (const name of left) statuses.set(name, err as Error);
         }
       })));
       const left = [...new Set(names)].filter((name) => !statuses.has(name));
-      for (const [name, read] of await statusEach(left, status, concurrency)) statuses.set(name, read);
+      if (outOfQuota) for (const name of left) statuses.set(name, outOfQuota);
+      else for (const [name, read] of await statusEach(left, status, concurrency)) statuses.set(name, read);
       return statuses;
     },
 
@@ -137,6 +139,11 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
       return found;
     },
   };
+}
+
+/** What an execution that no longer exists (or whose job no longer does) means: a failed attempt. */
+function gone(executionName: string): ExecutionStatus {
+  return { state: 'failed', error: `execution ${executionName} no longer exists` };
 }
 
 /** Lost attempts by the full name of their job (as dispatch resolves it), and those that have none. */

@@ -86,14 +86,27 @@ export function executionEnv(req: DispatchRequest): Record<string, string> {
   };
 }
 
-/** statusMany by one `status` call per name, `concurrency` at once; an error is kept as that name's entry. */
+/**
+ * statusMany by one `status` call per name, `concurrency` at once; an error is kept as that name's entry.
+ * After an answer out of quota no further call is started: each would be refused too and spend more of
+ * it, so the names not yet read get that fault and are read on a later cycle.
+ */
 export async function statusEach(
   names: string[],
   status: (name: string) => Promise<ExecutionStatus>,
   concurrency: number,
 ): Promise<Map<string, ExecutionStatus | Error>> {
   const limit = pLimit(concurrency);
-  const read = (name: string) => limit(() => status(name).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))));
+  let outOfQuota: ExecutorFault | undefined;
+  const read = (name: string) => limit(async (): Promise<ExecutionStatus | Error> => {
+    if (outOfQuota) return outOfQuota;
+    try {
+      return await status(name);
+    } catch (err) {
+      if (err instanceof ExecutorFault && err.kind === 'quota') outOfQuota = err;
+      return err instanceof Error ? err : new Error(String(err));
+    }
+  });
   const unique = [...new Set(names)];
   const results = await Promise.all(unique.map(read));
   return new Map(unique.map((name, i) => [name, results[i]]));
