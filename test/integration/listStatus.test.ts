@@ -60,6 +60,13 @@ describe('status checks of many executions of one job cost calls per job, not pe
       if (kind === 2) expect(t).toMatchObject({ status: 'failed', error: `execution ${t.executionName} was cancelled outside tickrun` });
     }
   });
+});
+
+describe('a listing that fails', () => {
+  let emu: CloudRunEmulator;
+  let h: Harness;
+  // A deadline no busy test machine reaches, so every runJob is answered and all 600 are in flight.
+  emulatorHarness((started) => ({ emu, h } = started), { TICKRUN_BATCH_SIZE: '1000', TICKRUN_DISPATCH_CONCURRENCY: '100', TICKRUN_API_TIMEOUT: '30s' });
 
   it('answers a failed listing of 600 executions with no more calls than that listing, and ends them once the API recovers', async () => {
     await h.apply(`name: outage\ntasks:\n  t: { job: ${JOBS}/outage, count: 600, env: { EMU_DURATION_MS: "600000" } }\n`);
