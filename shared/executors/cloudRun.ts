@@ -118,14 +118,17 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
       }
     },
 
-    async findStarted(lost) {
+    async findStarted(lost, deadline) {
       const { byJob, unsendable } = groupByJob(lost, options);
       // dispatch refuses these before any API call, so they cannot have started.
       const found = new Map<LostAttempt, string | null>(unsendable.map((attempt) => [attempt, null]));
       const limit = pLimit(LIST_CONCURRENCY);
       await Promise.all([...byJob].map(([job, attempts]) => limit(async () => {
         try {
-          for (const [attempt, name] of await startedIn(job, attempts, listPage(job, STARTED_FIELDS))) found.set(attempt, name);
+          const settled = await startedIn(job, attempts, listPage(job, STARTED_FIELDS), deadline);
+          for (const [attempt, name] of settled) found.set(attempt, name);
+          // Cut short by its page cap or the deadline: the rest are asked again on a later tick.
+          if (settled.size < attempts.length) log('WARNING', `${attempts.length - settled.size} lost attempt(s) of ${job} not settled this tick: search cut short`);
         } catch (err) {
           // No such job: nothing of it can be running, and sending the attempt again would fail the same way.
           if (err instanceof CloudRunCallError && err.status === 'NOT_FOUND') {

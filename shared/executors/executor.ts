@@ -67,9 +67,10 @@ export interface Executor {
   /**
    * Finds out whether lost attempts were started, by the TICKRUN_TASK_ID and TICKRUN_ATTEMPT they were
    * given: for each attempt it could settle, the execution's name, or null when none was started.
-   * An attempt it could not settle (the executor did not answer) is left out of the map.
+   * An attempt it could not settle (the executor did not answer, or `deadline`, on the performance.now()
+   * clock, came first: no call is started past it) is left out of the map.
    */
-  findStarted(lost: LostAttempt[]): Promise<Map<LostAttempt, string | null>>;
+  findStarted(lost: LostAttempt[], deadline?: number): Promise<Map<LostAttempt, string | null>>;
 }
 
 /** The contract's environment given to every execution, besides the task's own `env`. */

@@ -463,7 +463,7 @@ describe('findStarted', () => {
     // Past its deadline a reconciliation asks for no page at all, and settles nothing.
     const late = await listings(() => patient.findStarted([lostAttempt('late', 1, { job: jobOf('find-late') })], performance.now() - 1));
     expect(late).toEqual({ result: new Map(), listings: 0 });
-  });
+  }, 120_000);
 
   it.each<FaultKind>(['429', '503', '500', 'reset', 'delay', 'lost'])('leaves out the attempts of a job whose listing failed with %s', async (kind) => {
     await executor.dispatch(request({ job: jobOf('find-faulty') }, 1, 'faulty'));
@@ -479,14 +479,14 @@ describe('findStarted', () => {
 
   it('leaves out a job whose second page failed, and calls every attempt of a job that does not exist unstarted', async () => {
     const job = jobOf('find-second-page');
-    await startMany(job, 120);
+    await startMany(job, 1020);
     // Seed 3 lets the first listing through and fails the second (faultPicker is deterministic).
     const plan = { rate: 0.5, kinds: ['503'] as FaultKind[], rpcs: ['listExecutions'], seed: 3 };
     const pick = faultPicker(plan);
     expect([pick('listExecutions'), pick('listExecutions')]).toEqual([undefined, '503']);
     emulator.setFaults(plan);
     const never = lostAttempt('never', 1, { job });
-    expect((await capturingLogs(() => executor.findStarted([never]))).result).toEqual(new Map());
+    expect((await capturingLogs(() => patient.findStarted([never]))).result).toEqual(new Map());
 
     const gone: http.RequestListener = (_req, res) => {
       res.writeHead(404, { 'content-type': 'application/json' });
