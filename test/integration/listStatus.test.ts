@@ -20,7 +20,8 @@ async function statusCalls<T>(emu: CloudRunEmulator, fn: () => Promise<T>): Prom
 describe('status checks of many executions of one job cost calls per job, not per execution', () => {
   let emu: CloudRunEmulator;
   let h: Harness;
-  emulatorHarness((started) => ({ emu, h } = started), { TICKRUN_BATCH_SIZE: '1000', TICKRUN_DISPATCH_CONCURRENCY: '100' });
+  // A deadline no busy test machine reaches: a runJob timed out would leave its claim for reconciliation.
+  emulatorHarness((started) => ({ emu, h } = started), { TICKRUN_BATCH_SIZE: '1000', TICKRUN_DISPATCH_CONCURRENCY: '100', TICKRUN_API_TIMEOUT: '30s' });
 
   it('checks 1,000 executions in flight with at most 50 calls, and records their mixed outcomes', async () => {
     await h.apply(`name: wide\ntasks:\n  t: { job: ${JOBS}/wide, count: 1000, env: { EMU_DURATION_MS: "600000" } }\n`);
