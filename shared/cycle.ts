@@ -84,7 +84,10 @@ export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<
   summary.runsScheduled += scheduled;
   const expanded = work.pending || scheduled > 0 ? await expandPendingRuns(ctx) : { runsStarted: 0 };
   summary.runsStarted += expanded.runsStarted;
-  const reaped = work.expired ? await reapExpiredClaims(ctx) : { reconciled: 0, adopted: 0, requeued: 0 };
+  // Past the tick's deadline nothing would be sent or searched for: a claim taken now would only be given
+  // back, and a lost one taken over would wait a whole lease for its next search.
+  const calling = performance.now() <= (ctx.deadline ?? Infinity);
+  const reaped = work.expired && calling ? await reapExpiredClaims(ctx) : { reconciled: 0, adopted: 0, requeued: 0 };
   summary.reconciled += reaped.reconciled;
   summary.adopted += reaped.adopted;
   summary.requeued += reaped.requeued;
@@ -95,7 +98,7 @@ export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<
   // cycle anyway). Both are awaited before an error of either is thrown, so no tick ends with work
   // still under way.
   const inFlight = work.inFlight ? await readInFlight(ctx) : [];
-  const claimNow = work.ready || expanded.runsStarted > 0 || reaped.requeued > 0;
+  const claimNow = calling && (work.ready || expanded.runsStarted > 0 || reaped.requeued > 0);
   const [sending, polling] = await Promise.allSettled([
     claimNow
       ? claimReadyTasks(ctx).then((claimed) => {

@@ -7,12 +7,12 @@ locals {
   # The functions-framework the tests run, so the deployed one is the same.
   functions_framework_version = jsondecode(file("${path.module}/../package.json")).dependencies["@google-cloud/functions-framework"]
 
-  # Sizing follows the budget. A tick cycles until the next cycle would overrun the budget, so it
-  # ends within the budget plus one cycle; a cycle is database round trips plus at worst three Cloud
-  # Run API phases (dispatch, status checks, reconciling lost dispatches), each bounded by
-  # TICKRUN_API_TIMEOUT (30 s by default). 120 s covers that cycle and a cold start (connector
-  # handshake). The function's timeout and the scheduler's attempt deadline are both this, so a tick
-  # is never cut off while it can still finish, and a stuck one ends long before the 60-minute limit.
+  # Sizing follows the budget. Dispatch and reconciliation start no Cloud Run call past the budget
+  # (less 1 s to record the last answers), so a tick ends within the budget plus one API deadline
+  # (TICKRUN_API_TIMEOUT, 30 s by default); a one-cycle tick (budget 0) within its claims' lease
+  # (TICKRUN_CLAIM_LEASE, 2 min). 120 s covers either, a cycle's status checks and a cold start
+  # (connector handshake). The function's timeout and the scheduler's attempt deadline are both this, so
+  # a tick is never cut off while it can still finish, and a stuck one ends long before the 60-minute limit.
   tick_timeout_seconds = var.tick.budget_seconds + 120
 
   tick_env = merge(var.tick.env, {

@@ -97,23 +97,27 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
     async statusMany(names, concurrency) {
       const statuses = new Map<string, ExecutionStatus | Error>();
       const limit = pLimit(concurrency);
+      let outOfQuota: ExecutorFault | undefined;
       await Promise.all(jobsToList(names).map(([job, wanted]) => limit(async () => {
         try {
+          if (outOfQuota) throw outOfQuota;
           await settleFromListing(job, wanted, (execution) => statuses.set(execution.name!, executionStatus(execution)), listPage(job, STATUS_FIELDS));
         } catch (err) {
           const left = [...wanted].filter((name) => !statuses.has(name));
-          // Out of quota: one call per execution would only spend more of it. Read again next cycle.
-          if (err instanceof ExecutorFault && err.kind === 'quota') {
-            for (const name of left) statuses.set(name, err);
+          // No such job: its executions are gone with it, as status() would find one by one.
+          if (isNotFound(err)) {
+            for (const name of left) statuses.set(name, vanishedStatus(name, job, false));
             return;
           }
-          // Any other fault, or no such job: each execution is read on its own below, so a missing one
-          // still ends its task ("no longer exists") and a fault fails only the names it hits.
-          log('WARNING', `listing ${job} failed, reading ${left.length} execution(s) one by one: ${(err as Error).message}`);
+          // Any other fault leaves the rest for a later cycle: one getExecution each would answer one
+          // failed call with hundreds, and after a 429 would only spend more of the quota.
+          if (err instanceof ExecutorFault && err.kind === 'quota') outOfQuota = err;
+          for (const name of left) statuses.set(name, err as Error);
         }
       })));
       const left = [...new Set(names)].filter((name) => !statuses.has(name));
-      for (const [name, read] of await statusEach(left, status, concurrency)) statuses.set(name, read);
+      if (outOfQuota) for (const name of left) statuses.set(name, outOfQuota);
+      else for (const [name, read] of await statusEach(left, status, concurrency)) statuses.set(name, read);
       return statuses;
     },
 
@@ -130,14 +134,17 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
       }
     },
 
-    async findStarted(lost) {
+    async findStarted(lost, deadline) {
       const { byJob, unsendable } = groupByJob(lost, options);
       // dispatch refuses these before any API call, so they cannot have started.
       const found = new Map<LostAttempt, string | null>(unsendable.map((attempt) => [attempt, null]));
       const limit = pLimit(LIST_CONCURRENCY);
       await Promise.all([...byJob].map(([job, attempts]) => limit(async () => {
         try {
-          for (const [attempt, name] of await startedIn(job, attempts, listPage(job, STARTED_FIELDS))) found.set(attempt, name);
+          const settled = await startedIn(job, attempts, listPage(job, STARTED_FIELDS), deadline);
+          for (const [attempt, name] of settled) found.set(attempt, name);
+          // Cut short by its page cap or the deadline: the rest are asked again on a later tick.
+          if (settled.size < attempts.length) log('WARNING', `${attempts.length - settled.size} lost attempt(s) of ${job} not settled this tick: search cut short`);
         } catch (err) {
           // No such job: nothing of it can be running, and sending the attempt again would fail the same way.
           if (err instanceof CloudRunCallError && err.status === 'NOT_FOUND') {

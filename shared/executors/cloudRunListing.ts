@@ -27,6 +27,12 @@ const LIST_FROM = 3;
 const LIST_PAGE_MAX = 1000;
 /** Allowance for Cloud Run's clock running behind ours when comparing createTime with claimedAt. */
 const CLOCK_SKEW_MS = 5 * 60_000;
+/**
+ * Most pages one search for lost attempts reads of a job. Cloud Run keeps at most 1,000 completed
+ * executions of a job and runs at most 1,000 at once in a region (cloud.google.com/run/quotas), so
+ * 3 pages of 1,000 reach through any job's whole listing; the cap bounds what a listing costs otherwise.
+ */
+const SEARCH_PAGES_MAX = 3;
 
 /** The jobs worth listing (see LIST_FROM), each with the names of its executions to be checked. */
 export function jobsToList(executionNames: string[]): [string, Set<string>][] {
@@ -50,16 +56,20 @@ export async function settleFromListing(job: string, wanted: Set<string>, settle
 }
 
 /**
- * For each attempt of one job, the name of the execution started for it, or null: found by the
- * TICKRUN_TASK_ID and TICKRUN_ATTEMPT of their container env. Cloud Run lists a job's executions newest
- * first, so paging stops at the first page reaching back before the oldest claim: nothing older can be one of them.
+ * For each attempt of one job that the listing settles, the name of the execution started for it, or null:
+ * found by the TICKRUN_TASK_ID and TICKRUN_ATTEMPT of their container env. Cloud Run lists a job's
+ * executions newest first, so the search ends at the first page reaching back before the oldest claim
+ * (nothing older can be one of them). It reads at most SEARCH_PAGES_MAX pages and asks for none past
+ * `deadline` (performance.now()); an attempt not found before it stops is left out: undecided.
  */
-export async function startedIn(job: string, attempts: LostAttempt[], listPage: ListPage): Promise<Map<LostAttempt, string | null>> {
+export async function startedIn(job: string, attempts: LostAttempt[], listPage: ListPage, deadline = Infinity): Promise<Map<LostAttempt, string | null>> {
   const wanted = new Set(attempts.map(attemptKey));
   const since = Math.min(...attempts.map((a) => a.claimedAt.getTime())) - CLOCK_SKEW_MS;
   const started = new Map<string, string>();
-  let request: ListRequest | null = { parent: job, pageSize: 100 };
-  while (request && started.size < wanted.size) {
+  let request: ListRequest = { parent: job, pageSize: LIST_PAGE_MAX };
+  // Whether every execution created since the oldest claim was seen: then an attempt not found never started.
+  let searched = false;
+  for (let pages = 0; started.size < wanted.size && pages < SEARCH_PAGES_MAX && performance.now() <= deadline; pages++) {
     const [page, next]: [Execution[], ListRequest | null, unknown] = await listPage(request);
     for (const execution of page) {
       const key = executionKey(execution);
@@ -67,10 +77,18 @@ export async function startedIn(job: string, attempts: LostAttempt[], listPage: 
       if (wanted.has(key) && execution.name && !started.has(key)) started.set(key, execution.name);
     }
     const created = page.map((e) => timestampMs(e.createTime)).filter((t) => t !== undefined);
-    if (created.length > 0 && Math.min(...created) < since) break;
+    if (!next || (created.length > 0 && Math.min(...created) < since)) {
+      searched = true;
+      break;
+    }
     request = next;
   }
-  return new Map(attempts.map((attempt) => [attempt, started.get(attemptKey(attempt)) ?? null]));
+  const settled = new Map<LostAttempt, string | null>();
+  for (const attempt of attempts) {
+    const name = started.get(attemptKey(attempt));
+    if (name || searched) settled.set(attempt, name ?? null);
+  }
+  return settled;
 }
 
 const attemptKey = (a: LostAttempt) => `${a.taskId}/${a.attempt}`;

@@ -82,9 +82,10 @@ export interface Executor {
   /**
    * Finds out whether lost attempts were started, by the TICKRUN_TASK_ID and TICKRUN_ATTEMPT they were
    * given: for each attempt it could settle, the execution's name, or null when none was started.
-   * An attempt it could not settle (the executor did not answer) is left out of the map.
+   * An attempt it could not settle (the executor did not answer, or `deadline`, on the performance.now()
+   * clock, came first: no call is started past it) is left out of the map.
    */
-  findStarted(lost: LostAttempt[]): Promise<Map<LostAttempt, string | null>>;
+  findStarted(lost: LostAttempt[], deadline?: number): Promise<Map<LostAttempt, string | null>>;
 }
 
 /** The contract's environment given to every execution, besides the task's own `env`. */
@@ -101,14 +102,27 @@ export function executionEnv(req: DispatchRequest): Record<string, string> {
   };
 }
 
-/** statusMany by one `status` call per name, `concurrency` at once; an error is kept as that name's entry. */
+/**
+ * statusMany by one `status` call per name, `concurrency` at once; an error is kept as that name's entry.
+ * After an answer out of quota no further call is started: each would be refused too and spend more of
+ * it, so the names not yet read get that fault and are read on a later cycle.
+ */
 export async function statusEach(
   names: string[],
   status: (name: string) => Promise<ExecutionStatus>,
   concurrency: number,
 ): Promise<Map<string, ExecutionStatus | Error>> {
   const limit = pLimit(concurrency);
-  const read = (name: string) => limit(() => status(name).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))));
+  let outOfQuota: ExecutorFault | undefined;
+  const read = (name: string) => limit(async (): Promise<ExecutionStatus | Error> => {
+    if (outOfQuota) return outOfQuota;
+    try {
+      return await status(name);
+    } catch (err) {
+      if (err instanceof ExecutorFault && err.kind === 'quota') outOfQuota = err;
+      return err instanceof Error ? err : new Error(String(err));
+    }
+  });
   const unique = [...new Set(names)];
   const results = await Promise.all(unique.map(read));
   return new Map(unique.map((name, i) => [name, results[i]]));

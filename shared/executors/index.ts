@@ -18,7 +18,7 @@ export function createExecutors(config: Config): Record<ExecutorKind, Executor> 
       status: (name) => lazyCloudRun().status(name),
       statusMany: (names, concurrency) => lazyCloudRun().statusMany(names, concurrency),
       cancel: (name) => lazyCloudRun().cancel(name),
-      findStarted: (lost) => lazyCloudRun().findStarted(lost),
+      findStarted: (lost, deadline) => lazyCloudRun().findStarted(lost, deadline),
     },
     process: createProcessExecutor(config.home),
   };

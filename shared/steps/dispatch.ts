@@ -19,11 +19,12 @@ export const LEASE_MARGIN_MS = 1000;
  *   (steps/reap.ts) finds out whether the execution exists; it is never sent again blindly;
  * - refused for good (no such job, a permission missing): a failed attempt and the last one;
  * - any other error: a failed attempt.
- * A call that could not end before the claim's lease is not started at all.
+ * A call that could not end before the claim's lease, or that would start past the tick's deadline, is not
+ * started at all: the task is re-queued unsent.
  */
 export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): Promise<RecordedOutcome[]> {
   if (claimed.length === 0) return [];
-  const { config, executors } = ctx;
+  const { config, executors, deadline = Infinity } = ctx;
   const limit = pLimit(config.dispatchConcurrency);
   let quotaHit = false;
   const refusals = new Set<string>();
@@ -36,6 +37,8 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
         if (performance.now() > task.leaseEndsAt - config.apiTimeoutMs - LEASE_MARGIN_MS) {
           return { ...base, outcome: 'requeue', delayMs: 0, error: 'not sent: its claim would have expired during the call' };
         }
+        // Past the tick's deadline a call could outlast the tick's budget by more than its own deadline.
+        if (performance.now() > deadline) return { ...base, outcome: 'requeue', delayMs: 0, error: "not sent: the tick's budget was spent" };
         try {
           const executionName = await executors[task.spec.executor].dispatch({
             taskId: task.id,

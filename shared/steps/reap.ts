@@ -35,7 +35,8 @@ export interface ReapResult {
 /**
  * Reconciles expired claims: asks each executor whether the attempt was started (by the task id and
  * attempt given to the execution); adopts an execution found, re-queues the task when none was started.
- * An attempt the executor cannot settle now stays claimed until its new lease runs out.
+ * An attempt the executor cannot settle now (a fault, or the tick's deadline came first) stays claimed
+ * until its new lease runs out.
  */
 export async function reapExpiredClaims(ctx: TickContext): Promise<ReapResult> {
   const { db, config, executors } = ctx;
@@ -55,7 +56,7 @@ export async function reapExpiredClaims(ctx: TickContext): Promise<ReapResult> {
     [...byKind].map(async ([kind, lost]) => {
       let found: Map<LostAttempt, string | null>;
       try {
-        found = await executors[kind].findStarted(lost);
+        found = await executors[kind].findStarted(lost, ctx.deadline);
       } catch (err) {
         log('WARNING', `reconciliation of ${lost.length} ${kind} claims postponed: ${errorText(err)}`);
         return;

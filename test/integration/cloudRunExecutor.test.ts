@@ -362,14 +362,17 @@ describe('findStarted', () => {
   };
   /** Starts `count` executions of other tasks on `job`, some at a time. */
   const startMany = async (job: string, count: number) => {
-    for (let i = 0; i < count; i += 25) {
-      await Promise.all(Array.from({ length: Math.min(25, count - i) }, (_, j) => executor.dispatch(request({ job }, 1, `other-${i + j}`))));
+    for (let i = 0; i < count; i += 100) {
+      await Promise.all(Array.from({ length: Math.min(100, count - i) }, (_, j) => patient.dispatch(request({ job }, 1, `other-${i + j}`))));
     }
   };
+  // For thousands of executions: seeding them, and listing pages of 1,000 on a busy machine.
+  let patient: Executor;
 
   beforeAll(async () => {
     emulator = await startCloudRunEmulator();
     executor = createCloudRunExecutor({ emulatorHost: emulator.host, apiTimeoutMs: 300, defaultProject: 'p1', defaultRegion: 'europe-west1' });
+    patient = createCloudRunExecutor({ emulatorHost: emulator.host, apiTimeoutMs: 30_000 });
   });
   afterEach(() => emulator.setFaults(null));
   afterAll(() => emulator.stop());
@@ -412,28 +415,50 @@ describe('findStarted', () => {
     expect(n).toBe(2);
   });
 
-  it('pages back to an attempt started before 100 others, and stops at a page reaching back before the oldest claim', async () => {
+  it('pages back to an attempt started before 1,000 others, and stops at a page reaching back before the oldest claim', async () => {
     const job = jobOf('find-paged');
-    await executor.dispatch(request({ job }, 1, 'first'));
-    await startMany(job, 150);
+    await patient.dispatch(request({ job }, 1, 'first'));
+    await startMany(job, 1050);
     const first = lostAttempt('first', 1, { job });
-    const found = await listings(() => executor.findStarted([first]));
+    const found = await listings(() => patient.findStarted([first]));
     expect(found.result.get(first)).toBe(startedName('first', 1));
     expect(found.listings).toBe(2);
+    // Pages of 1,000 with only what the search reads (the env, the creation time, the name).
+    expect(emulator.fieldMasks.listExecutions).toBe('nextPageToken,executions.name,executions.createTime,executions.template.containers.env');
 
-    // The 120 oldest were created 10 minutes ago: the first page (30 new, 70 old) reaches back far enough.
+    // The 1,020 oldest were created 10 minutes ago: the first page (30 new, 970 old) reaches back far enough.
     const ofJob = emulator.executions.filter((e) => e.job === job);
-    for (const e of ofJob.slice(0, 121)) Object.assign(e, { createdAt: e.createdAt - 600_000, finishedAt: e.finishedAt! - 600_000 });
+    for (const e of ofJob.slice(0, 1021)) Object.assign(e, { createdAt: e.createdAt - 600_000, finishedAt: e.finishedAt! - 600_000 });
     const recent = lostAttempt('never', 1, { job });
-    const cutShort = await listings(() => executor.findStarted([recent]));
+    const cutShort = await listings(() => patient.findStarted([recent]));
     expect(cutShort).toEqual({ result: new Map([[recent, null]]), listings: 1 });
     // A claim older than those executions (beyond the 5 minutes allowed for clock skew) looks at them all.
     const old = lostAttempt('never', 1, { job }, new Date(Date.now() - 20 * 60_000));
-    const whole = await listings(() => executor.findStarted([recent, old]));
+    const whole = await listings(() => patient.findStarted([recent, old]));
     expect(whole).toEqual({ result: new Map([[recent, null], [old, null]]), listings: 2 });
     const skewed = lostAttempt('never', 1, { job }, new Date(Date.now() - 6 * 60_000));
-    expect((await listings(() => executor.findStarted([skewed]))).listings).toBe(2);
+    expect((await listings(() => patient.findStarted([skewed]))).listings).toBe(2);
   });
+
+  it('reads at most 3 pages of 1,000 for a lost claim, however many executions were started after it, and none past its deadline', async () => {
+    const job = jobOf('find-busy');
+    await patient.dispatch(request({ job }, 1, 'behind'));
+    await startMany(job, 2500);
+    const behind = lostAttempt('behind', 1, { job });
+    const found = await listings(() => patient.findStarted([behind]));
+    expect(found).toEqual({ result: new Map([[behind, startedName('behind', 1)]]), listings: 3 });
+
+    // 600 more after it: its execution is now on a fourth page. Cloud Run keeps no job's listing that long
+    // (1,000 completed executions, 1,000 running at once): the claim is left undecided, not called unstarted.
+    await startMany(job, 600);
+    const never = lostAttempt('never', 1, { job });
+    const capped = await listings(() => patient.findStarted([behind, never]));
+    expect(capped).toEqual({ result: new Map(), listings: 3 });
+
+    // Past its deadline a reconciliation asks for no page at all, and settles nothing.
+    const late = await listings(() => patient.findStarted([lostAttempt('late', 1, { job: jobOf('find-late') })], performance.now() - 1));
+    expect(late).toEqual({ result: new Map(), listings: 0 });
+  }, 120_000);
 
   it.each<FaultKind>(['429', '503', '500', 'reset', 'delay', 'lost'])('leaves out the attempts of a job whose listing failed with %s', async (kind) => {
     await executor.dispatch(request({ job: jobOf('find-faulty') }, 1, 'faulty'));
@@ -449,14 +474,14 @@ describe('findStarted', () => {
 
   it('leaves out a job whose second page failed, and calls every attempt of a job that does not exist unstarted', async () => {
     const job = jobOf('find-second-page');
-    await startMany(job, 120);
+    await startMany(job, 1020);
     // Seed 3 lets the first listing through and fails the second (faultPicker is deterministic).
     const plan = { rate: 0.5, kinds: ['503'] as FaultKind[], rpcs: ['listExecutions'], seed: 3 };
     const pick = faultPicker(plan);
     expect([pick('listExecutions'), pick('listExecutions')]).toEqual([undefined, '503']);
     emulator.setFaults(plan);
     const never = lostAttempt('never', 1, { job });
-    expect((await capturingLogs(() => executor.findStarted([never]))).result).toEqual(new Map());
+    expect((await capturingLogs(() => patient.findStarted([never]))).result).toEqual(new Map());
 
     const gone: http.RequestListener = (_req, res) => {
       res.writeHead(404, { 'content-type': 'application/json' });

@@ -1,3 +1,5 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createCloudRunExecutor } from '../../shared/executors/cloudRun';
 import { vanishedStatus } from '../../shared/executors/cloudRunStatus';
 import { ExecutorFault, type DispatchRequest, type Executor } from '../../shared/executors/executor';
@@ -19,7 +21,8 @@ async function statusCalls<T>(emu: CloudRunEmulator, fn: () => Promise<T>): Prom
 describe('status checks of many executions of one job cost calls per job, not per execution', () => {
   let emu: CloudRunEmulator;
   let h: Harness;
-  emulatorHarness((started) => ({ emu, h } = started), { TICKRUN_BATCH_SIZE: '1000', TICKRUN_DISPATCH_CONCURRENCY: '100' });
+  // A deadline no busy test machine reaches: a runJob timed out would leave its claim for reconciliation.
+  emulatorHarness((started) => ({ emu, h } = started), { TICKRUN_BATCH_SIZE: '1000', TICKRUN_DISPATCH_CONCURRENCY: '100', TICKRUN_API_TIMEOUT: '30s' });
 
   it('checks 1,000 executions in flight with at most 50 calls, and records their mixed outcomes', async () => {
     await h.apply(`name: wide\ntasks:\n  t: { job: ${JOBS}/wide, count: 1000, env: { EMU_DURATION_MS: "600000" } }\n`);
@@ -58,6 +61,38 @@ describe('status checks of many executions of one job cost calls per job, not pe
       if (kind === 1) expect(t).toMatchObject({ status: 'failed', error: expect.stringMatching(/exit code 1.*1 of 1 tasks failed/) });
       if (kind === 2) expect(t).toMatchObject({ status: 'failed', error: `execution ${t.executionName} was cancelled outside tickrun` });
     }
+  });
+});
+
+describe('a listing that fails', () => {
+  let emu: CloudRunEmulator;
+  let h: Harness;
+  // A deadline no busy test machine reaches, so every runJob is answered and all 600 are in flight.
+  emulatorHarness((started) => ({ emu, h } = started), { TICKRUN_BATCH_SIZE: '1000', TICKRUN_DISPATCH_CONCURRENCY: '100', TICKRUN_API_TIMEOUT: '30s' });
+
+  it('answers a failed listing of 600 executions with no more calls than that listing, and ends them once the API recovers', async () => {
+    await h.apply(`name: outage\ntasks:\n  t: { job: ${JOBS}/outage, count: 600, env: { EMU_DURATION_MS: "600000" } }\n`);
+    const runId = await h.trigger('outage');
+    expect(await tick(h.deps, { budgetMs: 0 })).toMatchObject({ dispatched: 600 });
+
+    // The listing answers 503 for two cycles: the 600 are read one page at a time, so each failed
+    // listing may be answered by at most that one page's call, never by one getExecution each.
+    emu.setFaults({ rate: 1, kinds: ['503'], rpcs: ['listExecutions'] });
+    for (let cycle = 0; cycle < 2; cycle++) {
+      const down = await statusCalls(emu, () => tick(h.deps, { budgetMs: 0 }));
+      expect(down.result).toMatchObject({ checked: 600, statusErrors: 600, succeeded: 0, failed: 0 });
+      expect(down.list + down.get).toBeLessThanOrEqual(1);
+    }
+    expect((await h.tasks(runId)).every((t) => t.status === 'dispatched')).toBe(true);
+
+    // The API recovers and the executions end: the next cycle reads and records every one.
+    emu.setFaults(null);
+    const now = Date.now();
+    for (const e of emu.executions.filter((x) => x.env.TICKRUN_RUN_ID === runId)) Object.assign(e, { finishedAt: now - 1 });
+    const up = await statusCalls(emu, () => tick(h.deps, { budgetMs: 0 }));
+    expect(up.result).toMatchObject({ checked: 600, statusErrors: 0, succeeded: 600, runsCompleted: 1 });
+    expect({ list: up.list, get: up.get }).toEqual({ list: 1, get: 0 });
+    expect((await h.tasks(runId)).every((t) => t.status === 'success')).toBe(true);
   });
 });
 
@@ -133,12 +168,52 @@ describe('statusMany', () => {
     expect({ list, get }).toEqual({ list: 3, get: 3 });
   });
 
-  it.each(['503', '500', 'reset'] as const)('reads every execution one by one when the listing fails with %s', async (kind) => {
+  it.each(['503', '500', 'reset'] as const)('leaves every execution of a job unread when its listing fails with %s, and reads them once it answers', async (kind) => {
     const names = await start(`faulty-${kind}`, 4);
     emu.setFaults({ rate: 1, kinds: [kind], rpcs: ['listExecutions'] });
+    const failed = await statusCalls(emu, () => executor.statusMany(names, 10));
+    for (const name of names) expect(failed.result.get(name)).toBeInstanceOf(ExecutorFault);
+    // The one listing that failed, and no getExecution in its place.
+    expect({ list: failed.list, get: failed.get }).toEqual({ list: 1, get: 0 });
+    emu.setFaults(null);
     const { result, list, get } = await statusCalls(emu, () => executor.statusMany(names, 10));
     expect(names.map((name) => result.get(name))).toEqual(names.map(() => ({ state: 'success' })));
-    expect({ list, get }).toEqual({ list: 1, get: 4 });
+    expect({ list, get }).toEqual({ list: 1, get: 0 });
+  });
+
+  it('fails every execution of a job that no longer exists without reading them one by one', async () => {
+    // Cloud Run answers NOT_FOUND for the listing of a deleted job (the emulator knows every job).
+    const calls: string[] = [];
+    const server = http.createServer((req, res) => {
+      calls.push(`${req.method} ${req.url?.split('?')[0]}`);
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 404, message: "Resource 'namespaces/demo/jobs/deleted' could not be found.", status: 'NOT_FOUND' } }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const gone = createCloudRunExecutor({ emulatorHost: `127.0.0.1:${(server.address() as AddressInfo).port}`, apiTimeoutMs: 500 });
+      const names = ['a', 'b', 'c'].map((x) => `${JOBS}/deleted/executions/deleted-${x}`);
+      const result = await gone.statusMany(names, 10);
+      for (const name of names) expect(result.get(name)).toEqual({ state: 'failed', outcomeUnknown: true, error: expect.stringContaining(`execution ${name} is gone with its job`) });
+      expect(calls).toEqual([`GET /v2/${JOBS}/deleted/executions`]);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('stops reading executions one by one at the first answer out of quota, and reads them once quota is back', async () => {
+    // 20 jobs of one execution each: below the listing's threshold, so each is a getExecution.
+    const names = (await Promise.all(Array.from({ length: 20 }, (_, i) => start(`single-${i}`, 1)))).flat();
+    emu.setFaults({ rate: 1, kinds: ['429'], rpcs: ['getExecution'] });
+    const refused = await statusCalls(emu, () => executor.statusMany(names, 2));
+    for (const name of names) expect(refused.result.get(name)).toMatchObject({ kind: 'quota' });
+    // Only the calls already under way when the first 429 came back: at most `concurrency` of them.
+    expect(refused.get).toBeLessThanOrEqual(2);
+    emu.setFaults(null);
+    const { result, get } = await statusCalls(emu, () => executor.statusMany(names, 2));
+    expect(names.map((name) => result.get(name))).toEqual(names.map(() => ({ state: 'success' })));
+    expect(get).toBe(20);
   });
 
   it('leaves every execution of a job unread when its listing is refused for quota, without reading them one by one', async () => {

@@ -119,7 +119,7 @@ describe('never start an attempt twice, never lose a task', () => {
 
   it('faults on status checks leave tasks in place, and the run still finishes with one attempt each', async () => {
     const runId = await h.trigger('work');
-    // Five executions of one job are read from its listing, and one by one when the listing fails.
+    // Five executions of one job are read from its listing; a failed listing leaves them to a later cycle.
     emu.setFaults({ rate: 0.5, kinds: ['429', '500', '503', 'reset', 'delay'], rpcs: ['listExecutions', 'getExecution'], delayMs: 700, seed: 4 });
     const run = await h.runToEnd(runId);
     expect(run.status).toBe('success');

@@ -1,0 +1,47 @@
+import { tick } from '../../shared/tick';
+import { startCloudRunEmulator, type CloudRunEmulator } from '../helpers/cloudRunEmulator';
+import { createHarness, type Harness } from '../helpers/harness';
+
+const JOB = 'projects/demo/locations/us-central1/jobs/slow';
+
+describe('a tick with a budget', () => {
+  let emu: CloudRunEmulator;
+  let h: Harness;
+  beforeAll(async () => {
+    emu = await startCloudRunEmulator();
+    // 40 tasks sent 2 at a time, each runJob held past its 500 ms deadline: 10 s of calls in one cycle,
+    // of which a 10 s lease allows 8.5 s.
+    h = await createHarness({
+      CLOUD_RUN_EMULATOR_HOST: emu.host, TICKRUN_API_TIMEOUT: '500ms', TICKRUN_CLAIM_LEASE: '10s',
+      TICKRUN_BATCH_SIZE: '40', TICKRUN_DISPATCH_CONCURRENCY: '2', TICKRUN_POLL_INTERVAL: '200ms',
+    });
+  });
+  afterAll(async () => {
+    await h.close();
+    await emu.stop();
+  });
+
+  it('starts no call past its budget, so it ends within the budget plus one API deadline, and spends no attempt on what it did not send', async () => {
+    await h.apply(`name: slow\ntasks:\n  t: { job: ${JOB}, count: 40 }\n`);
+    const runId = await h.trigger('slow');
+    emu.setFaults({ rate: 1, kinds: ['delay'], rpcs: ['runJob'], delayMs: 2000 });
+    const budgetMs = 2000;
+    const summary = await tick(h.deps, { budgetMs });
+    expect(summary.durationMs).toBeLessThanOrEqual(budgetMs + h.config.apiTimeoutMs);
+    expect(summary.claimed).toBe(40);
+    // Those sent are left for reconciliation (their answer was lost); the others went back unsent.
+    expect(summary.ambiguous).toBeGreaterThan(0);
+    expect(summary.requeued).toBeGreaterThan(0);
+    expect(summary.ambiguous + summary.requeued).toBe(40);
+    const queued = (await h.tasks(runId)).filter((t) => t.status === 'queued');
+    expect(queued).toHaveLength(summary.requeued);
+    for (const t of queued) expect(t.attempt).toBe(0);
+
+    // With the API back, every task ends once: the sent ones adopted, the others sent now.
+    emu.setFaults(null);
+    expect((await h.runToEnd(runId)).status).toBe('success');
+    const starts = emu.startsByAttempt();
+    expect([...starts.values()].every((n) => n === 1)).toBe(true);
+    expect(starts.size).toBe(40);
+  });
+});
