@@ -38,7 +38,7 @@ export interface CancelResult {
 
 /**
  * Cancels a run: its waiting and queued tasks at once, its executions through their executor, recorded
- * as the tick records them. A task being sent right now is stopped by the next tick's poll, which sees
+ * as the tick records them (an execution that had already ended is recorded as what it was). A task being sent right now is stopped by the next tick's poll, which sees
  * the run cancelled. `cancelled` is false, with the run's status, when it had already ended.
  */
 export async function cancelRun(pool: Pool, config: Config, executors: Record<ExecutorKind, Executor>, id: string): Promise<CancelResult> {
@@ -46,8 +46,9 @@ export async function cancelRun(pool: Pool, config: Config, executors: Record<Ex
   const { rows } = await pool.query(CANCEL_SQL, [run.id]);
   if (rows[0].cancelled === 0) return { cancelled: false, status: run.status, cancelledTasks: 0, executionsCancelled: 0, errors: [] };
   const { rows: onExecution } = await pool.query<ExecutionAttempt>(ON_EXECUTION_SQL, [run.id]);
-  const { outcomes, faults } = await stopAttempts(executors, onExecution, config.statusConcurrency, () => ({ outcome: 'cancelled', error: RUN_CANCELLED }));
-  const recorded = await recordOutcomes(countingDb(pool), outcomes);
+  const end = { outcome: 'cancelled', error: RUN_CANCELLED } as const;
+  const { outcomes, faults } = await stopAttempts(executors, onExecution.map((a) => ({ ...a, end })), config.statusConcurrency);
+  const recorded = (await recordOutcomes(countingDb(pool), outcomes)).filter((r) => r.status === 'cancelled');
   const errors = faults.map(({ attempt, error }) => `${attempt.execution_name}: ${errorText(error)}`);
   return { cancelled: true, status: 'cancelled', cancelledTasks: rows[0].tasks + recorded.length, executionsCancelled: recorded.length, errors };
 }
