@@ -20,7 +20,7 @@ export interface EmulatedExecution {
   /** The `timeout` override (Cloud Run's task timeout), when one was sent. */
   timeoutSeconds?: number;
   createdAt: number;
-  /** When it ends or ended: createdAt + durationMs, or the cancel time. */
+  /** When it ends or ended: createdAt + durationMs, or when a cancel takes effect (see cancelDelayMs). */
   finishedAt?: number;
   outcome: 'success' | 'failed';
   durationMs: number;
@@ -49,6 +49,8 @@ export interface CloudRunEmulator {
   fieldMasks: Record<string, string>;
   /** Extra latency per request, ms (for later benchmarks). */
   latencyMs: number;
+  /** How long an execution keeps running after a cancel was accepted before it ends cancelled, ms (default 0). */
+  cancelDelayMs: number;
   /** Makes requests fail from now on as the plan says (see FaultKind), or stops failing them (null). */
   setFaults(plan: FaultPlan | null): void;
   /** Faults injected so far, by kind. */
@@ -80,7 +82,7 @@ const FAULT_ANSWERS: Partial<Record<FaultKind, Answer>> = {
  * control surface for a test runner in another process, never counted as calls:
  * `GET /_emulator/state` (calls, injected faults, executions) and `POST /_emulator/faults` (a FaultPlan or null).
  */
-export async function startCloudRunEmulator(opts: { latencyMs?: number; port?: number } = {}): Promise<CloudRunEmulator> {
+export async function startCloudRunEmulator(opts: { latencyMs?: number; cancelDelayMs?: number; port?: number } = {}): Promise<CloudRunEmulator> {
   const byName = new Map<string, EmulatedExecution>();
   // Each job's executions in the order they were created, and each one's place there: a page is then
   // read without sorting every execution, as Cloud Run's own index would (the bench lists 10K deep).
@@ -136,7 +138,14 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; port?: n
     const e = byName.get(name);
     if (!e) return notFound(name);
     if (now >= e.finishedAt!) return rpcError(400, 'FAILED_PRECONDITION', `Execution ${name} has already finished.`);
-    Object.assign(e, { cancelled: true, finishedAt: now });
+    // Cancelling is a long-running operation, done when the execution has stopped: the client returns
+    // an LRO, `gcloud run jobs executions cancel --async` returns "without waiting for the operation in
+    // progress to complete". Meanwhile the execution keeps running, its Completed condition's reason
+    // CANCELLING, "in the process of being cancelled" (Condition.ExecutionReason, Cloud Run Admin API v2;
+    // https://cloud.google.com/sdk/gcloud/reference/run/jobs/executions/cancel). An execution that ends on
+    // its own first ends as it would have; a second cancel while it stops changes nothing.
+    const stopsAt = now + emulator.cancelDelayMs;
+    if (!e.cancelled && stopsAt < e.finishedAt!) Object.assign(e, { cancelled: true, finishedAt: stopsAt });
     return { status: 200, body: operation('cancel', e, now, name.replace(/\/jobs\/.*$/, '')) };
   }
 
@@ -275,6 +284,7 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; port?: n
     executions: [],
     fieldMasks: {},
     latencyMs: opts.latencyMs ?? 0,
+    cancelDelayMs: opts.cancelDelayMs ?? 0,
     injected: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>,
     setBehaviour(fn) {
       behaviour = fn;

@@ -14,7 +14,8 @@ export function rpcError(code: number, status: string, message: string): { statu
 /** The Completed condition: the execution's end, or CONDITION_RECONCILING while it runs. */
 export function completedCondition(e: EmulatedExecution, ended: boolean): Record<string, string> {
   const at = { type: 'Completed', lastTransitionTime: rfc3339(ended ? e.finishedAt! : e.createdAt) };
-  if (!ended) return { ...at, state: 'CONDITION_RECONCILING' };
+  // Being cancelled: still running, "in the process of being cancelled" (Condition.ExecutionReason CANCELLING).
+  if (!ended) return { ...at, state: 'CONDITION_RECONCILING', ...(e.cancelled && { executionReason: 'CANCELLING' }) };
   // Cloud Run shows a cancellation as a failed Completed condition with reason CANCELLED.
   if (e.cancelled) return { ...at, state: 'CONDITION_FAILED', executionReason: 'CANCELLED', severity: 'ERROR', message: 'The execution was cancelled.' };
   if (e.outcome === 'failed') {
@@ -52,7 +53,8 @@ export function executionResource(e: EmulatedExecution, now: number): Record<str
     runningCount: ended ? 0 : e.taskCount,
     succeededCount: ended && !e.cancelled ? Math.max(0, e.taskCount - failed) : 0,
     failedCount: failed,
-    cancelledCount: e.cancelled ? e.taskCount : 0,
+    // "The number of tasks which reached phase Cancelled": none until the cancel has taken effect.
+    cancelledCount: ended && e.cancelled ? e.taskCount : 0,
     etag: `"${e.name}"`,
   };
 }

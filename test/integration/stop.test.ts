@@ -48,4 +48,45 @@ describe('stopping an attempt: past its timeout, or with its run cancelled', () 
     expect((await h.tasks(runId))[0]).toMatchObject({ status: 'success', attempt: 1, error: null });
     expect(executionsOf(runId)[0].cancelled).toBe(false);
   });
+
+  describe('while Cloud Run takes a second to stop a cancelled execution', () => {
+    beforeEach(() => (emu.cancelDelayMs = 1000));
+    afterEach(() => (emu.cancelDelayMs = 0));
+
+    it('keeps a timed-out attempt in flight until its execution has stopped: the retry never overlaps it, and the cancel is sent once', async () => {
+      await h.apply(`name: slow-stop\ntasks:\n  t: { job: ${JOB}/slow-stop, timeout: 300ms, retries: 1, backoff: 0s, env: { EMU_DURATION_MS: "60000" } }\n`);
+      const cancelsBefore = cancels();
+      const runId = await h.trigger('slow-stop');
+      const run = await h.runToEnd(runId, { pauseMs: 50 });
+      expect(run.status).toBe('failed');
+      expect((await h.tasks(runId))[0]).toMatchObject({ status: 'failed', attempt: 2, error: 'timed out after 300ms' });
+      const [first, second] = executionsOf(runId);
+      expect([first.cancelled, second.cancelled]).toEqual([true, true]);
+      // The second attempt started only once the first had stopped.
+      expect(second.createdAt).toBeGreaterThanOrEqual(first.finishedAt!);
+      // Many ticks came while each execution stopped; each was asked to stop once.
+      expect(cancels() - cancelsBefore).toBe(2);
+    });
+
+    it("keeps a cancelled run's execution in flight, holding its concurrency slot, until it has stopped; then it ends cancelled", async () => {
+      await h.apply(`name: held\nconcurrency: 1\ntasks:\n  t: { job: ${JOB}/held, env: { EMU_DURATION_MS: "60000" } }\n`);
+      const runId = await h.trigger('held');
+      await tick(h.deps, { budgetMs: 0 });
+      await tick(h.deps, { budgetMs: 0 });
+      expect((await h.tasks(runId))[0].status).toBe('running');
+      const cancelsBefore = cancels();
+      expect(await cancelRun(h.db.pool, h.config, h.deps.executors, runId)).toMatchObject({ cancelled: true, status: 'cancelled', executionsCancelled: 1, errors: [] });
+      const slotHeld = async () => (await h.db.pool.query("select count(*)::int as n from concurrency_slots where workflow = 'held' and task_id is not null")).rows[0].n;
+      // Cloud Run has not stopped it yet: the task is still in flight, with its slot, through a tick.
+      await tick(h.deps, { budgetMs: 0 });
+      expect((await h.tasks(runId))[0]).toMatchObject({ status: 'running' });
+      expect(await slotHeld()).toBe(1);
+      await sleep(1100);
+      await tickUntilSettled(runId);
+      expect((await h.tasks(runId))[0]).toMatchObject({ status: 'cancelled', attempt: 1, error: 'run cancelled' });
+      expect(await slotHeld()).toBe(0);
+      expect(executionsOf(runId)[0].cancelled).toBe(true);
+      expect(cancels() - cancelsBefore).toBe(1);
+    });
+  });
 });
