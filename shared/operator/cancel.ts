@@ -23,11 +23,15 @@ with run as (
 select (select count(*) from run)::int as cancelled, (select count(*) from unsent)::int as tasks`;
 
 const ON_EXECUTION_SQL = `
-select t.id, t.attempt, t.execution_name, r.definition -> 'tasks' -> t.name ->> 'executor' as executor
+select t.id, t.attempt, t.execution_name, t.stop_sent_at is not null as "stopSent",
+       r.definition -> 'tasks' -> t.name ->> 'executor' as executor
 from tasks t join runs r on r.id = t.run_id
 where t.run_id = $1 and t.status in ${sqlList(ON_EXECUTION_STATUSES)}`;
 
-/** What `cancel` did; `errors` names the executions not yet stopped (the next tick's poll retries them). */
+/**
+ * What `cancel` did: `cancelledTasks` counts the tasks it cancelled or is cancelling, `executionsCancelled`
+ * the executions it asked to stop; `errors` names those it could not ask (the next tick's poll retries them).
+ */
 export interface CancelResult {
   cancelled: boolean;
   status: RunStatus;
@@ -37,18 +41,22 @@ export interface CancelResult {
 }
 
 /**
- * Cancels a run: its waiting and queued tasks at once, its executions through their executor, recorded
- * as the tick records them (an execution that had already ended is recorded as what it was). A task being sent right now is stopped by the next tick's poll, which sees
- * the run cancelled. `cancelled` is false, with the run's status, when it had already ended.
+ * Cancels a run: its waiting and queued tasks at once, its executions through their executor. A task whose
+ * execution is asked to stop stays in flight until a tick's poll sees the execution ended, then ends
+ * `cancelled` (or as what it was, if it ended first). A task being sent right now is stopped by the next
+ * tick's poll, which sees the run cancelled. `cancelled` is false, with the run's status, when it had
+ * already ended.
  */
 export async function cancelRun(pool: Pool, config: Config, executors: Record<ExecutorKind, Executor>, id: string): Promise<CancelResult> {
   const run = await getRun(pool, id);
   const { rows } = await pool.query(CANCEL_SQL, [run.id]);
   if (rows[0].cancelled === 0) return { cancelled: false, status: run.status, cancelledTasks: 0, executionsCancelled: 0, errors: [] };
-  const { rows: onExecution } = await pool.query<ExecutionAttempt>(ON_EXECUTION_SQL, [run.id]);
+  const { rows: onExecution } = await pool.query<ExecutionAttempt & { stopSent: boolean }>(ON_EXECUTION_SQL, [run.id]);
   const end = { outcome: 'cancelled', error: RUN_CANCELLED } as const;
   const { outcomes, faults } = await stopAttempts(executors, onExecution.map((a) => ({ ...a, end })), config.statusConcurrency);
-  const recorded = (await recordOutcomes(countingDb(pool), outcomes)).filter((r) => r.status === 'cancelled');
+  const recorded = await recordOutcomes(countingDb(pool), outcomes);
+  const stopping = recorded.filter((r) => r.outcome === 'stopping').length;
+  const ended = recorded.filter((r) => r.status === 'cancelled').length;
   const errors = faults.map(({ attempt, error }) => `${attempt.execution_name}: ${errorText(error)}`);
-  return { cancelled: true, status: 'cancelled', cancelledTasks: rows[0].tasks + recorded.length, executionsCancelled: recorded.length, errors };
+  return { cancelled: true, status: 'cancelled', cancelledTasks: rows[0].tasks + stopping + ended, executionsCancelled: stopping, errors };
 }

@@ -13,7 +13,7 @@ import { endedOutcome, readStatuses, stopAttempts, type StopEnd, type StopReques
 // may check the same tasks; recording is guarded, so the second records nothing.
 export const IN_FLIGHT_SQL = `
 select t.id, t.run_id, t.name, t.task_index, t.attempt, t.status, t.execution_name, t.timeout_ms,
-       t.deadline_at < now() as timed_out, r.status as run_status, r.workflow,
+       t.deadline_at < now() as timed_out, t.stop_sent_at is not null as stop_sent, r.status as run_status, r.workflow,
        r.definition -> 'tasks' -> t.name ->> 'executor' as executor
 from tasks t
 join runs r on r.id = t.run_id
@@ -31,6 +31,8 @@ export interface InFlightTask {
   execution_name: string;
   timeout_ms: number | null;
   timed_out: boolean | null;
+  /** The executor has accepted to stop the execution: the attempt waits for it to end. */
+  stop_sent: boolean;
   run_status: RunStatus;
   workflow: string;
   executor: ExecutorKind;
@@ -59,8 +61,8 @@ export async function pollInFlight(ctx: TickContext): Promise<PollResult> {
  * statuses are read with one `statusMany` per executor kind (Cloud Run lists a job's executions instead
  * of reading them one by one), `statusConcurrency` calls at once. An execution that has ended is recorded
  * as what it was, past its attempt's timeout or not; one still running past its timeout, or of a
- * cancelled run, is stopped (steps/stop.ts). A status that cannot be read (an API fault) leaves the task
- * as it is, to be checked again next cycle.
+ * cancelled run, is asked to stop and stays in flight until it has (steps/stop.ts). A status that cannot
+ * be read (an API fault) leaves the task as it is, to be checked again next cycle.
  */
 export async function checkInFlight(ctx: TickContext, rows: InFlightTask[]): Promise<PollResult> {
   const { config, executors } = ctx;
@@ -79,7 +81,7 @@ export async function checkInFlight(ctx: TickContext, rows: InFlightTask[]): Pro
     const stop = stopEnd(task);
     if (status instanceof Error) outcomes.push(unread(task, status));
     else if (status.state !== 'running') outcomes.push(endedOutcome(task, status, stop));
-    else if (stop) toStop.push({ ...task, end: stop, status, task });
+    else if (stop) toStop.push({ ...task, end: stop, stopSent: task.stop_sent, status, task });
     else outcomes.push(task.status === 'dispatched' ? { ...checkedOnly(task), outcome: 'running' } : checkedOnly(task));
   }
   const stopped = await stopAttempts(executors, toStop, config.statusConcurrency);

@@ -9,12 +9,14 @@ import { ATTEMPT_END_STATUSES, IN_FLIGHT_STATUSES, ON_EXECUTION_STATUSES, retryA
  * - `ambiguous`: the dispatch may have started an execution: the task stays claimed for `delayMs`,
  *   then reconciliation finds out (steps/reap.ts);
  * - `checked`: a status check that changed nothing (or could not read the status): only `checked_at`
- *   moves, so the next poll takes the tasks checked longest ago first.
+ *   moves, so the next poll takes the tasks checked longest ago first;
+ * - `stopping`: the executor accepted to stop the execution: the attempt stays in flight, its stop
+ *   recorded (`stop_sent_at`) so that it is not sent again, until a check sees the execution ended.
  */
 export interface AttemptOutcome {
   id: string;
   attempt: number;
-  outcome: 'dispatched' | 'running' | 'success' | 'failed' | 'cancelled' | 'requeue' | 'ambiguous' | 'checked';
+  outcome: 'dispatched' | 'running' | 'success' | 'failed' | 'cancelled' | 'requeue' | 'ambiguous' | 'checked' | 'stopping';
   leaseToken?: string;
   executionName?: string;
   error?: string;
@@ -58,7 +60,7 @@ with u as (
   for no key update of t
 ), recorded as (
 update tasks t
-set status = case when u.outcome = 'checked' then t.status
+set status = case when u.outcome in ('checked', 'stopping') then t.status
                   when ${retried} then 'queued'
                   when u.outcome = 'requeue' then 'queued'
                   when u.outcome = 'ambiguous' then 'claimed'
@@ -79,7 +81,12 @@ set status = case when u.outcome = 'checked' then t.status
                        then now() end,
     error = case when u.outcome in ('failed', 'cancelled', 'requeue', 'ambiguous') then u.error
                  when u.outcome = 'success' then null else t.error end,
-    checked_at = case when u.outcome in ('checked', 'running') then now() else t.checked_at end,
+    -- A stop is kept while the attempt is in flight, and ends with it.
+    stop_asked_at = case when u.outcome = 'stopping' then coalesce(t.stop_asked_at, now())
+                         when u.outcome in ('checked', 'running') then t.stop_asked_at end,
+    stop_sent_at = case when u.outcome = 'stopping' then coalesce(t.stop_sent_at, now())
+                        when u.outcome in ('checked', 'running') then t.stop_sent_at end,
+    checked_at = case when u.outcome in ('checked', 'running', 'stopping') then now() else t.checked_at end,
     updated_at = case when u.outcome = 'checked' then t.updated_at else now() end
 from u, runs r
 -- t.id = any(…): an index condition, so the batch's rows are read by key; the array is built, and so

@@ -14,9 +14,13 @@ export interface ExecutionAttempt {
 /** How a stopped attempt ends: cancelled with its run, or failed (past its timeout). */
 export type StopEnd = { outcome: 'cancelled' | 'failed'; error: string };
 
-/** An attempt to stop: how it ends once stopped, and its execution's status when the caller has read it. */
+/**
+ * An attempt to stop: how it ends once stopped, whether the executor already accepted to stop it, and
+ * its execution's status when the caller has read it.
+ */
 export interface StopRequest extends ExecutionAttempt {
   end: StopEnd;
+  stopSent: boolean;
   status?: ExecutionStatus;
 }
 
@@ -29,9 +33,11 @@ export interface Stopped<T> {
 /**
  * Stops attempts through their executors, `concurrency` calls at once: the one way an attempt is cancelled,
  * for poll (timeouts, cancelled runs) and the operator's `cancel` alike. Each execution's status is read
- * first (unless given): one that has already ended is recorded as what it was, and only one still running
- * is cancelled and ends as `end` says. An attempt whose status could not be read, or whose executor could
- * not be asked, is a fault, left in flight so that the next poll tries again.
+ * first (unless given): one that has already ended is recorded as what it was (a cancelled one ends as
+ * `end` says). One still running is asked to stop, once, and stays in flight (`stopping`): a cancel takes
+ * effect later, and the attempt ends when a check sees its execution ended. An attempt whose status could
+ * not be read, or whose executor could not be asked, is a fault, left in flight so that the next poll
+ * tries again.
  */
 export async function stopAttempts<T extends StopRequest>(executors: Record<ExecutorKind, Executor>, attempts: T[], concurrency: number): Promise<Stopped<T>> {
   const stopped: Stopped<T> = { outcomes: [], faults: [] };
@@ -43,9 +49,11 @@ export async function stopAttempts<T extends StopRequest>(executors: Record<Exec
         const status = a.status ?? statuses.get(a.execution_name) ?? new Error('the executor returned no status');
         if (status instanceof Error) return void stopped.faults.push({ attempt: a, error: status });
         if (status.state !== 'running') return void stopped.outcomes.push(endedOutcome(a, status, a.end));
+        // Asked already: sending it every cycle would not make it stop sooner.
+        if (a.stopSent) return void stopped.outcomes.push({ ...attemptOf(a), outcome: 'checked' });
         try {
           await executors[a.executor].cancel(a.execution_name);
-          stopped.outcomes.push({ ...attemptOf(a), ...a.end });
+          stopped.outcomes.push({ ...attemptOf(a), outcome: 'stopping' });
         } catch (error) {
           stopped.faults.push({ attempt: a, error });
         }
