@@ -78,6 +78,24 @@ const FAULT_ANSWERS: Partial<Record<FaultKind, Answer>> = {
 };
 
 /**
+ * The IAM permission each RPC needs, as Cloud Run lists them: run.jobs.runWithOverrides (a run with
+ * overrides), run.executions.get, .list and .cancel ("Cancel job executions"), in
+ * https://cloud.google.com/run/docs/reference/iam/permissions.
+ */
+const PERMISSIONS: Record<string, string> = {
+  runJob: 'run.jobs.runWithOverrides', getExecution: 'run.executions.get', listExecutions: 'run.executions.list',
+  cancelExecution: 'run.executions.cancel',
+};
+
+/** What an injected '403' answers: PERMISSION_DENIED (HTTP 403) naming the permission and the resource. */
+function permissionDenied(rpc: string, path: string): Answer {
+  const resource = path.replace(/^\/v2\//, '').replace(/:\w+$/, '');
+  return rpc in PERMISSIONS
+    ? rpcError(403, 'PERMISSION_DENIED', `Permission '${PERMISSIONS[rpc]}' denied on resource '${resource}' (or it may not exist) (injected).`)
+    : rpcError(403, 'PERMISSION_DENIED', 'The caller does not have permission (injected).');
+}
+
+/**
  * Starts the emulator on 127.0.0.1 (a free port unless `port` is given). Besides the API, it has a
  * control surface for a test runner in another process, never counted as calls:
  * `GET /_emulator/state` (calls, injected faults, executions) and `POST /_emulator/faults` (a FaultPlan or null).
@@ -243,9 +261,9 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; cancelDe
     if (fault) emulator.injected[fault]++;
     if (emulator.latencyMs > 0) await sleep(emulator.latencyMs);
     if (stopped) return;
-    // '429', '503', '500' and 'reset' refuse the call before doing it.
+    // '403', '429', '503', '500' and 'reset' refuse the call before doing it.
     if (fault === 'reset') return void req.socket.destroy();
-    const refusal = fault && FAULT_ANSWERS[fault];
+    const refusal = fault === '403' ? permissionDenied(rpc, path) : fault && FAULT_ANSWERS[fault];
     if (refusal) return send(refusal);
 
     let result = answer(Date.now());

@@ -1,11 +1,13 @@
 /**
  * What the emulator can do wrong to one request:
  * - '429', '503', '500': answer RESOURCE_EXHAUSTED, UNAVAILABLE or INTERNAL without doing the call;
+ * - '403': answer PERMISSION_DENIED for the RPC's permission without doing the call (a caller that may
+ *   run a job but not cancel its executions, say);
  * - 'reset': drop the connection without doing the call;
  * - 'delay': do the call, then hold the answer for `delayMs` (past the client's deadline);
  * - 'lost': do the call, then answer INTERNAL or drop the connection, in turn.
  */
-export type FaultKind = '429' | '500' | '503' | 'delay' | 'reset' | 'lost';
+export type FaultKind = '403' | '429' | '500' | '503' | 'delay' | 'reset' | 'lost';
 
 /** Which requests fail and how; see CloudRunEmulator.setFaults. */
 export interface FaultPlan {
@@ -22,7 +24,7 @@ export interface FaultPlan {
 }
 
 /** Every fault kind, for counters. */
-export const FAULT_KINDS: readonly FaultKind[] = ['429', '500', '503', 'delay', 'reset', 'lost'];
+export const FAULT_KINDS: readonly FaultKind[] = ['403', '429', '500', '503', 'delay', 'reset', 'lost'];
 
 const DEFAULT_RPCS = ['runJob', 'getExecution', 'cancelExecution', 'listExecutions'];
 

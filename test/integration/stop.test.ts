@@ -90,3 +90,74 @@ describe('stopping an attempt: past its timeout, or with its run cancelled', () 
     });
   });
 });
+
+describe('a stop that cannot be made ends anyway, with the reason recorded', () => {
+  let emu: CloudRunEmulator;
+  let h: Harness;
+  // Stopping may take 2 s, from the first time it is asked, before the attempt ends regardless.
+  emulatorHarness((started) => ({ emu, h } = started), { TICKRUN_STOP_TIMEOUT: '2s' });
+  afterEach(() => {
+    emu.setFaults(null);
+    emu.cancelDelayMs = 0;
+  });
+  const cancels = () => emu.calls.cancelExecution ?? 0;
+  const executionsOf = (runId: string) => emu.executions.filter((e) => e.env.TICKRUN_RUN_ID === runId);
+
+  it('a cancel refused for want of permission ends a timed-out attempt at once, failed, with the API message and the permission to grant', async () => {
+    emu.setFaults({ rate: 1, kinds: ['403'], rpcs: ['cancelExecution'] });
+    await h.apply(`name: no-cancel\ntasks:\n  t: { job: ${JOB}/no-cancel, timeout: 300ms, env: { EMU_DURATION_MS: "60000" } }\n`);
+    const cancelsBefore = cancels();
+    const runId = await h.trigger('no-cancel');
+    const run = await h.runToEnd(runId, { maxTicks: 30, pauseMs: 50 });
+    expect(run.status).toBe('failed');
+    const [task] = await h.tasks(runId);
+    expect(task).toMatchObject({ status: 'failed', attempt: 1 });
+    expect(task.error).toMatch(/^timed out after 300ms; its execution could not be stopped and may still run: Cloud Run cancelExecution .*PERMISSION_DENIED: Permission 'run\.executions\.cancel' denied/);
+    expect(task.error).toMatch(/grant run\.executions\.cancel .*roles\/run\.developer/);
+    // No retry cures a refusal: it was asked once.
+    expect(cancels() - cancelsBefore).toBe(1);
+  });
+
+  it("a cancel refused for want of permission ends a cancelled run's attempt at once, cancelled, freeing its concurrency slot", async () => {
+    await h.apply(`name: no-cancel-run\nconcurrency: 1\ntasks:\n  t: { job: ${JOB}/no-cancel-run, env: { EMU_DURATION_MS: "60000" } }\n`);
+    const runId = await h.trigger('no-cancel-run');
+    await tick(h.deps, { budgetMs: 0 });
+    emu.setFaults({ rate: 1, kinds: ['403'], rpcs: ['cancelExecution'] });
+    const result = await cancelRun(h.db.pool, h.config, h.deps.executors, runId);
+    expect(result).toMatchObject({ cancelled: true, status: 'cancelled', executionsCancelled: 0 });
+    expect(result.errors).toEqual([expect.stringMatching(/PERMISSION_DENIED.*grant run\.executions\.cancel/)]);
+    const [task] = await h.tasks(runId);
+    expect(task).toMatchObject({ status: 'cancelled', attempt: 1 });
+    expect(task.error).toMatch(/^run cancelled; its execution could not be stopped and may still run: .*PERMISSION_DENIED/);
+    const { rows } = await h.db.pool.query("select count(*)::int as n from concurrency_slots where workflow = 'no-cancel-run' and task_id is not null");
+    expect(rows[0].n).toBe(0);
+  });
+
+  it('a cancel that keeps failing for a transient fault is asked again each cycle, then ends the attempt with the fault once the stop timeout has passed', async () => {
+    emu.setFaults({ rate: 1, kinds: ['503'], rpcs: ['cancelExecution'] });
+    await h.apply(`name: flaky-cancel\ntasks:\n  t: { job: ${JOB}/flaky-cancel, timeout: 300ms, env: { EMU_DURATION_MS: "60000" } }\n`);
+    const cancelsBefore = cancels();
+    const runId = await h.trigger('flaky-cancel');
+    const started = Date.now();
+    const run = await h.runToEnd(runId, { maxTicks: 80, pauseMs: 100 });
+    expect(run.status).toBe('failed');
+    // The deadline (300 ms), then 2 s of asking.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2300);
+    const [task] = await h.tasks(runId);
+    expect(task.error).toMatch(/^timed out after 300ms; its execution could not be stopped and may still run: Cloud Run cancelExecution .*UNAVAILABLE/);
+    expect(cancels() - cancelsBefore).toBeGreaterThan(2);
+  });
+
+  it('an execution that has not stopped by the stop timeout after its cancel was accepted ends the attempt anyway, saying so', async () => {
+    emu.cancelDelayMs = 60_000;
+    await h.apply(`name: stuck\ntasks:\n  t: { job: ${JOB}/stuck, timeout: 300ms, env: { EMU_DURATION_MS: "120000" } }\n`);
+    const cancelsBefore = cancels();
+    const runId = await h.trigger('stuck');
+    const run = await h.runToEnd(runId, { maxTicks: 80, pauseMs: 100 });
+    expect(run.status).toBe('failed');
+    const [task] = await h.tasks(runId);
+    expect(task.error).toBe(`timed out after 300ms; its execution ${executionsOf(runId)[0].name} was asked to stop but still ran 2s later`);
+    // Accepted once, never sent again.
+    expect(cancels() - cancelsBefore).toBe(1);
+  });
+});
