@@ -24,6 +24,7 @@ select (select count(*) from run)::int as cancelled, (select count(*) from unsen
 
 const ON_EXECUTION_SQL = `
 select t.id, t.attempt, t.execution_name, t.stop_sent_at is not null as "stopSent",
+       coalesce(t.stop_asked_at < now() - $2 * interval '1 millisecond', false) as "stopOverdue",
        r.definition -> 'tasks' -> t.name ->> 'executor' as executor
 from tasks t join runs r on r.id = t.run_id
 where t.run_id = $1 and t.status in ${sqlList(ON_EXECUTION_STATUSES)}`;
@@ -51,12 +52,15 @@ export async function cancelRun(pool: Pool, config: Config, executors: Record<Ex
   const run = await getRun(pool, id);
   const { rows } = await pool.query(CANCEL_SQL, [run.id]);
   if (rows[0].cancelled === 0) return { cancelled: false, status: run.status, cancelledTasks: 0, executionsCancelled: 0, errors: [] };
-  const { rows: onExecution } = await pool.query<ExecutionAttempt & { stopSent: boolean }>(ON_EXECUTION_SQL, [run.id]);
+  const { rows: onExecution } = await pool.query<ExecutionAttempt & { stopSent: boolean; stopOverdue: boolean }>(ON_EXECUTION_SQL, [run.id, config.stopTimeoutMs]);
   const end = { outcome: 'cancelled', error: RUN_CANCELLED } as const;
-  const { outcomes, faults } = await stopAttempts(executors, onExecution.map((a) => ({ ...a, end })), config.statusConcurrency);
+  const { outcomes, errors: unstopped } = await stopAttempts(executors, onExecution.map((a) => ({ ...a, end })), {
+    concurrency: config.statusConcurrency,
+    stopTimeoutMs: config.stopTimeoutMs,
+  });
   const recorded = await recordOutcomes(countingDb(pool), outcomes);
   const stopping = recorded.filter((r) => r.outcome === 'stopping').length;
   const ended = recorded.filter((r) => r.status === 'cancelled').length;
-  const errors = faults.map(({ attempt, error }) => `${attempt.execution_name}: ${errorText(error)}`);
+  const errors = unstopped.map(({ attempt, error }) => `${attempt.execution_name}: ${errorText(error)}`);
   return { cancelled: true, status: 'cancelled', cancelledTasks: rows[0].tasks + stopping + ended, executionsCancelled: stopping, errors };
 }

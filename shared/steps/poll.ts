@@ -13,7 +13,8 @@ import { endedOutcome, readStatuses, stopAttempts, type StopEnd, type StopReques
 // may check the same tasks; recording is guarded, so the second records nothing.
 export const IN_FLIGHT_SQL = `
 select t.id, t.run_id, t.name, t.task_index, t.attempt, t.status, t.execution_name, t.timeout_ms,
-       t.deadline_at < now() as timed_out, t.stop_sent_at is not null as stop_sent, r.status as run_status, r.workflow,
+       t.deadline_at < now() as timed_out, t.stop_sent_at is not null as stop_sent,
+       coalesce(t.stop_asked_at < now() - $2 * interval '1 millisecond', false) as stop_overdue, r.status as run_status, r.workflow,
        r.definition -> 'tasks' -> t.name ->> 'executor' as executor
 from tasks t
 join runs r on r.id = t.run_id
@@ -33,6 +34,8 @@ export interface InFlightTask {
   timed_out: boolean | null;
   /** The executor has accepted to stop the execution: the attempt waits for it to end. */
   stop_sent: boolean;
+  /** The stop was first asked longer than the stop timeout ago: the attempt ends without waiting more. */
+  stop_overdue: boolean;
   run_status: RunStatus;
   workflow: string;
   executor: ExecutorKind;
@@ -47,7 +50,7 @@ export interface PollResult {
 
 /** Up to `statusBatchSize` in-flight tasks, least recently checked first. */
 export async function readInFlight(ctx: TickContext): Promise<InFlightTask[]> {
-  const { rows } = await ctx.db.query<InFlightTask>(IN_FLIGHT_SQL, [ctx.config.statusBatchSize], 'tickrun_in_flight');
+  const { rows } = await ctx.db.query<InFlightTask>(IN_FLIGHT_SQL, [ctx.config.statusBatchSize, ctx.config.stopTimeoutMs], 'tickrun_in_flight');
   return rows;
 }
 
@@ -81,12 +84,15 @@ export async function checkInFlight(ctx: TickContext, rows: InFlightTask[]): Pro
     const stop = stopEnd(task);
     if (status instanceof Error) outcomes.push(unread(task, status));
     else if (status.state !== 'running') outcomes.push(endedOutcome(task, status, stop));
-    else if (stop) toStop.push({ ...task, end: stop, stopSent: task.stop_sent, status, task });
+    else if (stop) toStop.push({ ...task, end: stop, stopSent: task.stop_sent, stopOverdue: task.stop_overdue, status, task });
     else outcomes.push(task.status === 'dispatched' ? { ...checkedOnly(task), outcome: 'running' } : checkedOnly(task));
   }
-  const stopped = await stopAttempts(executors, toStop, config.statusConcurrency);
-  const unstopped = stopped.faults.map(({ attempt, error }) => unread(attempt.task, error));
-  return { checked: rows.length, recorded: await recordOutcomes(ctx.db, [...outcomes, ...stopped.outcomes, ...unstopped]), errors };
+  const stopped = await stopAttempts(executors, toStop, { concurrency: config.statusConcurrency, stopTimeoutMs: config.stopTimeoutMs });
+  for (const { attempt, error } of stopped.errors) {
+    errors++;
+    log('WARNING', `${attempt.execution_name} not stopped: ${errorText(error)}`, { run_id: attempt.task.run_id, task_id: attempt.id });
+  }
+  return { checked: rows.length, recorded: await recordOutcomes(ctx.db, [...outcomes, ...stopped.outcomes]), errors };
 }
 
 /** Why poll stops an attempt, as the end it will have: its run was cancelled, or it ran past its timeout. */

@@ -10,8 +10,9 @@ import { ATTEMPT_END_STATUSES, IN_FLIGHT_STATUSES, ON_EXECUTION_STATUSES, retryA
  *   then reconciliation finds out (steps/reap.ts);
  * - `checked`: a status check that changed nothing (or could not read the status): only `checked_at`
  *   moves, so the next poll takes the tasks checked longest ago first;
- * - `stopping`: the executor accepted to stop the execution: the attempt stays in flight, its stop
- *   recorded (`stop_sent_at`) so that it is not sent again, until a check sees the execution ended.
+ * - `stopping`: the execution was asked to stop: the attempt stays in flight until a check sees the
+ *   execution ended. The first asking is kept (`stop_asked_at`: a stop ends within the stop timeout of
+ *   it), and with `stopSent` the executor's acceptance (`stop_sent_at`), after which it is not sent again.
  */
 export interface AttemptOutcome {
   id: string;
@@ -21,6 +22,7 @@ export interface AttemptOutcome {
   executionName?: string;
   error?: string;
   delayMs?: number;
+  stopSent?: boolean;
 }
 
 /** The status each recorded task ended in. */
@@ -45,9 +47,9 @@ export const RECORD_SQL = `
 with u as (
   -- The batch as one JSON array of AttemptOutcome, serialised natively.
   select id, attempt, outcome, "executionName" as execution_name, error, "leaseToken" as lease_token,
-         coalesce("delayMs", 0) as delay_ms
+         coalesce("delayMs", 0) as delay_ms, coalesce("stopSent", false) as stop_sent
   from jsonb_to_recordset($1::jsonb)
-    as j(id uuid, attempt int, outcome text, "executionName" text, error text, "leaseToken" uuid, "delayMs" int)
+    as j(id uuid, attempt int, outcome text, "executionName" text, error text, "leaseToken" uuid, "delayMs" int, "stopSent" boolean)
 ), locked as materialized (
   -- Only tasks still on the outcome's execution: a stale outcome locks nothing, so it never waits on
   -- the tick that claimed the task again. One join condition, so no plan reads every task in flight
@@ -84,8 +86,8 @@ set status = case when u.outcome in ('checked', 'stopping') then t.status
     -- A stop is kept while the attempt is in flight, and ends with it.
     stop_asked_at = case when u.outcome = 'stopping' then coalesce(t.stop_asked_at, now())
                          when u.outcome in ('checked', 'running') then t.stop_asked_at end,
-    stop_sent_at = case when u.outcome = 'stopping' then coalesce(t.stop_sent_at, now())
-                        when u.outcome in ('checked', 'running') then t.stop_sent_at end,
+    stop_sent_at = case when u.outcome = 'stopping' and u.stop_sent then coalesce(t.stop_sent_at, now())
+                        when u.outcome in ('checked', 'running', 'stopping') then t.stop_sent_at end,
     checked_at = case when u.outcome in ('checked', 'running', 'stopping') then now() else t.checked_at end,
     updated_at = case when u.outcome = 'checked' then t.updated_at else now() end
 from u, runs r

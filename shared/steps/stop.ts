@@ -1,6 +1,8 @@
 import pLimit from 'p-limit';
-import type { ExecutionStatus, Executor } from '../executors/executor';
+import { errorText } from '../errors';
+import { ExecutorFault, type ExecutionStatus, type Executor } from '../executors/executor';
 import type { ExecutorKind } from '../workflows/definition';
+import { formatDuration } from '../workflows/duration';
 import type { AttemptOutcome } from './record';
 
 /** An attempt on an execution, with the kind of executor that runs it. */
@@ -15,47 +17,65 @@ export interface ExecutionAttempt {
 export type StopEnd = { outcome: 'cancelled' | 'failed'; error: string };
 
 /**
- * An attempt to stop: how it ends once stopped, whether the executor already accepted to stop it, and
- * its execution's status when the caller has read it.
+ * An attempt to stop: how it ends once stopped; whether the executor already accepted to stop it; whether
+ * the stop was first asked longer than the stop timeout ago; its execution's status when the caller read it.
  */
 export interface StopRequest extends ExecutionAttempt {
   end: StopEnd;
   stopSent: boolean;
+  stopOverdue: boolean;
   status?: ExecutionStatus;
 }
 
-/** What stopAttempts did: the outcomes to record, and the attempts whose executor could not be asked. */
+/** What stopAttempts did: one outcome per attempt, and the errors met reading or stopping some of them. */
 export interface Stopped<T> {
   outcomes: AttemptOutcome[];
-  faults: { attempt: T; error: unknown }[];
+  errors: { attempt: T; error: unknown }[];
 }
 
 /**
  * Stops attempts through their executors, `concurrency` calls at once: the one way an attempt is cancelled,
  * for poll (timeouts, cancelled runs) and the operator's `cancel` alike. Each execution's status is read
  * first (unless given): one that has already ended is recorded as what it was (a cancelled one ends as
- * `end` says). One still running is asked to stop, once, and stays in flight (`stopping`): a cancel takes
- * effect later, and the attempt ends when a check sees its execution ended. An attempt whose status could
- * not be read, or whose executor could not be asked, is a fault, left in flight so that the next poll
- * tries again.
+ * `end` says). One still running is asked to stop, once, and stays in flight (`stopping`) until a check
+ * sees it ended: a cancel takes effect later. Every stop ends within `stopTimeoutMs` of its first asking:
+ * - a refusal no retry cures (an error that is not an ExecutorFault: PERMISSION_DENIED…) ends it at once;
+ * - a transient fault (ExecutorFault) is asked again each cycle, and ends it once the time is up;
+ * - an execution still running that long after its cancel was accepted ends it too.
+ * Such an end says that the execution may still run. A status that cannot be read leaves the attempt as it is.
  */
-export async function stopAttempts<T extends StopRequest>(executors: Record<ExecutorKind, Executor>, attempts: T[], concurrency: number): Promise<Stopped<T>> {
-  const stopped: Stopped<T> = { outcomes: [], faults: [] };
+export async function stopAttempts<T extends StopRequest>(
+  executors: Record<ExecutorKind, Executor>,
+  attempts: T[],
+  { concurrency, stopTimeoutMs }: { concurrency: number; stopTimeoutMs: number },
+): Promise<Stopped<T>> {
+  const stopped: Stopped<T> = { outcomes: [], errors: [] };
   const statuses = await readStatuses(executors, attempts.filter((a) => !a.status), concurrency);
   const limit = pLimit(concurrency);
+  const endAnyway = (a: T, why: string): AttemptOutcome => ({ ...attemptOf(a), outcome: a.end.outcome, error: `${a.end.error}; ${why}` });
   await Promise.all(
     attempts.map((a) =>
       limit(async () => {
         const status = a.status ?? statuses.get(a.execution_name) ?? new Error('the executor returned no status');
-        if (status instanceof Error) return void stopped.faults.push({ attempt: a, error: status });
+        if (status instanceof Error) {
+          stopped.errors.push({ attempt: a, error: status });
+          return void stopped.outcomes.push({ ...attemptOf(a), outcome: 'checked' });
+        }
         if (status.state !== 'running') return void stopped.outcomes.push(endedOutcome(a, status, a.end));
-        // Asked already: sending it every cycle would not make it stop sooner.
-        if (a.stopSent) return void stopped.outcomes.push({ ...attemptOf(a), outcome: 'checked' });
+        if (a.stopSent) {
+          // Asked already: sending it every cycle would not make it stop sooner.
+          const overdue = `its execution ${a.execution_name} was asked to stop but still ran ${formatDuration(stopTimeoutMs)} later`;
+          return void stopped.outcomes.push(a.stopOverdue ? endAnyway(a, overdue) : { ...attemptOf(a), outcome: 'checked' });
+        }
         try {
           await executors[a.executor].cancel(a.execution_name);
-          stopped.outcomes.push({ ...attemptOf(a), outcome: 'stopping' });
+          stopped.outcomes.push({ ...attemptOf(a), outcome: 'stopping', stopSent: true });
         } catch (error) {
-          stopped.faults.push({ attempt: a, error });
+          stopped.errors.push({ attempt: a, error });
+          const transient = error instanceof ExecutorFault && !a.stopOverdue;
+          stopped.outcomes.push(transient
+            ? { ...attemptOf(a), outcome: 'stopping', stopSent: false }
+            : endAnyway(a, `its execution could not be stopped and may still run: ${errorText(error)}`));
         }
       }),
     ),
