@@ -31,7 +31,8 @@ where t.run_id = $1 and t.status in ${sqlList(ON_EXECUTION_STATUSES)}`;
 
 /**
  * What `cancel` did: `cancelledTasks` counts the tasks it cancelled or is cancelling, `executionsCancelled`
- * the executions it asked to stop; `errors` names those it could not ask (the next tick's poll retries them).
+ * the executions whose stop the executor accepted; `errors` names those it could not stop, with why (a
+ * refusal ends the task at once; a fault is asked again by the next ticks' polls).
  */
 export interface CancelResult {
   cancelled: boolean;
@@ -59,7 +60,8 @@ export async function cancelRun(pool: Pool, config: Config, executors: Record<Ex
     stopTimeoutMs: config.stopTimeoutMs,
   });
   const recorded = await recordOutcomes(countingDb(pool), outcomes);
-  const stopping = recorded.filter((r) => r.outcome === 'stopping').length;
+  const sent = new Set(outcomes.filter((o) => o.stopSent).map((o) => o.id));
+  const stopping = recorded.filter((r) => sent.has(r.id)).length;
   const ended = recorded.filter((r) => r.status === 'cancelled').length;
   const errors = unstopped.map(({ attempt, error }) => `${attempt.execution_name}: ${errorText(error)}`);
   return { cancelled: true, status: 'cancelled', cancelledTasks: rows[0].tasks + stopping + ended, executionsCancelled: stopping, errors };
