@@ -35,6 +35,8 @@ export interface Config {
   apiTimeoutMs: number;
   /** A claimed task not recorded as sent within this time is taken back by the next tick. */
   claimLeaseMs: number;
+  /** How long stopping an attempt may take, from the first time it is asked, before the attempt ends anyway. */
+  stopTimeoutMs: number;
   /** Local state: the embedded database, process executions and their logs. */
   home: string;
   database: DatabaseTarget;
@@ -98,6 +100,10 @@ export const SETTINGS = {
   },
   apiTimeoutMs: { variable: 'TICKRUN_API_TIMEOUT', kind: 'duration', min: 100, max: 600_000, default: 30_000, help: 'deadline of each executor API call' },
   claimLeaseMs: { variable: 'TICKRUN_CLAIM_LEASE', kind: 'duration', min: 1000, max: HOUR, default: 120_000, help: 'how long a claimed task is held before another tick may take it back' },
+  stopTimeoutMs: {
+    variable: 'TICKRUN_STOP_TIMEOUT', kind: 'duration', min: 1000, max: 24 * HOUR, default: 600_000,
+    help: 'how long stopping an attempt (past its timeout, or of a cancelled run) may take before it ends anyway, its execution maybe still running',
+  },
   dashboardPort: {
     variable: 'TICKRUN_DASHBOARD_PORT', flag: { name: '--port', kind: 'port' }, kind: 'port', min: 0, max: 65_535, minMeans: 'any free one', default: 8787,
     help: "port of `tickrun dev`'s dashboard on 127.0.0.1",
@@ -215,6 +221,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.
     budgetMs: readVariable('budgetMs', env),
     apiTimeoutMs: readVariable('apiTimeoutMs', env),
     claimLeaseMs: readVariable('claimLeaseMs', env),
+    stopTimeoutMs: readVariable('stopTimeoutMs', env),
     home,
     database: readDatabase(env, home),
     cloudRun: {

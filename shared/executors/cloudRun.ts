@@ -130,6 +130,11 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
       } catch (err) {
         // Gone, or already finished: either way there is nothing left to stop.
         if (err instanceof CloudRunCallError && (err.status === 'NOT_FOUND' || err.status === 'FAILED_PRECONDITION')) return;
+        // A tick may be allowed to run jobs and not to cancel them: say what it lacks (Cloud Run's
+        // "Execute jobs" page: cancelling needs roles/run.developer on the job).
+        if (err instanceof CloudRunCallError && err.status === 'PERMISSION_DENIED') {
+          throw new CloudRunCallError(`${err.message} (grant run.executions.cancel on the job to the identity the tick runs as; roles/run.developer has it)`, err.status, err);
+        }
         throw err;
       }
     },

@@ -77,7 +77,10 @@ export interface Executor {
    * to the Error that kept it from being read (an API fault), which fails that name only.
    */
   statusMany(executionNames: string[], concurrency: number): Promise<Map<string, ExecutionStatus | Error>>;
-  /** Asks the executor to stop an execution; an execution already ended is not an error. */
+  /**
+   * Asks the executor to stop an execution; an execution already ended is not an error. It may go on
+   * running for a while: `status` says `cancelled` (or how it ended) once it has stopped.
+   */
   cancel(executionName: string): Promise<void>;
   /**
    * Finds out whether lost attempts were started, by the TICKRUN_TASK_ID and TICKRUN_ATTEMPT they were

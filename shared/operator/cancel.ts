@@ -22,11 +22,17 @@ update tasks set status = 'cancelled', finished_at = now(), updated_at = now(), 
 where run_id = $1 and status in ${sqlList(UNSENT_STATUSES)}`;
 
 const ON_EXECUTION_SQL = `
-select t.id, t.attempt, t.execution_name, r.definition -> 'tasks' -> t.name ->> 'executor' as executor
+select t.id, t.attempt, t.execution_name, t.stop_sent_at is not null as "stopSent",
+       coalesce(t.stop_asked_at < now() - $2 * interval '1 millisecond', false) as "stopOverdue",
+       r.definition -> 'tasks' -> t.name ->> 'executor' as executor
 from tasks t join runs r on r.id = t.run_id
 where t.run_id = $1 and t.status in ${sqlList(ON_EXECUTION_STATUSES)}`;
 
-/** What `cancel` did; `errors` names the executions not yet stopped (the next tick's poll retries them). */
+/**
+ * What `cancel` did: `cancelledTasks` counts the tasks it cancelled or is cancelling, `executionsCancelled`
+ * the executions whose stop the executor accepted; `errors` names those it could not stop, with why (a
+ * refusal ends the task at once; a fault is asked again by the next ticks' polls).
+ */
 export interface CancelResult {
   cancelled: boolean;
   status: RunStatus;
@@ -36,20 +42,28 @@ export interface CancelResult {
 }
 
 /**
- * Cancels a run: its waiting and queued tasks at once, its executions through their executor, recorded
- * as the tick records them. A task being sent right now ends with its send: given back unsent, it is
- * cancelled (steps/record.ts); started, the next tick's poll sees the run cancelled and stops it.
+ * Cancels a run: its waiting and queued tasks at once, its executions through their executor. A task whose
+ * execution is asked to stop stays in flight until a tick's poll sees the execution ended, then ends
+ * `cancelled` (or as what it was, if it ended first). A task being sent right now ends with its send: given
+ * back unsent, it is cancelled (steps/record.ts); started, the next tick's poll sees the run cancelled.
  * `cancelled` is false, with the run's status, when it had already ended.
  */
 export async function cancelRun(pool: Pool, config: Config, executors: Record<ExecutorKind, Executor>, id: string): Promise<CancelResult> {
   const run = await getRun(pool, id);
   const unsent = await cancelRunAndUnsent(pool, run.id);
   if (unsent === undefined) return { cancelled: false, status: run.status, cancelledTasks: 0, executionsCancelled: 0, errors: [] };
-  const { rows: onExecution } = await pool.query<ExecutionAttempt>(ON_EXECUTION_SQL, [run.id]);
-  const { outcomes, faults } = await stopAttempts(executors, onExecution, config.statusConcurrency, () => ({ outcome: 'cancelled', error: RUN_CANCELLED }));
+  const { rows: onExecution } = await pool.query<ExecutionAttempt & { stopSent: boolean; stopOverdue: boolean }>(ON_EXECUTION_SQL, [run.id, config.stopTimeoutMs]);
+  const end = { outcome: 'cancelled', error: RUN_CANCELLED } as const;
+  const { outcomes, errors: unstopped } = await stopAttempts(executors, onExecution.map((a) => ({ ...a, end })), {
+    concurrency: config.statusConcurrency,
+    stopTimeoutMs: config.stopTimeoutMs,
+  });
   const recorded = await recordOutcomes(countingDb(pool), outcomes);
-  const errors = faults.map(({ attempt, error }) => `${attempt.execution_name}: ${errorText(error)}`);
-  return { cancelled: true, status: 'cancelled', cancelledTasks: unsent + recorded.length, executionsCancelled: recorded.length, errors };
+  const sent = new Set(outcomes.filter((o) => o.stopSent).map((o) => o.id));
+  const stopping = recorded.filter((r) => sent.has(r.id)).length;
+  const ended = recorded.filter((r) => r.status === 'cancelled').length;
+  const errors = unstopped.map(({ attempt, error }) => `${attempt.execution_name}: ${errorText(error)}`);
+  return { cancelled: true, status: 'cancelled', cancelledTasks: unsent + stopping + ended, executionsCancelled: stopping, errors };
 }
 
 /** Cancels the run and its unsent tasks (CANCEL_RUN_SQL, CANCEL_UNSENT_SQL); how many tasks, or undefined when the run had ended. */

@@ -1,12 +1,11 @@
 import type { TickContext } from '../context';
 import { errorText } from '../errors';
-import type { ExecutionStatus } from '../executors/executor';
 import { ON_EXECUTION_STATUSES, RUN_CANCELLED, sqlList, type RunStatus } from '../lifecycle';
 import { log } from '../log';
 import type { ExecutorKind } from '../workflows/definition';
 import { formatDuration } from '../workflows/duration';
 import { recordOutcomes, type AttemptOutcome, type RecordedOutcome } from './record';
-import { stopAttempts, type StopEnd } from './stop';
+import { endedOutcome, readStatuses, stopAttempts, type StopEnd, type StopRequest } from './stop';
 
 // The least recently checked in-flight tasks with what the check needs from their run. Read, not
 // marked: the statement that records the checks marks them too (steps/record.ts, outcome `checked`),
@@ -15,7 +14,8 @@ import { stopAttempts, type StopEnd } from './stop';
 // float8, which node-postgres returns as a number (bigint comes back as text), exact for any file's duration.
 export const IN_FLIGHT_SQL = `
 select t.id, t.run_id, t.name, t.task_index, t.attempt, t.status, t.execution_name, t.timeout_ms::float8 as timeout_ms,
-       t.deadline_at < now() as timed_out, r.status as run_status, r.workflow,
+       t.deadline_at < now() as timed_out, t.stop_sent_at is not null as stop_sent,
+       coalesce(t.stop_asked_at < now() - $2 * interval '1 millisecond', false) as stop_overdue, r.status as run_status, r.workflow,
        r.definition -> 'tasks' -> t.name ->> 'executor' as executor
 from tasks t
 join runs r on r.id = t.run_id
@@ -33,6 +33,10 @@ export interface InFlightTask {
   execution_name: string;
   timeout_ms: number | null;
   timed_out: boolean | null;
+  /** The executor has accepted to stop the execution: the attempt waits for it to end. */
+  stop_sent: boolean;
+  /** The stop was first asked longer than the stop timeout ago: the attempt ends without waiting more. */
+  stop_overdue: boolean;
   run_status: RunStatus;
   workflow: string;
   executor: ExecutorKind;
@@ -47,7 +51,7 @@ export interface PollResult {
 
 /** Up to `statusBatchSize` in-flight tasks, least recently checked first. */
 export async function readInFlight(ctx: TickContext): Promise<InFlightTask[]> {
-  const { rows } = await ctx.db.query<InFlightTask>(IN_FLIGHT_SQL, [ctx.config.statusBatchSize], 'tickrun_in_flight');
+  const { rows } = await ctx.db.query<InFlightTask>(IN_FLIGHT_SQL, [ctx.config.statusBatchSize, ctx.config.stopTimeoutMs], 'tickrun_in_flight');
   return rows;
 }
 
@@ -59,9 +63,10 @@ export async function pollInFlight(ctx: TickContext): Promise<PollResult> {
 /**
  * Checks the executions of in-flight tasks read by readInFlight and records every check in one statement. The
  * statuses are read with one `statusMany` per executor kind (Cloud Run lists a job's executions instead
- * of reading them one by one), `statusConcurrency` calls at once. An attempt past its timeout, or of a
- * cancelled run, is cancelled through its executor instead. A status that cannot be read (an API
- * fault) leaves the task as it is, to be checked again next cycle.
+ * of reading them one by one), `statusConcurrency` calls at once. An execution that has ended is recorded
+ * as what it was, past its attempt's timeout or not; one still running past its timeout, or of a
+ * cancelled run, is asked to stop and stays in flight until it has (steps/stop.ts). A status that cannot
+ * be read (an API fault) leaves the task as it is, to be checked again next cycle.
  */
 export async function checkInFlight(ctx: TickContext, rows: InFlightTask[]): Promise<PollResult> {
   const { config, executors } = ctx;
@@ -72,62 +77,33 @@ export async function checkInFlight(ctx: TickContext, rows: InFlightTask[]): Pro
     log('WARNING', `status of ${task.execution_name} not read: ${errorText(err)}`, { run_id: task.run_id, task_id: task.id });
     return checkedOnly(task);
   };
-  const stopping = (task: InFlightTask) => task.run_status === 'cancelled' || task.timed_out === true;
-  const [stopped, read] = await Promise.all([
-    stopAttempts(executors, rows.filter(stopping), config.statusConcurrency, stopEnd),
-    Promise.all(
-      [...groupBy(rows.filter((task) => !stopping(task)), (task) => task.executor)].map(async ([kind, tasks]) => {
-        let statuses: Map<string, ExecutionStatus | Error>;
-        try {
-          statuses = await executors[kind].statusMany(tasks.map((t) => t.execution_name), config.statusConcurrency);
-        } catch (err) {
-          return tasks.map((task) => unread(task, err));
-        }
-        return tasks.map((task) => {
-          const status = statuses.get(task.execution_name) ?? new Error('the executor returned no status');
-          return status instanceof Error ? unread(task, status) : toOutcome(task, status);
-        });
-      }),
-    ),
-  ]);
-  const unstopped = stopped.faults.map(({ attempt, error }) => unread(attempt, error));
-  return { checked: rows.length, recorded: await recordOutcomes(ctx.db, [...stopped.outcomes, ...unstopped, ...read.flat()]), errors };
-}
-
-/** How an attempt poll stops ends: with its cancelled run, or failed past its timeout. */
-function stopEnd(task: InFlightTask): StopEnd {
-  if (task.run_status === 'cancelled') return { outcome: 'cancelled', error: RUN_CANCELLED };
-  return { outcome: 'failed', error: `timed out after ${formatDuration(task.timeout_ms!)}` };
-}
-
-function groupBy<T, K>(items: T[], key: (item: T) => K): Map<K, T[]> {
-  const groups = new Map<K, T[]>();
-  for (const item of items) {
-    const group = groups.get(key(item));
-    if (group) group.push(item);
-    else groups.set(key(item), [item]);
+  const statuses = await readStatuses(executors, rows, config.statusConcurrency);
+  const outcomes: AttemptOutcome[] = [];
+  const toStop: (StopRequest & { task: InFlightTask })[] = [];
+  for (const task of rows) {
+    const status = statuses.get(task.execution_name) ?? new Error('the executor returned no status');
+    const stop = stopEnd(task);
+    if (status instanceof Error) outcomes.push(unread(task, status));
+    else if (status.state !== 'running') outcomes.push(endedOutcome(task, status, stop));
+    else if (stop) toStop.push({ ...task, end: stop, stopSent: task.stop_sent, stopOverdue: task.stop_overdue, status, task });
+    else outcomes.push(task.status === 'dispatched' ? { ...checkedOnly(task), outcome: 'running' } : checkedOnly(task));
   }
-  return groups;
+  const stopped = await stopAttempts(executors, toStop, { concurrency: config.statusConcurrency, stopTimeoutMs: config.stopTimeoutMs });
+  for (const { attempt, error } of stopped.errors) {
+    errors++;
+    log('WARNING', `${attempt.execution_name} not stopped: ${errorText(error)}`, { run_id: attempt.task.run_id, task_id: attempt.id });
+  }
+  return { checked: rows.length, recorded: await recordOutcomes(ctx.db, [...outcomes, ...stopped.outcomes]), errors };
+}
+
+/** Why poll stops an attempt, as the end it will have: its run was cancelled, or it ran past its timeout. */
+function stopEnd(task: InFlightTask): StopEnd | undefined {
+  if (task.run_status === 'cancelled') return { outcome: 'cancelled', error: RUN_CANCELLED };
+  if (task.timed_out) return { outcome: 'failed', error: `timed out after ${formatDuration(task.timeout_ms!)}` };
+  return undefined;
 }
 
 /** A check that changed nothing (or could not read the status): the task only goes to the back of the order. */
 function checkedOnly(task: InFlightTask): AttemptOutcome {
   return { id: task.id, attempt: task.attempt, executionName: task.execution_name, outcome: 'checked' };
-}
-
-/** What an execution's status means for its task. */
-function toOutcome(task: InFlightTask, status: ExecutionStatus): AttemptOutcome {
-  const base = { id: task.id, attempt: task.attempt, executionName: task.execution_name };
-  switch (status.state) {
-    case 'running':
-      return task.status === 'dispatched' ? { ...base, outcome: 'running' } : checkedOnly(task);
-    case 'success':
-      return { ...base, outcome: 'success' };
-    case 'failed':
-      return { ...base, outcome: 'failed', error: status.error };
-    case 'cancelled':
-      // The run was not cancelled (that case is handled above): someone stopped the execution
-      // outside tickrun. It counts as a failed attempt, so the task's retries still apply.
-      return { ...base, outcome: 'failed', error: `execution ${task.execution_name} was cancelled outside tickrun` };
-  }
 }

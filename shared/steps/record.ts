@@ -9,16 +9,20 @@ import { ATTEMPT_END_STATUSES, IN_FLIGHT_STATUSES, ON_EXECUTION_STATUSES, retryA
  * - `ambiguous`: the dispatch may have started an execution: the task stays claimed for `delayMs`,
  *   then reconciliation finds out (steps/reap.ts);
  * - `checked`: a status check that changed nothing (or could not read the status): only `checked_at`
- *   moves, so the next poll takes the tasks checked longest ago first.
+ *   moves, so the next poll takes the tasks checked longest ago first;
+ * - `stopping`: the execution was asked to stop: the attempt stays in flight until a check sees the
+ *   execution ended. The first asking is kept (`stop_asked_at`: a stop ends within the stop timeout of
+ *   it), and with `stopSent` the executor's acceptance (`stop_sent_at`), after which it is not sent again.
  */
 export interface AttemptOutcome {
   id: string;
   attempt: number;
-  outcome: 'dispatched' | 'running' | 'success' | 'failed' | 'cancelled' | 'requeue' | 'ambiguous' | 'checked';
+  outcome: 'dispatched' | 'running' | 'success' | 'failed' | 'cancelled' | 'requeue' | 'ambiguous' | 'checked' | 'stopping';
   leaseToken?: string;
   executionName?: string;
   error?: string;
   delayMs?: number;
+  stopSent?: boolean;
 }
 
 /** The status each recorded task ended in. */
@@ -45,9 +49,9 @@ export const RECORD_SQL = `
 with batch as (
   -- The batch as one JSON array of AttemptOutcome, serialised natively.
   select id, attempt, outcome, "executionName" as execution_name, error, "leaseToken" as lease_token,
-         coalesce("delayMs", 0) as delay_ms
+         coalesce("delayMs", 0) as delay_ms, coalesce("stopSent", false) as stop_sent
   from jsonb_to_recordset($1::jsonb)
-    as j(id uuid, attempt int, outcome text, "executionName" text, error text, "leaseToken" uuid, "delayMs" int)
+    as j(id uuid, attempt int, outcome text, "executionName" text, error text, "leaseToken" uuid, "delayMs" int, "stopSent" boolean)
 ), given_back as materialized (
   -- A claim given back (requeue) is queued again only while its run runs. The run's newest status is read
   -- under a share lock: a cancel committed meanwhile is seen, and one not yet begun waits for this
@@ -57,7 +61,7 @@ with batch as (
   for share of r
 ), u as (
   -- Given back in a run no longer running, a claim ends cancelled with its run, as any attempt does.
-  select b.id, b.attempt, b.execution_name, b.lease_token, b.delay_ms,
+  select b.id, b.attempt, b.execution_name, b.lease_token, b.delay_ms, b.stop_sent,
          case when ${givenBackToEndedRun} then 'cancelled' else b.outcome end as outcome,
          case when ${givenBackToEndedRun} then '${RUN_CANCELLED}' else b.error end as error
   from batch b left join given_back g on g.id = b.id
@@ -73,7 +77,7 @@ with batch as (
   for no key update of t
 ), recorded as (
 update tasks t
-set status = case when u.outcome = 'checked' then t.status
+set status = case when u.outcome in ('checked', 'stopping') then t.status
                   when ${retried} then 'queued'
                   when u.outcome = 'requeue' then 'queued'
                   when u.outcome = 'ambiguous' then 'claimed'
@@ -94,7 +98,12 @@ set status = case when u.outcome = 'checked' then t.status
                        then now() end,
     error = case when u.outcome in ('failed', 'cancelled', 'requeue', 'ambiguous') then u.error
                  when u.outcome = 'success' then null else t.error end,
-    checked_at = case when u.outcome in ('checked', 'running') then now() else t.checked_at end,
+    -- A stop is kept while the attempt is in flight, and ends with it.
+    stop_asked_at = case when u.outcome = 'stopping' then coalesce(t.stop_asked_at, now())
+                         when u.outcome in ('checked', 'running') then t.stop_asked_at end,
+    stop_sent_at = case when u.outcome = 'stopping' and u.stop_sent then coalesce(t.stop_sent_at, now())
+                        when u.outcome in ('checked', 'running', 'stopping') then t.stop_sent_at end,
+    checked_at = case when u.outcome in ('checked', 'running', 'stopping') then now() else t.checked_at end,
     updated_at = case when u.outcome = 'checked' then t.updated_at else now() end
 from u, runs r
 -- t.id = any(…): an index condition, so the batch's rows are read by key; the array is built, and so

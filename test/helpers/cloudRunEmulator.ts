@@ -20,7 +20,7 @@ export interface EmulatedExecution {
   /** The `timeout` override (Cloud Run's task timeout), when one was sent. */
   timeoutSeconds?: number;
   createdAt: number;
-  /** When it ends or ended: createdAt + durationMs, or the cancel time. */
+  /** When it ends or ended: createdAt + durationMs, or when a cancel takes effect (see cancelDelayMs). */
   finishedAt?: number;
   outcome: 'success' | 'failed';
   durationMs: number;
@@ -74,6 +74,8 @@ export interface CloudRunEmulator {
   fieldMasks: Record<string, string>;
   /** Extra latency per request, ms (for later benchmarks). */
   latencyMs: number;
+  /** How long an execution keeps running after a cancel was accepted before it ends cancelled, ms (default 0). */
+  cancelDelayMs: number;
   /** Makes requests fail from now on as the plan says (see FaultKind), or stops failing them (null). */
   setFaults(plan: FaultPlan | null): void;
   /** Faults injected so far, by kind (FAULT_KINDS from zero; '401' and '409' once injected). */
@@ -124,12 +126,21 @@ const FAULT_ANSWERS: Partial<Record<FaultKind, Answer>> = {
   '500': rpcError(500, 'INTERNAL', 'Internal error encountered (injected).'),
 };
 
+/** What an injected '403' answers: PERMISSION_DENIED (HTTP 403) naming the permission and the resource. */
+function permissionDenied(rpc: string, path: string): Answer {
+  const resource = path.replace(/^\/v2\//, '').replace(/:\w+$/, '');
+  // The permission the call needs last: run.jobs.runWithOverrides for runJob, as tickrun always overrides.
+  return rpc in PERMISSIONS
+    ? rpcError(403, 'PERMISSION_DENIED', `Permission '${PERMISSIONS[rpc].at(-1)}' denied on resource '${resource}' (or it may not exist) (injected).`)
+    : rpcError(403, 'PERMISSION_DENIED', 'The caller does not have permission (injected).');
+}
+
 /**
  * Starts the emulator on 127.0.0.1 (a free port unless `port` is given). Besides the API, it has a
  * control surface for a test runner in another process, never counted as calls:
  * `GET /_emulator/state` (calls, injected faults, executions) and `POST /_emulator/faults` (a FaultPlan or null).
  */
-export async function startCloudRunEmulator(opts: { latencyMs?: number; port?: number } = {}): Promise<CloudRunEmulator> {
+export async function startCloudRunEmulator(opts: { latencyMs?: number; cancelDelayMs?: number; port?: number } = {}): Promise<CloudRunEmulator> {
   const byName = new Map<string, EmulatedExecution>();
   // Each job's executions in the order they were created, and each one's place there: a page is then
   // read without sorting every execution, as Cloud Run's own index would (the bench lists 10K deep).
@@ -190,7 +201,14 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; port?: n
     const e = byName.get(name);
     if (!e) return notFound(name);
     if (now >= e.finishedAt!) return rpcError(400, 'FAILED_PRECONDITION', `Execution ${name} has already finished.`);
-    Object.assign(e, { cancelled: true, finishedAt: now });
+    // Cancelling is a long-running operation, done when the execution has stopped: the client returns
+    // an LRO, `gcloud run jobs executions cancel --async` returns "without waiting for the operation in
+    // progress to complete". Meanwhile the execution keeps running, its Completed condition's reason
+    // CANCELLING, "in the process of being cancelled" (Condition.ExecutionReason, Cloud Run Admin API v2;
+    // https://cloud.google.com/sdk/gcloud/reference/run/jobs/executions/cancel). An execution that ends on
+    // its own first ends as it would have; a second cancel while it stops changes nothing.
+    const stopsAt = now + emulator.cancelDelayMs;
+    if (!e.cancelled && stopsAt < e.finishedAt!) Object.assign(e, { cancelled: true, finishedAt: stopsAt });
     return { status: 200, body: operation('cancel', e, now, name.replace(/\/jobs\/.*$/, '')) };
   }
 
@@ -330,9 +348,9 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; port?: n
     if (fault) emulator.injected[fault] = (emulator.injected[fault] ?? 0) + 1;
     if (emulator.latencyMs > 0) await sleep(emulator.latencyMs);
     if (stopped) return;
-    // '401', '409', '429', '503', '500' and 'reset' refuse the call before doing it.
+    // '401', '403', '409', '429', '503', '500' and 'reset' refuse the call before doing it.
     if (fault === 'reset') return void req.socket.destroy();
-    const injected = fault && FAULT_ANSWERS[fault];
+    const injected = fault === '403' ? permissionDenied(rpc, path) : fault && FAULT_ANSWERS[fault];
     if (injected) return send(injected);
 
     const now = Date.now();
@@ -376,6 +394,7 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; port?: n
     executions: [],
     fieldMasks: {},
     latencyMs: opts.latencyMs ?? 0,
+    cancelDelayMs: opts.cancelDelayMs ?? 0,
     injected: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>,
     setBehaviour(fn) {
       behaviour = fn;

@@ -14,7 +14,8 @@ export function rpcError(code: number, status: string, message: string): { statu
 /** The Completed condition: the execution's end, or CONDITION_RECONCILING while it runs. */
 export function completedCondition(e: EmulatedExecution, ended: boolean): Record<string, string> {
   const at = { type: 'Completed', lastTransitionTime: rfc3339(ended ? e.finishedAt! : e.createdAt) };
-  if (!ended) return { ...at, state: 'CONDITION_RECONCILING' };
+  // Being cancelled: still running, "in the process of being cancelled" (Condition.ExecutionReason CANCELLING).
+  if (!ended) return { ...at, state: 'CONDITION_RECONCILING', ...(e.cancelled && { executionReason: 'CANCELLING' }) };
   // No task could start: the condition carries a CommonReason (Condition reference: reason, e.g.
   // CONTAINER_MISSING) instead of an executionReason.
   if (e.startFailure) return { ...at, state: 'CONDITION_FAILED', reason: e.startFailure.reason, severity: 'ERROR', message: e.startFailure.message };
@@ -57,7 +58,8 @@ export function executionResource(e: EmulatedExecution, now: number): Record<str
     runningCount: ended ? 0 : e.taskCount,
     succeededCount: ended && !e.cancelled && !e.startFailure ? Math.max(0, e.taskCount - failed) : 0,
     failedCount: failed,
-    cancelledCount: e.cancelled ? e.taskCount : 0,
+    // "The number of tasks which reached phase Cancelled": none until the cancel has taken effect.
+    cancelledCount: ended && e.cancelled ? e.taskCount : 0,
     etag: `"${e.name}"`,
   };
 }

@@ -3,11 +3,13 @@
  * - '429', '503', '500': answer RESOURCE_EXHAUSTED, UNAVAILABLE or INTERNAL without doing the call;
  * - '401', '409': answer UNAUTHENTICATED (an access token that expired) or ABORTED (a concurrency
  *   conflict) without doing the call;
+ * - '403': answer PERMISSION_DENIED for the RPC's permission without doing the call (a caller that may
+ *   run a job but not cancel its executions, say);
  * - 'reset': drop the connection without doing the call;
  * - 'delay': do the call, then hold the answer for `delayMs` (past the client's deadline);
  * - 'lost': do the call, then answer INTERNAL or drop the connection, in turn.
  */
-export type FaultKind = '401' | '409' | '429' | '500' | '503' | 'delay' | 'reset' | 'lost';
+export type FaultKind = '401' | '403' | '409' | '429' | '500' | '503' | 'delay' | 'reset' | 'lost';
 
 /** Which requests fail and how; see CloudRunEmulator.setFaults. */
 export interface FaultPlan {
@@ -24,7 +26,7 @@ export interface FaultPlan {
 }
 
 /** The fault kinds counted from zero; '401' and '409' are counted from their first injection. */
-export const FAULT_KINDS: readonly FaultKind[] = ['429', '500', '503', 'delay', 'reset', 'lost'];
+export const FAULT_KINDS: readonly FaultKind[] = ['403', '429', '500', '503', 'delay', 'reset', 'lost'];
 
 const DEFAULT_RPCS = ['runJob', 'getExecution', 'cancelExecution', 'listExecutions'];
 

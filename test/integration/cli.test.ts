@@ -177,6 +177,8 @@ tasks:
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('1 executions stopped');
     expect(emu.executions.find((e) => e.env.TICKRUN_RUN_ID === slow)!.cancelled).toBe(true);
+    // The task ends once a tick sees its execution stopped.
+    await cli('tick');
     expect(JSON.parse((await cli('status', slow, '--json')).stdout)).toMatchObject({ status: 'cancelled', tasks: { cancelled: 1 } });
     expect((await cli('cancel', slow)).stdout).toContain('had already ended (cancelled)');
   });

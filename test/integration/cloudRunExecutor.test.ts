@@ -663,7 +663,7 @@ describe('Cloud Run emulator, as the real client reads it', () => {
     const [operation] = await jobs.runJob({ name: JOB, overrides: { containerOverrides: [{ env: [{ name: 'TICKRUN_TASK_ID', value: 's' }] }] } });
     const state = (await (await fetch(`http://${emulator.host}/_emulator/state`)).json()) as { calls: Record<string, number>; injected: Record<string, number>; executions: Record<string, unknown>[] };
     expect(state.calls).toEqual({ ...calls, runJob: calls.runJob + 2 });
-    expect(state.injected).toEqual({ '429': 0, '500': 0, '503': 1, delay: 0, reset: 0, lost: 0 });
+    expect(state.injected).toEqual({ '403': 0, '429': 0, '500': 0, '503': 1, delay: 0, reset: 0, lost: 0 });
     expect(state.executions.at(-1)).toEqual({
       name: (operation.metadata as unknown as ExecutionJson).name, job: JOB, env: { TICKRUN_TASK_ID: 's' },
       createdAt: expect.any(Number), finishedAt: expect.any(Number), outcome: 'success', cancelled: false,

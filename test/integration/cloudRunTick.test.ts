@@ -169,6 +169,8 @@ tasks:
     const result = await cancelRun(h.db.pool, h.config, h.deps.executors, runId);
     expect(result).toMatchObject({ status: 'cancelled', executionsCancelled: 3, cancelledTasks: 4, errors: [] });
     expect(executionsOf(runId).every((e) => e.cancelled)).toBe(true);
+    // The tasks on an execution end once a tick sees it stopped.
+    await tick(h.deps, { budgetMs: 0 });
     expect((await h.tasks(runId)).map((t) => t.status)).toEqual(['cancelled', 'cancelled', 'cancelled', 'cancelled']);
     const run = await getRun(h.db.pool, runId);
     expect(run).toMatchObject({ status: 'cancelled' });

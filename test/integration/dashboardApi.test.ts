@@ -283,6 +283,8 @@ describe('the dashboard API over a real database', () => {
       const r = await d.action(`/api/runs/${runId}/cancel`);
       expect(r).toMatchObject({ status: 200, body: { cancelled: true, status: 'cancelled', executionsCancelled: 1, errors: [] } });
       expect(execution.cancelled).toBe(true);
+      // The task ends once a tick sees its execution stopped.
+      await tick(h.deps, { budgetMs: 0 });
       const detail = await d.get(`/api/runs/${runId}`);
       expect(detail.body.run.status).toBe('cancelled');
       expect(detail.body.tasks[0].attempts).toEqual([expect.objectContaining({ attempt: 1, status: 'cancelled', error: 'run cancelled' })]);
