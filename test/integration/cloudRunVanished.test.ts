@@ -80,9 +80,9 @@ describe('an execution Cloud Run no longer has, through the tick', () => {
   let h: Harness;
   emulatorHarness((started) => ({ emu, h } = started));
 
-  it('ends its task failed with the outcome unknown, and skips its dependents', async () => {
+  it('ends its task failed with the outcome unknown, its retries unspent, and skips its dependents', async () => {
     const job = `${JOBS}/fan-out`;
-    await h.apply(`name: outage\ntasks:\n  t: { job: ${job}, env: { EMU_DURATION_MS: "50" } }\n  after: { job: ${JOBS}/after, depends_on: [t] }\n`);
+    await h.apply(`name: outage\ntasks:\n  t: { job: ${job}, retries: 2, backoff: 100ms, env: { EMU_DURATION_MS: "50" } }\n  after: { job: ${JOBS}/after, depends_on: [t] }\n`);
     const runId = await h.trigger('outage');
     await tick(h.deps, { budgetMs: 0 });
     const [sent] = (await h.tasks(runId)).filter((t) => t.name === 't');
