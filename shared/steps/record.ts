@@ -23,6 +23,8 @@ export interface AttemptOutcome {
   error?: string;
   delayMs?: number;
   stopSent?: boolean;
+  /** A `failed` that no retry may follow: the execution's outcome is unknown and may have been a success. */
+  final?: boolean;
 }
 
 /** The status each recorded task ended in. */
@@ -41,7 +43,7 @@ export interface RecordedOutcome {
 // Execution outcomes (poll, cancel) lock their tasks first, in id order: two ticks, or a tick and
 // `cancel`, may record the same executions at once, and rows locked in two batch orders deadlock.
 // Claim outcomes are one tick's under their lease token and skip that pass (docs/performance.md, row 9).
-const retried = `u.outcome = 'failed' and ${retryAllowed('t', 'r')}`;
+const retried = `u.outcome = 'failed' and not u.final and ${retryAllowed('t', 'r')}`;
 
 const givenBackToEndedRun = `b.outcome = 'requeue' and g.run_status <> 'running'`;
 
@@ -49,9 +51,9 @@ export const RECORD_SQL = `
 with batch as (
   -- The batch as one JSON array of AttemptOutcome, serialised natively.
   select id, attempt, outcome, "executionName" as execution_name, error, "leaseToken" as lease_token,
-         coalesce("delayMs", 0) as delay_ms, coalesce("stopSent", false) as stop_sent
+         coalesce("delayMs", 0) as delay_ms, coalesce("stopSent", false) as stop_sent, coalesce("final", false) as final
   from jsonb_to_recordset($1::jsonb)
-    as j(id uuid, attempt int, outcome text, "executionName" text, error text, "leaseToken" uuid, "delayMs" int, "stopSent" boolean)
+    as j(id uuid, attempt int, outcome text, "executionName" text, error text, "leaseToken" uuid, "delayMs" int, "stopSent" boolean, "final" boolean)
 ), given_back as materialized (
   -- A claim given back (requeue) is queued again only while its run runs. The run's newest status is read
   -- under a share lock: a cancel committed meanwhile is seen, and one not yet begun waits for this
@@ -61,7 +63,7 @@ with batch as (
   for share of r
 ), u as (
   -- Given back in a run no longer running, a claim ends cancelled with its run, as any attempt does.
-  select b.id, b.attempt, b.execution_name, b.lease_token, b.delay_ms, b.stop_sent,
+  select b.id, b.attempt, b.execution_name, b.lease_token, b.delay_ms, b.stop_sent, b.final,
          case when ${givenBackToEndedRun} then 'cancelled' else b.outcome end as outcome,
          case when ${givenBackToEndedRun} then '${RUN_CANCELLED}' else b.error end as error
   from batch b left join given_back g on g.id = b.id
@@ -94,7 +96,7 @@ set status = case when u.outcome in ('checked', 'stopping') then t.status
                            when ${retried} then now() + ${retryDelaySql('t')}
                            else t.next_attempt_at end,
     finished_at = case when u.outcome in ('success', 'cancelled')
-                         or (u.outcome = 'failed' and not ${retryAllowed('t', 'r')})
+                         or (u.outcome = 'failed' and (u.final or not ${retryAllowed('t', 'r')}))
                        then now() end,
     error = case when u.outcome in ('failed', 'cancelled', 'requeue', 'ambiguous') then u.error
                  when u.outcome = 'success' then null else t.error end,

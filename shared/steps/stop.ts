@@ -93,9 +93,12 @@ export function endedOutcome(a: ExecutionAttempt, status: Exclude<ExecutionStatu
     case 'success':
       return { ...attemptOf(a), outcome: 'success' };
     case 'failed':
-      return { ...attemptOf(a), outcome: 'failed', error: status.error };
-    case 'cancelled':
-      return { ...attemptOf(a), ...(stop ?? { outcome: 'failed', error: `execution ${a.execution_name} was cancelled outside tickrun` }) };
+      // An outcome unknown (the execution is gone) may have been a success: never run it again.
+      return { ...attemptOf(a), outcome: 'failed', error: status.error, ...(status.outcomeUnknown && { final: true }) };
+    case 'cancelled': {
+      const outside = `execution ${a.execution_name} was cancelled outside tickrun${status.message ? `: ${status.message}` : ''}`;
+      return { ...attemptOf(a), ...(stop ?? { outcome: 'failed', error: outside }) };
+    }
   }
 }
 
