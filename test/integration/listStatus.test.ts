@@ -59,7 +59,7 @@ describe('status checks of many executions of one job cost calls per job, not pe
       const kind = t.index % 3;
       if (kind === 0) expect(t).toMatchObject({ status: 'success', error: null });
       if (kind === 1) expect(t).toMatchObject({ status: 'failed', error: expect.stringMatching(/exit code 1.*1 of 1 tasks failed/) });
-      if (kind === 2) expect(t).toMatchObject({ status: 'failed', error: `execution ${t.executionName} was cancelled outside tickrun` });
+      if (kind === 2) expect(t).toMatchObject({ status: 'failed', error: `execution ${t.executionName} was cancelled outside tickrun: The execution was cancelled.` });
     }
   });
 });
