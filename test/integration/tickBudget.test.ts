@@ -44,4 +44,29 @@ describe('a tick with a budget', () => {
     expect([...starts.values()].every((n) => n === 1)).toBe(true);
     expect(starts.size).toBe(40);
   });
+
+  it('starts no status check past its budget either, so a slow API cannot hold a tick of checks past the budget plus one API deadline', async () => {
+    // 30 executions of 30 jobs are read one getExecution each, 2 at a time, each answered after 400 ms:
+    // 6 s of checks, for a tick whose budget is 2 s.
+    const jobs = [...Array(30).keys()].map((i) => `  t${i}: { job: projects/demo/locations/us-central1/jobs/check-${i}, env: { EMU_DURATION_MS: "600000" } }`);
+    const checks = await createHarness({
+      CLOUD_RUN_EMULATOR_HOST: emu.host, TICKRUN_API_TIMEOUT: '500ms', TICKRUN_CLAIM_LEASE: '10s', TICKRUN_STATUS_CONCURRENCY: '2',
+      TICKRUN_POLL_INTERVAL: '200ms',
+    });
+    try {
+      await checks.apply(`name: checks\ntasks:\n${jobs.join('\n')}\n`);
+      const runId = await checks.trigger('checks');
+      expect((await tick(checks.deps, { budgetMs: 0 })).dispatched).toBe(30);
+      emu.setFaults({ rate: 1, kinds: ['delay'], rpcs: ['getExecution'], delayMs: 400 });
+      const budgetMs = 2000;
+      const summary = await tick(checks.deps, { budgetMs });
+      expect(summary.durationMs).toBeLessThanOrEqual(budgetMs + checks.config.apiTimeoutMs);
+      expect(summary.checked).toBeGreaterThan(0);
+      // What was not read stays in flight for the next tick.
+      expect((await checks.tasks(runId)).every((t) => t.status === 'dispatched' || t.status === 'running')).toBe(true);
+    } finally {
+      emu.setFaults(null);
+      await checks.close();
+    }
+  });
 });
