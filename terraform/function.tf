@@ -7,7 +7,7 @@ locals {
   # The functions-framework the tests run, so the deployed one is the same.
   functions_framework_version = jsondecode(file("${path.module}/../package.json")).dependencies["@google-cloud/functions-framework"]
 
-  # Sizing follows the budget. Dispatch and reconciliation start no Cloud Run call past the budget
+  # Sizing follows the budget. Dispatch, status checks and reconciliation start no Cloud Run call past the budget
   # (less 1 s to record the last answers), so a tick ends within the budget plus one API deadline
   # (TICKRUN_API_TIMEOUT, 30 s by default); a one-cycle tick (budget 0) within its claims' lease
   # (TICKRUN_CLAIM_LEASE, 2 min). 120 s covers either, a cycle's status checks and a cold start

@@ -6,7 +6,7 @@ import { createCloudRunClients } from './cloudRunClients';
 import { CloudRunCallError, callError, dispatchRefusal } from './cloudRunErrors';
 import { jobsToList, settleFromListing, startedIn, STARTED_FIELDS, STATUS_FIELDS, type ListPage } from './cloudRunListing';
 import { executionStatus, operationExecution, vanishedStatus } from './cloudRunStatus';
-import { ExecutorFault, executionEnv, statusEach, type DispatchRequest, type ExecutionStatus, type Executor, type LostAttempt } from './executor';
+import { ExecutorFault, executionEnv, PastDeadline, statusEach, type DispatchRequest, type ExecutionStatus, type Executor, type LostAttempt } from './executor';
 
 type Overrides = protos.google.cloud.run.v2.RunJobRequest.IOverrides;
 
@@ -94,14 +94,15 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
 
     status,
 
-    async statusMany(names, concurrency) {
+    async statusMany(names, concurrency, deadline = Infinity) {
       const statuses = new Map<string, ExecutionStatus | Error>();
       const limit = pLimit(concurrency);
       let outOfQuota: ExecutorFault | undefined;
       await Promise.all(jobsToList(names).map(([job, wanted]) => limit(async () => {
         try {
           if (outOfQuota) throw outOfQuota;
-          await settleFromListing(job, wanted, (execution) => statuses.set(execution.name!, executionStatus(execution)), listPage(job, STATUS_FIELDS));
+          if (performance.now() > deadline) throw new PastDeadline();
+          await settleFromListing(job, wanted, (execution) => statuses.set(execution.name!, executionStatus(execution)), listPage(job, STATUS_FIELDS), deadline);
         } catch (err) {
           const left = [...wanted].filter((name) => !statuses.has(name));
           // No such job: its executions are gone with it, as status() would find one by one.
@@ -117,7 +118,7 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
       })));
       const left = [...new Set(names)].filter((name) => !statuses.has(name));
       if (outOfQuota) for (const name of left) statuses.set(name, outOfQuota);
-      else for (const [name, read] of await statusEach(left, status, concurrency)) statuses.set(name, read);
+      else for (const [name, read] of await statusEach(left, status, concurrency, deadline)) statuses.set(name, read);
       return statuses;
     },
 

@@ -44,11 +44,11 @@ export function jobsToList(executionNames: string[]): [string, Set<string>][] {
  * in pages of as many as are wanted (100 to 1,000), read only while fewer pages are read than wanted remain:
  * each one missed costs a getExecution afterwards, so listing plus those calls stays within twice the wanted.
  */
-export async function settleFromListing(job: string, wanted: Set<string>, settle: (execution: Execution) => void, listPage: ListPage): Promise<void> {
+export async function settleFromListing(job: string, wanted: Set<string>, settle: (execution: Execution) => void, listPage: ListPage, deadline = Infinity): Promise<void> {
   const left = new Set(wanted);
   const pageSize = Math.min(LIST_PAGE_MAX, Math.max(100, wanted.size));
   let request: ListRequest | null = { parent: job, pageSize };
-  for (let pages = 0; request && left.size > pages; pages++) {
+  for (let pages = 0; request && left.size > pages && performance.now() <= deadline; pages++) {
     const [page, next]: [Execution[], ListRequest | null, unknown] = await listPage(request);
     for (const execution of page) if (execution.name && left.delete(execution.name)) settle(execution);
     request = next;

@@ -57,6 +57,14 @@ export class ExecutorRefusal extends Error {
   }
 }
 
+/** A call not started because the tick's budget was spent: the name is read by a later tick. */
+export class PastDeadline extends Error {
+  constructor() {
+    super("not asked: the tick's budget was spent, a later tick asks");
+    this.name = 'PastDeadline';
+  }
+}
+
 /** An attempt that was claimed, maybe sent, but whose execution was never recorded. */
 export interface LostAttempt {
   taskId: string;
@@ -74,9 +82,10 @@ export interface Executor {
   status(executionName: string): Promise<ExecutionStatus>;
   /**
    * Reads many executions' states, at most `concurrency` calls at once: each name maps to its status, or
-   * to the Error that kept it from being read (an API fault), which fails that name only.
+   * to the Error that kept it from being read (an API fault), which fails that name only. No call starts
+   * past `deadline` (performance.now() ms): the names not read by then map to a PastDeadline error.
    */
-  statusMany(executionNames: string[], concurrency: number): Promise<Map<string, ExecutionStatus | Error>>;
+  statusMany(executionNames: string[], concurrency: number, deadline?: number): Promise<Map<string, ExecutionStatus | Error>>;
   /**
    * Asks the executor to stop an execution; an execution already ended is not an error. It may go on
    * running for a while: `status` says `cancelled` (or how it ended) once it has stopped.
@@ -114,11 +123,13 @@ export async function statusEach(
   names: string[],
   status: (name: string) => Promise<ExecutionStatus>,
   concurrency: number,
+  deadline = Infinity,
 ): Promise<Map<string, ExecutionStatus | Error>> {
   const limit = pLimit(concurrency);
   let outOfQuota: ExecutorFault | undefined;
   const read = (name: string) => limit(async (): Promise<ExecutionStatus | Error> => {
     if (outOfQuota) return outOfQuota;
+    if (performance.now() > deadline) return new PastDeadline();
     try {
       return await status(name);
     } catch (err) {

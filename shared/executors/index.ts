@@ -16,7 +16,7 @@ export function createExecutors(config: Config): Record<ExecutorKind, Executor> 
     cloudrun: {
       dispatch: (req) => lazyCloudRun().dispatch(req),
       status: (name) => lazyCloudRun().status(name),
-      statusMany: (names, concurrency) => lazyCloudRun().statusMany(names, concurrency),
+      statusMany: (names, concurrency, deadline) => lazyCloudRun().statusMany(names, concurrency, deadline),
       cancel: (name) => lazyCloudRun().cancel(name),
       findStarted: (lost, deadline) => lazyCloudRun().findStarted(lost, deadline),
     },

@@ -77,7 +77,8 @@ export async function checkInFlight(ctx: TickContext, rows: InFlightTask[]): Pro
     log('WARNING', `status of ${task.execution_name} not read: ${errorText(err)}`, { run_id: task.run_id, task_id: task.id });
     return checkedOnly(task);
   };
-  const statuses = await readStatuses(executors, rows, config.statusConcurrency);
+  // No call starts past the tick's deadline: what is not read by then is read by the next tick.
+  const statuses = await readStatuses(executors, rows, config.statusConcurrency, ctx.deadline);
   const outcomes: AttemptOutcome[] = [];
   const toStop: (StopRequest & { task: InFlightTask })[] = [];
   for (const task of rows) {
@@ -88,7 +89,7 @@ export async function checkInFlight(ctx: TickContext, rows: InFlightTask[]): Pro
     else if (stop) toStop.push({ ...task, end: stop, stopSent: task.stop_sent, stopOverdue: task.stop_overdue, status, task });
     else outcomes.push(task.status === 'dispatched' ? { ...checkedOnly(task), outcome: 'running' } : checkedOnly(task));
   }
-  const stopped = await stopAttempts(executors, toStop, { concurrency: config.statusConcurrency, stopTimeoutMs: config.stopTimeoutMs });
+  const stopped = await stopAttempts(executors, toStop, { concurrency: config.statusConcurrency, stopTimeoutMs: config.stopTimeoutMs, deadline: ctx.deadline });
   for (const { attempt, error } of stopped.errors) {
     errors++;
     log('WARNING', `${attempt.execution_name} not stopped: ${errorText(error)}`, { run_id: attempt.task.run_id, task_id: attempt.id });

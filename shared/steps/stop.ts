@@ -1,6 +1,6 @@
 import pLimit from 'p-limit';
 import { errorText } from '../errors';
-import { ExecutorFault, type ExecutionStatus, type Executor } from '../executors/executor';
+import { ExecutorFault, PastDeadline, type ExecutionStatus, type Executor } from '../executors/executor';
 import type { ExecutorKind } from '../workflows/definition';
 import { formatDuration } from '../workflows/duration';
 import type { AttemptOutcome } from './record';
@@ -47,10 +47,10 @@ export interface Stopped<T> {
 export async function stopAttempts<T extends StopRequest>(
   executors: Record<ExecutorKind, Executor>,
   attempts: T[],
-  { concurrency, stopTimeoutMs }: { concurrency: number; stopTimeoutMs: number },
+  { concurrency, stopTimeoutMs, deadline = Infinity }: { concurrency: number; stopTimeoutMs: number; deadline?: number },
 ): Promise<Stopped<T>> {
   const stopped: Stopped<T> = { outcomes: [], errors: [] };
-  const statuses = await readStatuses(executors, attempts.filter((a) => !a.status), concurrency);
+  const statuses = await readStatuses(executors, attempts.filter((a) => !a.status), concurrency, deadline);
   const limit = pLimit(concurrency);
   const endAnyway = (a: T, why: string): AttemptOutcome => ({ ...attemptOf(a), outcome: a.end.outcome, error: `${a.end.error}; ${why}` });
   await Promise.all(
@@ -67,6 +67,8 @@ export async function stopAttempts<T extends StopRequest>(
           const overdue = `its execution ${a.execution_name} was asked to stop but still ran ${formatDuration(stopTimeoutMs)} later`;
           return void stopped.outcomes.push(a.stopOverdue ? endAnyway(a, overdue) : { ...attemptOf(a), outcome: 'checked' });
         }
+        // Past the tick's budget no call starts: the next tick asks again.
+        if (performance.now() > deadline) return void stopped.errors.push({ attempt: a, error: new PastDeadline() });
         try {
           await executors[a.executor].cancel(a.execution_name);
           stopped.outcomes.push({ ...attemptOf(a), outcome: 'stopping', stopSent: true });
@@ -105,12 +107,17 @@ export function endedOutcome(a: ExecutionAttempt, status: Exclude<ExecutionStatu
 const attemptOf = (a: ExecutionAttempt) => ({ id: a.id, attempt: a.attempt, executionName: a.execution_name });
 
 /** The statuses of these attempts' executions, one `statusMany` per executor kind; a failed read is that name's Error. */
-export async function readStatuses(executors: Record<ExecutorKind, Executor>, attempts: ExecutionAttempt[], concurrency: number): Promise<Map<string, ExecutionStatus | Error>> {
+export async function readStatuses(
+  executors: Record<ExecutorKind, Executor>,
+  attempts: ExecutionAttempt[],
+  concurrency: number,
+  deadline?: number,
+): Promise<Map<string, ExecutionStatus | Error>> {
   const byKind = new Map<ExecutorKind, string[]>();
   for (const a of attempts) byKind.set(a.executor, [...(byKind.get(a.executor) ?? []), a.execution_name]);
   const read = await Promise.all(
     [...byKind].map(([kind, names]) =>
-      executors[kind].statusMany(names, concurrency).catch((err: unknown) => new Map(names.map((n) => [n, err instanceof Error ? err : new Error(String(err))]))),
+      executors[kind].statusMany(names, concurrency, deadline).catch((err: unknown) => new Map(names.map((n) => [n, err instanceof Error ? err : new Error(String(err))]))),
     ),
   );
   return new Map(read.flatMap((m) => [...m]));
