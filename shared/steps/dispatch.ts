@@ -27,7 +27,6 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
   const { config, executors, deadline = Infinity } = ctx;
   const limit = pLimit(config.dispatchConcurrency);
   let quotaHit = false;
-  const refusals = new Set<string>();
   const outcomes = await Promise.all(
     claimed.map((task) =>
       limit(async (): Promise<AttemptOutcome> => {
@@ -54,23 +53,13 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
           log('INFO', `dispatched ${task.name}[${task.index}] attempt ${task.attempt} as ${executionName}`, labels);
           return { ...base, outcome: 'dispatched', executionName };
         } catch (err) {
-          if (err instanceof ExecutorRefusal) refusals.add(task.id);
           return faultOutcome(ctx, base, err, labels, () => (quotaHit = true));
         }
       }),
     ),
   );
-  const refused = outcomes.filter((o) => refusals.has(o.id));
-  if (refused.length > 0) await ctx.db.query(LAST_ATTEMPT_SQL, [JSON.stringify(refused)], 'tickrun_last_attempt');
   return recordOutcomes(ctx.db, outcomes);
 }
-
-// A refusal no retry cures makes the refused attempt its task's last, so the failure recorded next is final
-// (an operator's retry raises max_attempts again). Guarded as a claim outcome: still claimed, same token.
-export const LAST_ATTEMPT_SQL = `
-update tasks t set max_attempts = t.attempt
-from jsonb_to_recordset($1::jsonb) as j(id uuid, attempt int, "leaseToken" uuid)
-where t.id = j.id and t.attempt = j.attempt and t.status = 'claimed' and t.lease_token = j."leaseToken"`;
 
 /** What a dispatch error means for the task (see dispatchTasks). */
 function faultOutcome(
@@ -91,5 +80,7 @@ function faultOutcome(
     return { ...base, outcome: 'requeue', delayMs: faultRetryDelay(), error: `dispatch refused, retrying: ${text}` };
   }
   log('WARNING', `dispatch failed: ${text}`, labels);
-  return { ...base, outcome: 'failed', error: `dispatch failed: ${text}` };
+  // A refusal no retry cures (no such job, a permission missing) is the task's last attempt; an operator's
+  // `tickrun retry` runs it again once the job or the grant is there.
+  return { ...base, outcome: 'failed', error: `dispatch failed: ${text}`, ...(err instanceof ExecutorRefusal && { final: true }) };
 }

@@ -23,7 +23,7 @@ export interface AttemptOutcome {
   error?: string;
   delayMs?: number;
   stopSent?: boolean;
-  /** A `failed` that no retry may follow: the execution's outcome is unknown and may have been a success. */
+  /** A `failed` that no retry may follow: a refusal no retry cures, or an execution whose outcome is unknown. */
   final?: boolean;
 }
 
