@@ -62,6 +62,18 @@ describe('an execution Cloud Run no longer has', () => {
     });
   });
 
+  it('asks jobs.get once per job for the executions of one status check that are gone', async () => {
+    const job = `${JOBS}/swept`;
+    // Two of a job's executions are read one by one (fewer than it takes to list them), both gone.
+    const gone = [await executor.dispatch(request(job, 'swept-a')), await executor.dispatch(request(job, 'swept-b'))];
+    await runElsewhere(emu, job);
+    emu.setRetention({ completed: 1, days: 0 });
+    const before = emu.calls.getJob ?? 0;
+    const statuses = await executor.statusMany(gone, 4);
+    for (const name of gone) expect(statuses.get(name)).toMatchObject({ state: 'failed', outcomeUnknown: true });
+    expect((emu.calls.getJob ?? 0) - before).toBe(1);
+  });
+
   it('leaves an execution it cannot find unread while its job cannot be read', async () => {
     const job = `${JOBS}/unreadable`;
     const first = await executor.dispatch(request(job, 'unreadable'));
