@@ -14,8 +14,8 @@ export interface TickContext {
    */
   clock: () => Date;
   /**
-   * On the performance.now() clock, when the tick's budget is spent: dispatch and reconciliation start no
-   * API call past it, so the tick ends within one API deadline after it. Absent: no budget (a one-cycle
+   * On the performance.now() clock, when the tick's budget is spent: dispatch, status checks, stops and
+   * reconciliation start no API call past it, so the tick ends within one API deadline after it. Absent: no budget (a one-cycle
    * tick, or a step run on its own), and each claim's lease is the only bound.
    */
   deadline?: number;

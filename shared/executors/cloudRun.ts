@@ -52,8 +52,10 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
   /**
    * One execution's state by getExecution. One that no longer exists is read by whether its job does
    * (vanishedStatus); while that cannot be told, the status is unread and asked again next cycle.
+   * `jobsSeen` shares one jobs.get per job among the executions of one statusMany: after a retention
+   * sweep, hundreds of a job's executions may be gone at once.
    */
-  const status = async (executionName: string): Promise<ExecutionStatus> => {
+  const status = async (executionName: string, jobsSeen = new Map<string, Promise<boolean>>()): Promise<ExecutionStatus> => {
     try {
       const [execution] = await call('getExecution', executionName, () =>
         executions.getExecution({ name: executionName }, callOptions()),
@@ -62,7 +64,8 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
     } catch (err) {
       if (!isNotFound(err)) throw err;
       const job = executionName.replace(/\/executions\/[^/]+$/, '');
-      return vanishedStatus(executionName, job, await jobExists(job));
+      if (!jobsSeen.has(job)) jobsSeen.set(job, jobExists(job));
+      return vanishedStatus(executionName, job, await jobsSeen.get(job)!);
     }
   };
 
@@ -92,7 +95,7 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
       return executionName;
     },
 
-    status,
+    status: (executionName) => status(executionName),
 
     async statusMany(names, concurrency, deadline = Infinity) {
       const statuses = new Map<string, ExecutionStatus | Error>();
@@ -117,8 +120,9 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
         }
       })));
       const left = [...new Set(names)].filter((name) => !statuses.has(name));
-      if (outOfQuota) for (const name of left) statuses.set(name, outOfQuota);
-      else for (const [name, read] of await statusEach(left, status, concurrency, deadline)) statuses.set(name, read);
+      const jobsSeen = new Map<string, Promise<boolean>>();
+      const read = outOfQuota ? new Map(left.map((name) => [name, outOfQuota!])) : await statusEach(left, (n) => status(n, jobsSeen), concurrency, deadline);
+      for (const [name, got] of read) statuses.set(name, got);
       return statuses;
     },
 
@@ -130,7 +134,7 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
         );
       } catch (err) {
         // Gone, or already finished: either way there is nothing left to stop.
-        if (err instanceof CloudRunCallError && (err.status === 'NOT_FOUND' || err.status === 'FAILED_PRECONDITION')) return;
+        if (isNotFound(err) || (err instanceof CloudRunCallError && err.status === 'FAILED_PRECONDITION')) return;
         // A tick may be allowed to run jobs and not to cancel them: say what it lacks (Cloud Run's
         // "Execute jobs" page: cancelling needs roles/run.developer on the job).
         if (err instanceof CloudRunCallError && err.status === 'PERMISSION_DENIED') {
@@ -153,7 +157,7 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
           if (settled.size < attempts.length) log('WARNING', `${attempts.length - settled.size} lost attempt(s) of ${job} not settled this tick: search cut short`);
         } catch (err) {
           // No such job: nothing of it can be running, and sending the attempt again would fail the same way.
-          if (err instanceof CloudRunCallError && err.status === 'NOT_FOUND') {
+          if (isNotFound(err)) {
             for (const attempt of attempts) found.set(attempt, null);
             return;
           }
