@@ -275,6 +275,8 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; cancelDe
     const lacking = (PERMISSIONS[rpc] ?? []).find((p) => denied.get(job)?.has(p));
     // IAM's refusal: the permission named, and "or it may not exist", as Google APIs word it.
     if (lacking) return rpcError(403, 'PERMISSION_DENIED', `Permission '${lacking}' denied on resource '${job}' (or it may not exist).`);
+    // A deleted job and whatever was under it answer NOT_FOUND (AIP-135, google.aip.dev/135: after a
+    // delete, a get of the resource returns NOT_FOUND; the Admin API v2 follows the AIPs).
     return deletedJobs.has(job) ? notFound(job) : undefined;
   }
 
