@@ -31,9 +31,9 @@ export interface Config {
   poolSize: number;
   /** How long one tick may keep cycling; 0 is one cycle. */
   budgetMs: number;
-  /** Deadline of each executor API call. */
-  apiTimeoutMs: number;
-  /** A claimed task not recorded as sent within this time is taken back by the next tick. */
+  /** Deadline of each kind of executor API call (see CallTimeouts). */
+  timeouts: CallTimeouts;
+  /** A claim not renewed for this long is taken back by the next tick (its holder renews it while it works). */
   claimLeaseMs: number;
   /** How long stopping an attempt may take, from the first time it is asked, before the attempt ends anyway. */
   stopTimeoutMs: number;
@@ -41,6 +41,20 @@ export interface Config {
   home: string;
   database: DatabaseTarget;
   cloudRun: { emulatorHost?: string; defaultProject?: string; defaultRegion?: string };
+}
+
+/**
+ * Deadline of each kind of executor API call, ms. Each fits what its call does at Cloud Run: `dispatch`
+ * (jobs.run) creates an Execution and answers with it at once, without waiting for a container, so it is
+ * short, and a dispatch that outlasts it is reconciled instead of blocking a lease; `read` (one execution
+ * or job read, a cancel) reads one resource; `list` reads a page of up to 1,000 executions (a status
+ * listing, or the search for a lost dispatch, with env). A read that outlasts its deadline costs a retry
+ * next cycle, never a wrong answer, so reads get more room than a dispatch.
+ */
+export interface CallTimeouts {
+  dispatch: number;
+  read: number;
+  list: number;
 }
 
 /** How a setting's text is written: each kind reads a text to a whole number and writes its bounds back. */
@@ -98,8 +112,17 @@ export const SETTINGS = {
     variable: 'TICKRUN_BUDGET_MS', flag: { name: '--budget', kind: 'duration' }, kind: 'milliseconds', min: 0, max: HOUR, default: 0,
     help: 'how long one tick keeps cycling (0 is one cycle)',
   },
-  apiTimeoutMs: { variable: 'TICKRUN_API_TIMEOUT', kind: 'duration', min: 100, max: 600_000, default: 30_000, help: 'deadline of each executor API call' },
-  claimLeaseMs: { variable: 'TICKRUN_CLAIM_LEASE', kind: 'duration', min: 1000, max: HOUR, default: 120_000, help: 'how long a claimed task is held before another tick may take it back' },
+  dispatchTimeoutMs: { variable: 'TICKRUN_DISPATCH_TIMEOUT', kind: 'duration', min: 100, max: 600_000, default: 5000, help: 'deadline of a call that starts an execution (Cloud Run jobs.run)' },
+  readTimeoutMs: { variable: 'TICKRUN_READ_TIMEOUT', kind: 'duration', min: 100, max: 600_000, default: 10_000, help: 'deadline of a call that reads or stops one execution or job' },
+  listTimeoutMs: { variable: 'TICKRUN_LIST_TIMEOUT', kind: 'duration', min: 100, max: 600_000, default: 20_000, help: "deadline of a call that reads a page of a job's executions" },
+  apiTimeoutMs: {
+    variable: 'TICKRUN_API_TIMEOUT', kind: 'duration', min: 0, max: 600_000, minMeans: 'each call its own', default: 0,
+    help: 'one deadline for every executor API call, in place of the three above',
+  },
+  claimLeaseMs: {
+    variable: 'TICKRUN_CLAIM_LEASE', kind: 'duration', min: 1000, max: HOUR, default: 10_000,
+    help: 'how long a claim lasts unless its tick renews it: a dead tick\'s claims come back after this',
+  },
   stopTimeoutMs: {
     variable: 'TICKRUN_STOP_TIMEOUT', kind: 'duration', min: 1000, max: 24 * HOUR, default: 600_000,
     help: 'how long stopping an attempt (past its timeout, or of a cancelled run) may take before it ends anyway, its execution maybe still running',
@@ -219,7 +242,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.
     statusConcurrency: readVariable('statusConcurrency', env, p),
     poolSize: readVariable('poolSize', env, p),
     budgetMs: readVariable('budgetMs', env),
-    apiTimeoutMs: readVariable('apiTimeoutMs', env),
+    timeouts: readTimeouts(env),
     claimLeaseMs: readVariable('claimLeaseMs', env),
     stopTimeoutMs: readVariable('stopTimeoutMs', env),
     home,
@@ -230,9 +253,27 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.
       defaultRegion: env.TICKRUN_REGION || env.GOOGLE_CLOUD_REGION || undefined,
     },
   };
-  // A dispatch must be able to end, with a margin, before its claim's lease does (steps/dispatch.ts).
-  if (config.claimLeaseMs < config.apiTimeoutMs + 2000) {
-    throw new ConfigError(`${SETTINGS.claimLeaseMs.variable} (${config.claimLeaseMs} ms) must be at least ${SETTINGS.apiTimeoutMs.variable} (${config.apiTimeoutMs} ms) plus 2s`);
+  // A dispatch must be able to end, with its margin, within what is left of a lease its tick keeps renewed
+  // (two thirds of it: steps/leases.ts).
+  const least = Math.ceil(((config.timeouts.dispatch + LEASE_MARGIN_MS) * 3) / 2);
+  if (config.claimLeaseMs < least) {
+    throw new ConfigError(
+      `${SETTINGS.claimLeaseMs.variable} (${formatDuration(config.claimLeaseMs)}) must be at least 1.5 × (${SETTINGS.dispatchTimeoutMs.variable} + 1s) = ${formatDuration(least)}`,
+    );
   }
   return config;
 }
+
+/** The per-call deadlines: each its own variable, else TICKRUN_API_TIMEOUT when set, else its default. */
+function readTimeouts(env: NodeJS.ProcessEnv): CallTimeouts {
+  const every = readVariable('apiTimeoutMs', env);
+  const one = (key: 'dispatchTimeoutMs' | 'readTimeoutMs' | 'listTimeoutMs') =>
+    every > 0 && !env[SETTINGS[key].variable] ? every : readVariable(key, env);
+  return { dispatch: one('dispatchTimeoutMs'), read: one('readTimeoutMs'), list: one('listTimeoutMs') };
+}
+
+/** The same deadline for every kind of call. */
+export const everyCall = (ms: number): CallTimeouts => ({ dispatch: ms, read: ms, list: ms });
+
+/** A call must end this long before its claim's lease does, so that reconciliation never races it. */
+export const LEASE_MARGIN_MS = 1000;

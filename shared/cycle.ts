@@ -1,4 +1,5 @@
-import type { TickContext } from './context';
+import { within } from './carry';
+import { startBy, type TickContext } from './context';
 import { advanceWaitingTasks } from './steps/advance';
 import { claimReadyTasks } from './steps/claim';
 import { completeRuns } from './steps/complete';
@@ -18,8 +19,12 @@ export interface TickSummary {
   runsStarted: number;
   /** Expired claims reconciled against the executor… */
   reconciled: number;
-  /** …whose execution was found and adopted. */
+  /** …whose execution was found and adopted… */
   adopted: number;
+  /** …or whose lookup failed or was cut short, retried after a short backoff. */
+  postponed: number;
+  /** Statements that renewed the leases of claims being sent (one for a whole batch). */
+  renewals: number;
   /** Tasks put back unsent, no attempt spent: refused by the executor, quota, or a claim never sent. */
   requeued: number;
   /** Dispatches whose answer was lost (500, timeout, reset), left for reconciliation. */
@@ -42,7 +47,7 @@ export interface TickSummary {
 /** A summary with every count at zero. */
 export function emptySummary(): TickSummary {
   return {
-    cycles: 0, runsScheduled: 0, runsStarted: 0, reconciled: 0, adopted: 0, requeued: 0, ambiguous: 0, claimed: 0, dispatched: 0, checked: 0, statusErrors: 0,
+    cycles: 0, runsScheduled: 0, runsStarted: 0, reconciled: 0, adopted: 0, postponed: 0, renewals: 0, requeued: 0, ambiguous: 0, claimed: 0, dispatched: 0, checked: 0, statusErrors: 0,
     succeeded: 0, failed: 0, retried: 0, cancelled: 0, released: 0, skipped: 0, runsCompleted: 0,
     roundTrips: 0, durationMs: 0,
   };
@@ -73,48 +78,60 @@ const ended = (s: TickSummary) => s.succeeded + s.failed + s.cancelled + s.skipp
  * work, so nothing waits a cycle (a scheduled minute, between ticks) for it: a run scheduled is expanded,
  * tasks expanded or re-queued are claimed, and runs are completed when a task ended.
  */
-export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<void> {
+export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<CycleEnd> {
+  const cycleStart = performance.now();
   const work = await probeForWork(ctx);
+  // When the soonest lease ends (a lost dispatch becomes safe to reconcile, a dead tick's claims come
+  // back): the tick wakes for it rather than a whole poll interval later.
+  const end = { leaseEndsAt: work.nextLeaseEndMs === null ? undefined : performance.now() + Math.max(0, work.nextLeaseEndMs) };
   if (!hasWork(work)) {
     summary.cycles++;
-    return;
+    return end;
   }
   const endedBefore = ended(summary);
   const scheduled = work.due ? await scheduleDueRuns(ctx) : 0;
   summary.runsScheduled += scheduled;
   const expanded = work.pending || scheduled > 0 ? await expandPendingRuns(ctx) : { runsStarted: 0 };
   summary.runsStarted += expanded.runsStarted;
-  // Past the tick's deadline nothing would be sent or searched for: a claim taken now would only be given
-  // back, and a lost one taken over would wait a whole lease for its next search.
-  const calling = performance.now() <= (ctx.deadline ?? Infinity);
-  const reaped = work.expired && calling ? await reapExpiredClaims(ctx) : { reconciled: 0, adopted: 0, requeued: 0 };
+  // Too late in the tick's budget for a call to end within it, nothing would be sent or searched for: a
+  // claim taken now would only be given back, and a lost one would wait for a later tick anyway.
+  const { dispatch, list } = ctx.config.timeouts;
+  const reaped = work.expired && performance.now() <= startBy(ctx, list) ? await reapExpiredClaims(ctx) : { reconciled: 0, adopted: 0, requeued: 0, postponed: 0 };
   summary.reconciled += reaped.reconciled;
   summary.adopted += reaped.adopted;
+  summary.postponed += reaped.postponed;
   summary.requeued += reaped.requeued;
   // Sending the claimed tasks and checking those already in flight touch different rows and different
   // APIs, so they run side by side, each on its own connection: a cycle takes the longer of the two, not
   // their sum. The tasks in flight are read first, so a cycle checks what was in flight when it began and
   // what it sends is first checked by the next one (a new execution has rarely ended within the same
-  // cycle anyway). Both are awaited before an error of either is thrown, so no tick ends with work
-  // still under way.
-  const inFlight = work.inFlight ? await readInFlight(ctx) : [];
-  const claimNow = calling && (work.ready || expanded.runsStarted > 0 || reaped.requeued > 0);
-  const [sending, polling] = await Promise.allSettled([
-    claimNow
-      ? claimReadyTasks(ctx).then((claimed) => {
-          summary.claimed += claimed.length;
-          return dispatchTasks(ctx, claimed);
-        })
-      : [],
-    checkInFlight(ctx, inFlight),
+  // cycle anyway). Within a tick, either is waited for only until the next cycle is due: one still
+  // waiting on a slow call goes on in the background (carry.ts) and records its outcomes when it ends,
+  // while the next cycles go on with everything else (tasks it is checking are left to it). Both are
+  // settled before an error of either is thrown.
+  const { carry } = ctx;
+  const inFlight = work.inFlight ? (await readInFlight(ctx)).filter((t) => !carry?.checking.has(t.id)) : [];
+  const claimNow = performance.now() <= startBy(ctx, dispatch) && (work.ready || expanded.runsStarted > 0 || reaped.requeued > 0);
+  const sending = claimNow
+    ? claimReadyTasks(ctx).then((claimed) => {
+        summary.claimed += claimed.length;
+        return dispatchTasks(ctx, claimed);
+      })
+    : Promise.resolve([]);
+  for (const t of inFlight) carry?.checking.add(t.id);
+  const polling = checkInFlight(ctx, inFlight).finally(() => {
+    for (const t of inFlight) carry?.checking.delete(t.id);
+  });
+  const waitMs = Math.max(cycleStart + ctx.config.pollIntervalMs - performance.now(), ctx.config.pollIntervalMs / 5);
+  const lanes = await Promise.allSettled([
+    within(sending, waitMs, carry, (sent) => countOutcomes(summary, sent)),
+    within(polling, waitMs, carry, (poll) => {
+      summary.checked += poll.checked;
+      summary.statusErrors += poll.errors;
+      countOutcomes(summary, poll.recorded);
+    }),
   ]);
-  if (sending.status === 'rejected') throw sending.reason;
-  if (polling.status === 'rejected') throw polling.reason;
-  const [sent, poll] = [sending.value, polling.value];
-  countOutcomes(summary, sent);
-  summary.checked += poll.checked;
-  summary.statusErrors += poll.errors;
-  countOutcomes(summary, poll.recorded);
+  for (const lane of lanes) if (lane.status === 'rejected') throw lane.reason;
   // Tasks waiting before this cycle may have had their last dependency end in it; tasks expanded in it
   // wait on tasks that have not run yet.
   if (work.waiting) {
@@ -124,4 +141,11 @@ export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<
   }
   if (work.completable || ended(summary) > endedBefore) summary.runsCompleted += (await completeRuns(ctx)).length;
   summary.cycles++;
+  return end;
+}
+
+/** What a cycle tells the tick about when to run the next one. */
+export interface CycleEnd {
+  /** When the soonest claim's lease ends (performance.now()), if a claim exists. */
+  leaseEndsAt?: number;
 }

@@ -8,6 +8,8 @@ export interface Db {
   query<R extends QueryResultRow = any>(text: string, values?: unknown[], name?: string): Promise<QueryResult<R>>;
   /** Round trips made through this handle. */
   readonly roundTrips: number;
+  /** The same, by the name of each named statement (`tickrun_claim`, `tickrun_renew`…). */
+  readonly byName: Readonly<Record<string, number>>;
 }
 
 /**
@@ -16,14 +18,17 @@ export interface Db {
  */
 export function countingDb(pool: Pool): Db {
   let roundTrips = 0;
+  const byName: Record<string, number> = {};
   return {
     query(text, values, name) {
       roundTrips++;
+      if (name) byName[name] = (byName[name] ?? 0) + 1;
       return pool.query(name ? { name, text, values } : { text, values });
     },
     get roundTrips() {
       return roundTrips;
     },
+    byName,
   };
 }
 

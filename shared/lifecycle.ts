@@ -60,6 +60,17 @@ export const FAULT_RETRY_JITTER_MS = 1000;
 /** A fault retry's delay (see FAULT_RETRY_MS). */
 export const faultRetryDelay = (): number => FAULT_RETRY_MS + Math.floor(Math.random() * FAULT_RETRY_JITTER_MS);
 
+/**
+ * How long a lost claim whose lookup failed (the listing faulted, or was cut short) waits before it is
+ * looked for again: a quarter of the time it has been unsettled, from LOOKUP_RETRY_MIN_MS up to
+ * LOOKUP_RETRY_MAX_MS, and half of that again at random, so that the lookups of many claims spread out
+ * and a listing that keeps failing is asked less and less often.
+ */
+export const LOOKUP_RETRY_MIN_MS = 1000;
+export const LOOKUP_RETRY_MAX_MS = 30_000;
+export const lookupRetryDelay = (unsettledMs: number, random = Math.random()): number =>
+  Math.round(Math.min(LOOKUP_RETRY_MAX_MS, Math.max(LOOKUP_RETRY_MIN_MS, unsettledMs / 4)) * (0.5 + random / 2));
+
 /** A list of statuses as an SQL list literal, `('a', 'b')`, to write after `in`. */
 export function sqlList(statuses: readonly string[]): string {
   return `(${statuses.map((s) => `'${s}'`).join(', ')})`;

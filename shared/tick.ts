@@ -1,16 +1,19 @@
 import type { Pool } from 'pg';
 import type { Config } from './config';
 import { emptySummary, runCycle, type TickSummary } from './cycle';
+import { Carry } from './carry';
 import { countingDb } from './db';
 import type { TickContext } from './context';
 
 /** What a tick needs that outlives it: configuration, a pool, the executors, and optionally a clock. */
-export type TickDeps = Omit<TickContext, 'db' | 'clock' | 'deadline'> & { pool: Pool; clock?: () => Date };
+export type TickDeps = Omit<TickContext, 'db' | 'clock' | 'budget' | 'carry'> & { pool: Pool; clock?: () => Date };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** How long before its budget ends a tick stops starting API calls: time for the statements that record their answers. */
 const RECORD_MARGIN_MS = 1000;
+/** A cycle woken for a lease's end comes this long after it: the database's now() has then passed it too. */
+const LEASE_END_SLACK_MS = 50;
 
 /**
  * One tick: one cycle, or, with a budget, a cycle every poll interval until the next one would
@@ -22,25 +25,38 @@ const RECORD_MARGIN_MS = 1000;
 export async function tick(deps: TickDeps, opts: { budgetMs?: number } = {}): Promise<TickSummary> {
   const started = Date.now();
   const budgetMs = opts.budgetMs ?? deps.config.budgetMs;
-  // With a budget no API call starts past this, so the tick ends within the budget plus one API deadline;
-  // a budget shorter than one API deadline counts as one. Without (0: one cycle) its claims' leases bound it.
-  const deadline = budgetMs > 0 ? performance.now() + Math.max(budgetMs - RECORD_MARGIN_MS, deps.config.apiTimeoutMs) : undefined;
+  // With a budget, a call starts only if its deadline ends within it (context.ts, startBy). Without (0:
+  // one cycle) its claims' leases bound it.
+  const now = performance.now();
+  const budget = budgetMs > 0 ? { startedAt: now, budgetEnd: now + budgetMs - RECORD_MARGIN_MS } : undefined;
   const db = countingDb(deps.pool);
-  const ctx: TickContext = { config: deps.config, executors: deps.executors, db, clock: deps.clock ?? (() => new Date()), deadline };
+  const carry = new Carry();
+  const ctx: TickContext = { config: deps.config, executors: deps.executors, db, clock: deps.clock ?? (() => new Date()), budget, carry };
   const summary = emptySummary();
+  const { pollIntervalMs } = deps.config;
+  let failed: { error: unknown } | undefined;
   try {
     for (;;) {
       const cycleStart = Date.now();
-      await runCycle(ctx, summary);
-      const nextStart = cycleStart + deps.config.pollIntervalMs;
+      const { leaseEndsAt } = await runCycle(ctx, summary);
       const cycleTook = Date.now() - cycleStart;
+      // The next cycle comes a poll interval after this one began, or sooner when a claim's lease ends
+      // first (a lost answer to reconcile, a dead tick's claims), though never within a fifth of an interval.
+      const untilLease = leaseEndsAt === undefined ? Infinity : leaseEndsAt + LEASE_END_SLACK_MS - performance.now();
+      const nextStart = Math.min(cycleStart + pollIntervalMs, Math.max(Date.now() + untilLease, cycleStart + cycleTook + pollIntervalMs / 5));
       // Stop when the next cycle, started on schedule and taking as long as this one, would overrun.
       if (nextStart + cycleTook - started > budgetMs) break;
       await sleep(Math.max(0, nextStart - Date.now()));
     }
-  } finally {
-    summary.roundTrips = db.roundTrips;
-    summary.durationMs = Date.now() - started;
+  } catch (error) {
+    failed = { error };
   }
+  // No tick ends with work under way: what its cycles carried is recorded first (when a cycle failed,
+  // its own error is the one the tick reports).
+  await carry.drain().catch((error: unknown) => (failed ??= { error }));
+  if (failed) throw failed.error;
+  summary.renewals = db.byName.tickrun_renew ?? 0;
+  summary.roundTrips = db.roundTrips;
+  summary.durationMs = Date.now() - started;
   return summary;
 }

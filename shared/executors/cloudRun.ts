@@ -1,6 +1,7 @@
 import type { protos } from '@google-cloud/run';
 import pLimit from 'p-limit';
 import { log } from '../log';
+import type { CallTimeouts } from '../config';
 import type { TaskSpec } from '../workflows/definition';
 import { createCloudRunClients } from './cloudRunClients';
 import { CloudRunCallError, callError, dispatchRefusal } from './cloudRunErrors';
@@ -14,8 +15,8 @@ type Overrides = protos.google.cloud.run.v2.RunJobRequest.IOverrides;
 export interface CloudRunOptions {
   /** host:port of a Cloud Run Admin API v2 emulator (CLOUD_RUN_EMULATOR_HOST); REST over plain HTTP, no credentials. */
   emulatorHost?: string;
-  /** Deadline of each API call, ms (the client's default is 60 s and it never retries these RPCs). */
-  apiTimeoutMs: number;
+  /** Deadline of each kind of API call, ms (the client's default is 60 s for all, and it never retries these RPCs). */
+  timeouts: CallTimeouts;
   /** Used when a task's `job` is a bare id and the task names no project/region. */
   defaultProject?: string;
   defaultRegion?: string;
@@ -29,14 +30,13 @@ const LIST_CONCURRENCY = 10;
  * environment as a container override. The clients are made once: each holds its own channel.
  */
 export function createCloudRunExecutor(options: CloudRunOptions): Executor {
-  const { jobs, executions, decodeExecution } = createCloudRunClients(options);
-  // A fresh object per call: the client writes routing headers into the options it is given.
-  const callOptions = () => ({ timeout: options.apiTimeoutMs });
-  const call = async <T>(method: string, name: string, send: () => Promise<T>): Promise<T> => {
+  const { jobs, executions, decodeExecution, callOptions } = createCloudRunClients(options);
+  const { timeouts } = options;
+  const call = async <T>(method: string, name: string, timeoutMs: number, send: () => Promise<T>): Promise<T> => {
     try {
       return await send();
     } catch (err) {
-      throw callError(method, name, options.apiTimeoutMs, err);
+      throw callError(method, name, timeoutMs, err);
     }
   };
 
@@ -45,8 +45,8 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
    * the `fields` asked for (see STATUS_FIELDS).
    */
   const listPage = (job: string, fields: string): ListPage => (request) =>
-    call('listExecutions', job, () => executions.listExecutions(request, {
-      ...callOptions(), autoPaginate: false, otherArgs: { headers: { 'x-goog-fieldmask': fields } },
+    call('listExecutions', job, timeouts.list, () => executions.listExecutions(request, {
+      ...callOptions(timeouts.list, { 'x-goog-fieldmask': fields }), autoPaginate: false,
     }));
 
   /**
@@ -57,8 +57,8 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
    */
   const status = async (executionName: string, jobsSeen = new Map<string, Promise<boolean>>()): Promise<ExecutionStatus> => {
     try {
-      const [execution] = await call('getExecution', executionName, () =>
-        executions.getExecution({ name: executionName }, callOptions()),
+      const [execution] = await call('getExecution', executionName, timeouts.read, () =>
+        executions.getExecution({ name: executionName }, callOptions(timeouts.read)),
       );
       return executionStatus(execution);
     } catch (err) {
@@ -71,7 +71,7 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
 
   /** Whether a job exists, by jobs.get with only its name asked for. */
   const jobExists = (job: string): Promise<boolean> =>
-    call('getJob', job, () => jobs.getJob({ name: job }, { ...callOptions(), otherArgs: { headers: { 'x-goog-fieldmask': 'name' } } })).then(
+    call('getJob', job, timeouts.read, () => jobs.getJob({ name: job }, callOptions(timeouts.read, { 'x-goog-fieldmask': 'name' }))).then(
       () => true,
       (err: unknown) => {
         if (isNotFound(err)) return false;
@@ -82,8 +82,8 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
   return {
     async dispatch(req) {
       const name = jobName(req.spec, `task "${req.taskName}"`, options);
-      const [operation] = await call('runJob', name, () =>
-        jobs.runJob({ name, overrides: overridesFor(req) }, callOptions()),
+      const [operation] = await call('runJob', name, timeouts.dispatch, () =>
+        jobs.runJob({ name, overrides: overridesFor(req) }, callOptions(timeouts.dispatch)),
       ).catch((err: unknown) => {
         throw dispatchRefusal(name, err);
       });
@@ -129,8 +129,8 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
     async cancel(executionName) {
       try {
         // The operation ends when the execution has stopped; the next status check sees that.
-        await call('cancelExecution', executionName, () =>
-          executions.cancelExecution({ name: executionName }, callOptions()),
+        await call('cancelExecution', executionName, timeouts.read, () =>
+          executions.cancelExecution({ name: executionName }, callOptions(timeouts.read)),
         );
       } catch (err) {
         // Gone, or already finished: either way there is nothing left to stop.

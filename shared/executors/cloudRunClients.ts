@@ -32,13 +32,23 @@ export interface CloudRunClients {
    * gives them, or as numbers where the stock decoder is kept (executionStatus reads both).
    */
   decodeExecution(bytes: Uint8Array): Execution;
+  /** The options of one call with its own deadline, and response headers (a field mask) if any. */
+  callOptions(timeoutMs: number, headers?: Record<string, string>): CallOptions;
 }
 
-/** Where the API is and the deadline of each call. */
+type CallOptions = { timeout: number; otherArgs?: { headers: Record<string, string> } };
+
+/** Where the API is. */
 export interface ClientTarget {
   emulatorHost?: string;
-  apiTimeoutMs: number;
 }
+
+/**
+ * The X-Server-Timeout system parameter (cloud.google.com/apis/docs/system-parameters: "timeout for the
+ * server to finish processing the request", for REST, where a client-side deadline does not reach the
+ * server). Over gRPC the call's deadline travels itself (grpc-timeout).
+ */
+const SERVER_TIMEOUT = 'x-server-timeout';
 
 /**
  * Builds the clients, then gives their Execution-carrying operations (runJob, cancelExecution) a decoder
@@ -64,11 +74,30 @@ export function createCloudRunClients(target: ClientTarget): CloudRunClients {
       descriptor.metadataDecoder = decodeExecution;
     }
   }
-  return { jobs, executions, decodeExecution };
+  const rest = target.emulatorHost !== undefined;
+  // A fresh object per call: the client writes routing headers into the options it is given.
+  const callOptions = (timeoutMs: number, headers: Record<string, string> = {}): CallOptions => {
+    const all = rest ? { ...headers, [SERVER_TIMEOUT]: (timeoutMs / 1000).toFixed(3) } : headers;
+    return { timeout: timeoutMs, ...(Object.keys(all).length > 0 && { otherArgs: { headers: all } }) };
+  };
+  return { jobs, executions, decodeExecution, callOptions };
+}
+
+/**
+ * The client's transport in REST mode, holding each request to its own deadline. gax never hands a
+ * call's deadline to fetch in REST mode (measured: a call with { timeout: 300 } waited the full 2 s the
+ * emulator took), so the deadline travels in the request's X-Server-Timeout and gaxios's own `timeout`
+ * enforces it here: a request that outlasts it fails as a gaxios timeout, which callError reads.
+ */
+class DeadlineClient extends PassThroughClient {
+  override request<T>(opts: Parameters<PassThroughClient['request']>[0]) {
+    const seconds = Number(new Headers(opts.headers).get(SERVER_TIMEOUT));
+    return super.request<T>(seconds > 0 ? { ...opts, timeout: Math.round(seconds * 1000) } : opts);
+  }
 }
 
 /** REST over plain HTTP without credentials for an emulator; the default (gRPC, ambient credentials) otherwise. */
-function clientOptions({ emulatorHost, apiTimeoutMs }: ClientTarget): ClientOptions {
+function clientOptions({ emulatorHost }: ClientTarget): ClientOptions {
   if (!emulatorHost) return {};
   const url = new URL(`http://${emulatorHost}`);
   return {
@@ -76,13 +105,9 @@ function clientOptions({ emulatorHost, apiTimeoutMs }: ClientTarget): ClientOpti
     protocol: 'http',
     apiEndpoint: url.hostname,
     port: Number(url.port || 80),
-    // Without fetchImplementation gaxios imports node-fetch dynamically, which jest refuses. The
-    // timeout is here because in REST mode gax never hands the call's deadline to fetch: measured,
-    // a call with { timeout: 300 } waited the full 2 s the emulator took.
+    // Without fetchImplementation gaxios imports node-fetch dynamically, which jest refuses.
     // The cast: google-gax types authClient with its own nested copy of google-auth-library, so
     // TypeScript sees two unrelated AuthClient classes; at run time gax only calls fetch on it.
-    authClient: new PassThroughClient({
-      transporterOptions: { fetchImplementation: fetch, timeout: apiTimeoutMs },
-    }) as unknown as ClientOptions['authClient'],
+    authClient: new DeadlineClient({ transporterOptions: { fetchImplementation: fetch } }) as unknown as ClientOptions['authClient'],
   };
 }

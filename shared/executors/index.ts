@@ -11,7 +11,7 @@ import { createProcessExecutor } from './process';
 export function createExecutors(config: Config): Record<ExecutorKind, Executor> {
   let cloudRun: Executor | undefined;
   const lazyCloudRun = (): Executor =>
-    (cloudRun ??= createCloudRunExecutor({ apiTimeoutMs: config.apiTimeoutMs, ...config.cloudRun }));
+    (cloudRun ??= createCloudRunExecutor({ timeouts: config.timeouts, ...config.cloudRun }));
   return {
     cloudrun: {
       dispatch: (req) => lazyCloudRun().dispatch(req),

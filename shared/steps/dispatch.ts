@@ -1,14 +1,18 @@
 import pLimit from 'p-limit';
-import type { TickContext } from '../context';
+import { LEASE_MARGIN_MS } from '../config';
+import { startBy, type TickContext } from '../context';
 import { errorText } from '../errors';
 import { ExecutorFault, ExecutorRefusal } from '../executors/executor';
 import { FAULT_RETRY_MS, faultRetryDelay } from '../lifecycle';
 import { log } from '../log';
 import type { ClaimedTask } from './claim';
+import { BatchLease } from './leases';
 import { recordOutcomes, type AttemptOutcome, type RecordedOutcome } from './record';
 
-/** A call must end this long before its claim's lease does, so reconciliation never races it. */
-export const LEASE_MARGIN_MS = 1000;
+export { LEASE_MARGIN_MS };
+
+/** How the error of a claim kept after a lost answer begins (steps/reap.ts tells why a claim was lost by it). */
+export const LOST_ANSWER = 'dispatch answer lost';
 
 /**
  * Starts every claimed task through its executor, at most `dispatchConcurrency` at once, then records
@@ -19,13 +23,16 @@ export const LEASE_MARGIN_MS = 1000;
  *   (steps/reap.ts) finds out whether the execution exists; it is never sent again blindly;
  * - refused for good (no such job, a permission missing): a failed attempt and the last one;
  * - any other error: a failed attempt.
- * A call that could not end before the claim's lease, or that would start past the tick's deadline, is not
- * started at all: the task is re-queued unsent.
+ * A call that could not end before the claim's lease (renewed first when it runs short: steps/leases.ts),
+ * or not within the tick's budget, is not started at all: the task is re-queued unsent.
  */
 export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): Promise<RecordedOutcome[]> {
   if (claimed.length === 0) return [];
-  const { config, executors, deadline = Infinity } = ctx;
+  const { config, executors } = ctx;
+  const timeoutMs = config.timeouts.dispatch;
+  const deadline = startBy(ctx, timeoutMs);
   const limit = pLimit(config.dispatchConcurrency);
+  const lease = new BatchLease(ctx, claimed, Math.min(...claimed.map((t) => t.leaseEndsAt)));
   let quotaHit = false;
   const outcomes = await Promise.all(
     claimed.map((task) =>
@@ -33,11 +40,11 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
         const base = { id: task.id, attempt: task.attempt, leaseToken: task.leaseToken };
         const labels = { run_id: task.runId, task_id: task.id, workflow: task.workflow };
         if (quotaHit) return { ...base, outcome: 'requeue', delayMs: FAULT_RETRY_MS, error: 'not sent: quota exceeded earlier in this tick' };
-        if (performance.now() > task.leaseEndsAt - config.apiTimeoutMs - LEASE_MARGIN_MS) {
+        if (performance.now() > deadline) return { ...base, outcome: 'requeue', delayMs: 0, error: "not sent: the tick's budget was spent" };
+        if (!(await lease.room(task.id, timeoutMs))) {
           return { ...base, outcome: 'requeue', delayMs: 0, error: 'not sent: its claim would have expired during the call' };
         }
-        // Past the tick's deadline a call could outlast the tick's budget by more than its own deadline.
-        if (performance.now() > deadline) return { ...base, outcome: 'requeue', delayMs: 0, error: "not sent: the tick's budget was spent" };
+        const sentAt = performance.now();
         try {
           const executionName = await executors[task.spec.executor].dispatch({
             taskId: task.id,
@@ -53,7 +60,7 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
           log('INFO', `dispatched ${task.name}[${task.index}] attempt ${task.attempt} as ${executionName}`, labels);
           return { ...base, outcome: 'dispatched', executionName };
         } catch (err) {
-          return faultOutcome(ctx, base, err, labels, () => (quotaHit = true));
+          return faultOutcome(ctx, base, err, labels, sentAt, () => (quotaHit = true));
         }
       }),
     ),
@@ -67,14 +74,17 @@ function faultOutcome(
   base: Pick<AttemptOutcome, 'id' | 'attempt' | 'leaseToken'>,
   err: unknown,
   labels: Record<string, string>,
+  sentAt: number,
   onQuota: () => void,
 ): AttemptOutcome {
   const text = errorText(err);
   if (err instanceof ExecutorFault) {
     log('WARNING', `dispatch fault (${err.kind}), no attempt spent: ${text}`, labels, { fault: err.kind });
     if (err.kind === 'ambiguous') {
-      // Reconciled after one more API deadline: an execution the lost call created is listed by then.
-      return { ...base, outcome: 'ambiguous', delayMs: ctx.config.apiTimeoutMs, error: `dispatch answer lost, reconciling: ${text}` };
+      // The claim is held until the lost call can no longer act (its deadline and the margin after it
+      // was sent), then reconciled by the next cycle of any tick, this one first (steps/reap.ts).
+      const delayMs = Math.max(0, Math.ceil(sentAt + ctx.config.timeouts.dispatch + LEASE_MARGIN_MS - performance.now()));
+      return { ...base, outcome: 'ambiguous', delayMs, error: `${LOST_ANSWER}, reconciling: ${text}` };
     }
     if (err.kind === 'quota') onQuota();
     return { ...base, outcome: 'requeue', delayMs: faultRetryDelay(), error: `dispatch refused, retrying: ${text}` };

@@ -5,7 +5,8 @@ import { ON_EXECUTION_STATUSES, sqlList, UNFINISHED_TASK_STATUSES } from '../lif
 // its statement's own condition): a few index lookups however large the tables.
 // - due (schedule): a slot that has come (workflows_due, against the tick's clock, as DUE_SQL reads it);
 // - pending (expand): a pending run (runs_status_latest);
-// - expired (reap): a claim whose lease ran out (tasks_unfinished);
+// - expired (reap): a claim whose lease ran out, read as the time to the soonest lease's end, which the
+//   tick also wakes for (tasks_unfinished: the claims, a batch or two per tick);
 // - ready (claim): a ready task, of an unlimited workflow (tasks_ready) or a limited one (tasks_ready_limited);
 // - in_flight (poll): a task in flight (tasks_in_flight);
 // - waiting (advance): a waiting task (tasks_unfinished);
@@ -18,7 +19,7 @@ import { ON_EXECUTION_STATUSES, sqlList, UNFINISHED_TASK_STATUSES } from '../lif
 export const PROBE_SQL = `
 select exists (select 1 from workflows where next_slot_at <= $1 and not paused) as due,
        (select 1 from runs where status = 'pending' order by status, created_at desc, id desc limit 1) is not null as pending,
-       (select 1 from tasks where status = 'claimed' and lease_until < now() order by status, run_id limit 1) is not null as expired,
+       (select (extract(epoch from min(lease_until) - now()) * 1000)::float8 from tasks where status = 'claimed') as next_lease_end_ms,
        (select 1 from tasks where status = 'queued' and not limited and next_attempt_at <= now()
         order by next_attempt_at limit 1) is not null
          or (select 1 from tasks where status = 'queued' and limited and next_attempt_at <= now()
@@ -38,6 +39,8 @@ export interface Work {
   due: boolean;
   pending: boolean;
   expired: boolean;
+  /** Time until the soonest claim's lease ends, when a claim exists (negative: it has ended). */
+  nextLeaseEndMs: number | null;
   ready: boolean;
   inFlight: boolean;
   waiting: boolean;
@@ -52,11 +55,12 @@ export interface Work {
 export async function probeForWork(ctx: TickContext): Promise<Work> {
   const { rows } = await ctx.db.query(PROBE_SQL, [ctx.clock()], 'tickrun_probe');
   const r = rows[0];
+  const nextLeaseEndMs: number | null = r.next_lease_end_ms;
   return {
-    due: r.due, pending: r.pending, expired: r.expired, ready: r.ready,
+    due: r.due, pending: r.pending, expired: nextLeaseEndMs !== null && nextLeaseEndMs < 0, nextLeaseEndMs, ready: r.ready,
     inFlight: r.in_flight, waiting: r.waiting, completable: r.completable,
   };
 }
 
 /** Whether a cycle has anything to do at all. */
-export const hasWork = (work: Work): boolean => Object.values(work).some(Boolean);
+export const hasWork = ({ nextLeaseEndMs, ...steps }: Work): boolean => Object.values(steps).some(Boolean);

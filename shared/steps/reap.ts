@@ -1,13 +1,16 @@
-import type { TickContext } from '../context';
+import { startBy, type TickContext } from '../context';
 import { errorText } from '../errors';
 import type { LostAttempt } from '../executors/executor';
+import { lookupRetryDelay } from '../lifecycle';
+import { LOST_ANSWER } from './dispatch';
 import { log } from '../log';
 import type { ExecutorKind, TaskSpec } from '../workflows/definition';
 import { recordOutcomes, type AttemptOutcome } from './record';
 
-// Claims whose lease ran out belong to a tick that died or stalled between claiming and recording, or
-// to a dispatch whose answer was lost. They are taken over under a new lease token (so the old
-// claimant's late report changes nothing) for the reconciliation below.
+// Claims whose lease ran out: their tick died or stopped renewing them, a dispatch's answer was lost
+// (its claim was kept only until the lost call could no longer act: steps/dispatch.ts), or a lookup
+// failed. They are taken over under a new lease token (so the old claimant's late report changes
+// nothing) for the reconciliation below, which settles each one or hands it back for a retry soon.
 export const REAP_SQL = `
 with expired as (
   select id from tasks
@@ -20,7 +23,9 @@ update tasks t
 set lease_until = now() + $2 * interval '1 millisecond', lease_token = gen_random_uuid(), updated_at = now()
 from expired, runs r
 where t.id = expired.id and r.id = t.run_id
-returning t.id, t.attempt, t.lease_token, t.claimed_at, r.definition -> 'tasks' -> t.name as spec`;
+returning t.id, t.name, t.task_index, t.run_id, t.attempt, t.lease_token, t.claimed_at, t.error,
+          (extract(epoch from now() - t.claimed_at) * 1000)::bigint as unsettled_ms,
+          r.definition -> 'tasks' -> t.name as spec`;
 
 /** What reconciliation did this cycle. */
 export interface ReapResult {
@@ -30,52 +35,84 @@ export interface ReapResult {
   adopted: number;
   /** Attempts never started: re-queued as the same attempt. */
   requeued: number;
+  /** Claims whose lookup failed or was cut short: looked for again after a short backoff. */
+  postponed: number;
+}
+
+interface Expired {
+  id: string;
+  name: string;
+  task_index: number;
+  run_id: string;
+  attempt: number;
+  lease_token: string;
+  claimed_at: Date;
+  error: string | null;
+  unsettled_ms: string;
+  spec: TaskSpec;
 }
 
 /**
  * Reconciles expired claims: asks each executor whether the attempt was started (by the task id and
  * attempt given to the execution); adopts an execution found, re-queues the task when none was started.
- * An attempt the executor cannot settle now (a fault, or the tick's deadline came first) stays claimed
- * until its new lease runs out.
+ * An attempt the executor cannot settle now (a fault, a search cut short, or the tick's budget came
+ * first) stays claimed and is looked for again after lookupRetryDelay, by whichever tick comes.
  */
 export async function reapExpiredClaims(ctx: TickContext): Promise<ReapResult> {
   const { db, config, executors } = ctx;
-  const { rows } = await db.query<{ id: string; attempt: number; lease_token: string; claimed_at: Date; spec: TaskSpec }>(
-    REAP_SQL,
-    [config.batchSize, config.claimLeaseMs],
-    'tickrun_reap',
-  );
-  if (rows.length === 0) return { reconciled: 0, adopted: 0, requeued: 0 };
-  const byKind = new Map<ExecutorKind, (LostAttempt & { leaseToken: string })[]>();
-  for (const r of rows) {
-    const lost = { taskId: r.id, attempt: r.attempt, spec: r.spec, claimedAt: r.claimed_at, leaseToken: r.lease_token };
-    byKind.set(r.spec.executor, [...(byKind.get(r.spec.executor) ?? []), lost]);
+  const { rows } = await db.query<Expired>(REAP_SQL, [config.batchSize, config.claimLeaseMs], 'tickrun_reap');
+  if (rows.length === 0) return { reconciled: 0, adopted: 0, requeued: 0, postponed: 0 };
+  const byKind = new Map<ExecutorKind, (LostAttempt & { row: Expired })[]>();
+  for (const row of rows) {
+    const lost = { taskId: row.id, attempt: row.attempt, spec: row.spec, claimedAt: row.claimed_at, row };
+    byKind.set(row.spec.executor, [...(byKind.get(row.spec.executor) ?? []), lost]);
   }
   const outcomes: AttemptOutcome[] = [];
+  const deadline = startBy(ctx, config.timeouts.list);
   await Promise.all(
     [...byKind].map(async ([kind, lost]) => {
-      let found: Map<LostAttempt, string | null>;
+      let found = new Map<LostAttempt, string | null>();
       try {
-        found = await executors[kind].findStarted(lost, ctx.deadline);
+        found = await executors[kind].findStarted(lost, deadline);
       } catch (err) {
-        log('WARNING', `reconciliation of ${lost.length} ${kind} claims postponed: ${errorText(err)}`);
-        return;
+        log('WARNING', `lookup of ${lost.length} lost ${kind} claims failed: ${errorText(err)}`);
       }
-      for (const l of lost) {
-        if (!found.has(l)) continue;
-        const execution = found.get(l);
-        const base = { id: l.taskId, attempt: l.attempt, leaseToken: l.leaseToken };
-        outcomes.push(
-          execution
-            ? { ...base, outcome: 'dispatched', executionName: execution }
-            : { ...base, outcome: 'requeue', delayMs: 0, error: 'claim expired before any execution was started: re-queued' },
-        );
-      }
+      for (const l of lost) outcomes.push(settle(l.row, found.has(l) ? found.get(l)! : undefined));
     }),
   );
-  const recorded = await recordOutcomes(ctx.db, outcomes);
-  const adopted = recorded.filter((r) => r.outcome === 'dispatched').length;
-  const requeued = recorded.length - adopted;
-  log('INFO', `reconciled ${rows.length} expired claims: ${adopted} adopted, ${requeued} re-queued`, undefined, { reconciled: rows.length, adopted, requeued });
-  return { reconciled: rows.length, adopted, requeued };
+  const recorded = new Map((await recordOutcomes(ctx.db, outcomes)).map((r) => [r.id, r]));
+  const result = { reconciled: rows.length, adopted: 0, requeued: 0, postponed: 0 };
+  for (const o of outcomes) {
+    const r = recorded.get(o.id);
+    // Not recorded: another tick took the claim over meanwhile (a new token), and settles it.
+    if (!r) continue;
+    const recovery = r.outcome === 'dispatched' ? 'adopted' : r.outcome === 'ambiguous' ? 'postponed' : 'requeued';
+    result[recovery]++;
+    const row = rows.find((x) => x.id === o.id)!;
+    const unsettledMs = Number(row.unsettled_ms);
+    const why = lostBecause(row);
+    const what = recovery === 'adopted' ? `adopted ${o.executionName}` : recovery === 'requeued' ? `re-queued (${r.status})` : `lookup retried in ${o.delayMs} ms`;
+    log('INFO', `lost claim of ${row.name}[${row.task_index}] attempt ${row.attempt} ${what}, ${unsettledMs} ms after its claim; lost because: ${why}`,
+      { run_id: row.run_id, task_id: row.id }, { recovery, unsettledMs, why });
+  }
+  log('INFO', `reconciled ${rows.length} expired claims: ${result.adopted} adopted, ${result.requeued} re-queued, ${result.postponed} postponed`, undefined, result);
+  return result;
+}
+
+/** The outcome of one expired claim: its execution (adopted), none (re-queued), or not known (looked for again soon). */
+function settle(row: Expired, execution: string | null | undefined): AttemptOutcome {
+  const base = { id: row.id, attempt: row.attempt, leaseToken: row.lease_token };
+  if (execution) return { ...base, outcome: 'dispatched', executionName: execution };
+  if (execution === null) return { ...base, outcome: 'requeue', delayMs: 0, error: 'claim expired before any execution was started: re-queued' };
+  const delayMs = lookupRetryDelay(Number(row.unsettled_ms));
+  // The error starts with why the claim was lost in the first place, for the log of its settling.
+  return { ...base, outcome: 'ambiguous', delayMs, error: `${lostBecause(row)} (lookup failed, retried in ${delayMs} ms)` };
+}
+
+const STOPPED_RENEWING = 'its tick stopped renewing the claim';
+
+/** Why a claim was lost: its dispatch's answer (the error dispatch recorded), else its tick died or stalled. */
+function lostBecause(row: Expired): string {
+  const kept = row.error?.replace(/ \(lookup failed, retried in \d+ ms\)$/, '');
+  return kept?.startsWith(LOST_ANSWER) || kept?.startsWith(STOPPED_RENEWING) ? kept : STOPPED_RENEWING;
 }

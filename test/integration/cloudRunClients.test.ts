@@ -31,7 +31,7 @@ describe('the Cloud Run clients', () => {
       fallback: true, protocol: 'http', apiEndpoint: url.hostname, port: Number(url.port),
       authClient: new PassThroughClient({ transporterOptions: { fetchImplementation: fetch } }) as never,
     });
-    const { jobs, executions } = createCloudRunClients({ emulatorHost: emu.host, apiTimeoutMs: 5000 });
+    const { jobs, executions } = createCloudRunClients({ emulatorHost: emu.host });
     const run = (client: JobsClient) => () => client.runJob({ name: JOB }, { timeout: 5000 });
     // Warm both: the first calls set up every type they touch.
     await run(stock)();
@@ -43,7 +43,7 @@ describe('the Cloud Run clients', () => {
   });
 
   it('reads an operation\'s Execution with enum names, as getExecution gives them', async () => {
-    const { jobs, executions, decodeExecution } = createCloudRunClients({ emulatorHost: emu.host, apiTimeoutMs: 5000 });
+    const { jobs, executions, decodeExecution } = createCloudRunClients({ emulatorHost: emu.host });
     const [operation] = await jobs.runJob({ name: JOB }, { timeout: 5000 });
     const execution = operation.metadata as { name?: string; conditions?: { type?: string; state?: unknown }[] };
     expect(execution.name).toMatch(new RegExp(`^${JOB}/executions/lean-`));

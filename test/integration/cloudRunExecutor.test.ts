@@ -1,3 +1,4 @@
+import { everyCall } from '../../shared/config';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ExecutionsClient, JobsClient } from '@google-cloud/run';
@@ -65,7 +66,7 @@ describe('Cloud Run executor against the emulator', () => {
   let emulator: CloudRunEmulator;
   let executor: Executor;
   const make = (options: Partial<CloudRunOptions> = {}) =>
-    createCloudRunExecutor({ emulatorHost: emulator.host, apiTimeoutMs: 5000, ...options });
+    createCloudRunExecutor({ emulatorHost: emulator.host, timeouts: everyCall(5000), ...options });
 
   beforeAll(async () => {
     emulator = await startCloudRunEmulator();
@@ -229,10 +230,28 @@ describe('Cloud Run executor against the emulator', () => {
     expect(lines[0]).toContain('(connect ECONNREFUSED');
   });
 
-  it('gives up on a call after apiTimeoutMs, not the client default of 60 s', async () => {
+  it('holds each kind of call to its own deadline: a runJob gives up at its short one while a read waits out its longer one', async () => {
+    const slow = await startCloudRunEmulator({ latencyMs: 1000 });
+    try {
+      const executor = createCloudRunExecutor({ emulatorHost: slow.host, timeouts: { dispatch: 300, read: 4000, list: 4000 } });
+      let started = Date.now();
+      await expect(executor.dispatch(request())).rejects.toMatchObject({ kind: 'ambiguous', message: `Cloud Run runJob ${JOB}: no answer within 300 ms` });
+      expect(Date.now() - started).toBeLessThan(900);
+      // The runJob is carried out after its caller gave up: a read that waits long enough sees it.
+      while (slow.executions.length === 0) await new Promise((r) => setTimeout(r, 20));
+      started = Date.now();
+      const [execution] = slow.executions;
+      expect(await executor.status(execution.name)).toEqual({ state: expect.any(String) });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    } finally {
+      await slow.stop();
+    }
+  });
+
+  it('gives up on a call after its deadline, not the client default of 60 s', async () => {
     const slow = await startCloudRunEmulator({ latencyMs: 5000 });
     try {
-      const hurried = createCloudRunExecutor({ emulatorHost: slow.host, apiTimeoutMs: 300 });
+      const hurried = createCloudRunExecutor({ emulatorHost: slow.host, timeouts: everyCall(300) });
       const started = Date.now();
       // The execution may have been created: ambiguous, never sent again blindly.
       await expect(hurried.dispatch(request())).rejects.toMatchObject({ kind: 'ambiguous', message: `Cloud Run runJob ${JOB}: no answer within 300 ms` });
@@ -258,7 +277,7 @@ describe('Cloud Run executor when calls fail', () => {
 
   beforeAll(async () => {
     emulator = await startCloudRunEmulator();
-    executor = createCloudRunExecutor({ emulatorHost: emulator.host, apiTimeoutMs: 300 });
+    executor = createCloudRunExecutor({ emulatorHost: emulator.host, timeouts: everyCall(300) });
   });
   afterEach(() => emulator.setFaults(null));
   afterAll(() => emulator.stop());
@@ -346,7 +365,7 @@ describe('Cloud Run executor when calls fail', () => {
     expect(await executor.status(name)).toEqual({ state: 'cancelled', message: 'The execution was cancelled.' });
   });
 
-  const make = (host: string) => createCloudRunExecutor({ emulatorHost: host, apiTimeoutMs: 300 });
+  const make = (host: string) => createCloudRunExecutor({ emulatorHost: host, timeouts: everyCall(300) });
 });
 
 describe('findStarted', () => {
@@ -371,8 +390,8 @@ describe('findStarted', () => {
 
   beforeAll(async () => {
     emulator = await startCloudRunEmulator();
-    executor = createCloudRunExecutor({ emulatorHost: emulator.host, apiTimeoutMs: 300, defaultProject: 'p1', defaultRegion: 'europe-west1' });
-    patient = createCloudRunExecutor({ emulatorHost: emulator.host, apiTimeoutMs: 30_000 });
+    executor = createCloudRunExecutor({ emulatorHost: emulator.host, timeouts: everyCall(300), defaultProject: 'p1', defaultRegion: 'europe-west1' });
+    patient = createCloudRunExecutor({ emulatorHost: emulator.host, timeouts: everyCall(30_000) });
   });
   afterEach(() => emulator.setFaults(null));
   afterAll(() => emulator.stop());
@@ -408,7 +427,7 @@ describe('findStarted', () => {
     const full = lostAttempt('full', 3, { job: jobOf('find-full') });
     const fullOther = lostAttempt('full', 2, { job: jobOf('find-full') });
     const nowhere = lostAttempt('nowhere', 1, { job: 'find-bare', region: undefined, project: undefined });
-    const noRegion = createCloudRunExecutor({ emulatorHost: emulator.host, apiTimeoutMs: 300, defaultProject: 'p1' });
+    const noRegion = createCloudRunExecutor({ emulatorHost: emulator.host, timeouts: everyCall(300), defaultProject: 'p1' });
     const { result, listings: n } = await listings(async () => [await executor.findStarted([bare, full, fullOther]), await noRegion.findStarted([nowhere])]);
     expect(result[0]).toEqual(new Map([[bare, startedName('bare', 1)], [full, startedName('full', 3)], [fullOther, null]]));
     expect(result[1]).toEqual(new Map([[nowhere, null]]));
@@ -465,7 +484,7 @@ describe('findStarted', () => {
     emulator.setFaults({ rate: 1, kinds: [kind], rpcs: ['listExecutions'], delayMs: 600 });
     const attempt = lostAttempt('faulty', 1, { job: jobOf('find-faulty') });
     const nowhere = lostAttempt('nowhere', 1, { job: 'bare' });
-    const noProject = createCloudRunExecutor({ emulatorHost: emulator.host, apiTimeoutMs: 300 });
+    const noProject = createCloudRunExecutor({ emulatorHost: emulator.host, timeouts: everyCall(300) });
     const { result, lines } = await capturingLogs(async () => [await executor.findStarted([attempt]), await noProject.findStarted([nowhere])]);
     expect(result).toEqual([new Map(), new Map([[nowhere, null]])]);
     expect(lines).toEqual([expect.stringMatching(`^could not tell whether 1 lost attempt\\(s\\) of ${jobOf('find-faulty')} started: Cloud Run listExecutions `)]);
@@ -489,7 +508,7 @@ describe('findStarted', () => {
     };
     await withServer(gone, async (host) => {
       const deleted = lostAttempt('42', 1, { job: jobOf('deleted') });
-      expect(await createCloudRunExecutor({ emulatorHost: host, apiTimeoutMs: 300 }).findStarted([deleted])).toEqual(new Map([[deleted, null]]));
+      expect(await createCloudRunExecutor({ emulatorHost: host, timeouts: everyCall(300) }).findStarted([deleted])).toEqual(new Map([[deleted, null]]));
     });
   });
 });
@@ -512,7 +531,7 @@ describe('emulator faults', () => {
   it('gives a run of calls the same outcomes under the same seed', async () => {
     const emulator = await startCloudRunEmulator();
     try {
-      const executor = createCloudRunExecutor({ emulatorHost: emulator.host, apiTimeoutMs: 300 });
+      const executor = createCloudRunExecutor({ emulatorHost: emulator.host, timeouts: everyCall(300) });
       const run = async (seed: number) => {
         emulator.setFaults({ rate: 0.5, kinds: ['429', '500', '503', 'reset', 'lost'], rpcs: ['runJob'], seed });
         const before = { ...emulator.injected };

@@ -52,6 +52,7 @@ describe('the tick cycle against the Cloud Run emulator', () => {
       get roundTrips() {
         return db.roundTrips;
       },
+      byName: db.byName,
     };
     const inFlight = async () => (await h.db.pool.query("select count(*)::int as n from tasks where status in ('dispatched', 'running')")).rows[0].n;
     const before = await inFlight();

@@ -1,3 +1,4 @@
+import { everyCall } from '../../shared/config';
 import { createCloudRunExecutor } from '../../shared/executors/cloudRun';
 import { tick } from '../../shared/tick';
 import { ExecutorFault, type DispatchRequest, type Executor } from '../../shared/executors/executor';
@@ -18,7 +19,7 @@ describe('an execution Cloud Run no longer has', () => {
   let executor: Executor;
   beforeAll(async () => {
     emu = await startCloudRunEmulator();
-    executor = createCloudRunExecutor({ emulatorHost: emu.host, apiTimeoutMs: 5000 });
+    executor = createCloudRunExecutor({ emulatorHost: emu.host, timeouts: everyCall(5000) });
   });
   afterEach(() => {
     emu.setRetention(CLOUD_RUN_RETENTION);

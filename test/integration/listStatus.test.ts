@@ -1,3 +1,4 @@
+import { everyCall } from '../../shared/config';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createCloudRunExecutor } from '../../shared/executors/cloudRun';
@@ -22,7 +23,7 @@ describe('status checks of many executions of one job cost calls per job, not pe
   let emu: CloudRunEmulator;
   let h: Harness;
   // A deadline no busy test machine reaches: a runJob timed out would leave its claim for reconciliation.
-  emulatorHarness((started) => ({ emu, h } = started), { TICKRUN_BATCH_SIZE: '1000', TICKRUN_DISPATCH_CONCURRENCY: '100', TICKRUN_API_TIMEOUT: '30s' });
+  emulatorHarness((started) => ({ emu, h } = started), { TICKRUN_BATCH_SIZE: '1000', TICKRUN_DISPATCH_CONCURRENCY: '100', TICKRUN_API_TIMEOUT: '30s', TICKRUN_CLAIM_LEASE: '1m' });
 
   it('checks 1,000 executions in flight with at most 50 calls, and records their mixed outcomes', async () => {
     await h.apply(`name: wide\ntasks:\n  t: { job: ${JOBS}/wide, count: 1000, env: { EMU_DURATION_MS: "600000" } }\n`);
@@ -68,7 +69,7 @@ describe('a listing that fails', () => {
   let emu: CloudRunEmulator;
   let h: Harness;
   // A deadline no busy test machine reaches, so every runJob is answered and all 600 are in flight.
-  emulatorHarness((started) => ({ emu, h } = started), { TICKRUN_BATCH_SIZE: '1000', TICKRUN_DISPATCH_CONCURRENCY: '100', TICKRUN_API_TIMEOUT: '30s' });
+  emulatorHarness((started) => ({ emu, h } = started), { TICKRUN_BATCH_SIZE: '1000', TICKRUN_DISPATCH_CONCURRENCY: '100', TICKRUN_API_TIMEOUT: '30s', TICKRUN_CLAIM_LEASE: '1m' });
 
   it('answers a failed listing of 600 executions with no more calls than that listing, and ends them once the API recovers', async () => {
     await h.apply(`name: outage\ntasks:\n  t: { job: ${JOBS}/outage, count: 600, env: { EMU_DURATION_MS: "600000" } }\n`);
@@ -128,7 +129,7 @@ describe('statusMany', () => {
   beforeAll(async () => {
     setLogSink(null);
     emu = await startCloudRunEmulator();
-    executor = createCloudRunExecutor({ emulatorHost: emu.host, apiTimeoutMs: 500 });
+    executor = createCloudRunExecutor({ emulatorHost: emu.host, timeouts: everyCall(500) });
   });
   afterEach(() => emu.setFaults(null));
   afterAll(() => emu.stop());
@@ -191,7 +192,7 @@ describe('statusMany', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
-      const gone = createCloudRunExecutor({ emulatorHost: `127.0.0.1:${(server.address() as AddressInfo).port}`, apiTimeoutMs: 500 });
+      const gone = createCloudRunExecutor({ emulatorHost: `127.0.0.1:${(server.address() as AddressInfo).port}`, timeouts: everyCall(500) });
       const names = ['a', 'b', 'c'].map((x) => `${JOBS}/deleted/executions/deleted-${x}`);
       const result = await gone.statusMany(names, 10);
       for (const name of names) expect(result.get(name)).toEqual({ state: 'failed', outcomeUnknown: true, error: expect.stringContaining(`execution ${name} is gone with its job`) });
