@@ -1,5 +1,6 @@
 import { within } from './carry';
-import { startBy, type TickContext } from './context';
+import type { TickContext } from './context';
+import { deadlineWithin } from './executors/executor';
 import { advanceWaitingTasks } from './steps/advance';
 import { claimReadyTasks } from './steps/claim';
 import { completeRuns } from './steps/complete';
@@ -96,7 +97,7 @@ export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<
   // Too late in the tick's budget for a call to end within it, nothing would be sent or searched for: a
   // claim taken now would only be given back, and a lost one would wait for a later tick anyway.
   const { dispatch, list } = ctx.config.timeouts;
-  const reaped = work.expired && performance.now() <= startBy(ctx, list) ? await reapExpiredClaims(ctx) : { reconciled: 0, adopted: 0, requeued: 0, postponed: 0 };
+  const reaped = work.expired && deadlineWithin(list, ctx.endBy) > 0 ? await reapExpiredClaims(ctx) : { reconciled: 0, adopted: 0, requeued: 0, postponed: 0 };
   summary.reconciled += reaped.reconciled;
   summary.adopted += reaped.adopted;
   summary.postponed += reaped.postponed;
@@ -111,7 +112,7 @@ export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<
   // settled before an error of either is thrown.
   const { carry } = ctx;
   const inFlight = work.inFlight ? (await readInFlight(ctx)).filter((t) => !carry?.checking.has(t.id)) : [];
-  const claimNow = performance.now() <= startBy(ctx, dispatch) && (work.ready || expanded.runsStarted > 0 || reaped.requeued > 0);
+  const claimNow = deadlineWithin(dispatch, ctx.endBy) > 0 && (work.ready || expanded.runsStarted > 0 || reaped.requeued > 0);
   const sending = claimNow
     ? claimReadyTasks(ctx).then((claimed) => {
         summary.claimed += claimed.length;

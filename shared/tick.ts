@@ -3,10 +3,11 @@ import type { Config } from './config';
 import { emptySummary, runCycle, type TickSummary } from './cycle';
 import { Carry } from './carry';
 import { countingDb } from './db';
+import { MIN_CALL_MS } from './executors/executor';
 import type { TickContext } from './context';
 
 /** What a tick needs that outlives it: configuration, a pool, the executors, and optionally a clock. */
-export type TickDeps = Omit<TickContext, 'db' | 'clock' | 'budget' | 'carry'> & { pool: Pool; clock?: () => Date };
+export type TickDeps = Omit<TickContext, 'db' | 'clock' | 'endBy' | 'carry'> & { pool: Pool; clock?: () => Date };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -25,13 +26,12 @@ const LEASE_END_SLACK_MS = 50;
 export async function tick(deps: TickDeps, opts: { budgetMs?: number } = {}): Promise<TickSummary> {
   const started = Date.now();
   const budgetMs = opts.budgetMs ?? deps.config.budgetMs;
-  // With a budget, a call starts only if its deadline ends within it (context.ts, startBy). Without (0:
-  // one cycle) its claims' leases bound it.
-  const now = performance.now();
-  const budget = budgetMs > 0 ? { startedAt: now, budgetEnd: now + budgetMs - RECORD_MARGIN_MS } : undefined;
+  // With a budget, every call ends within it (context.ts, endBy); a budget too short for one call counts
+  // as one. Without (0: one cycle) its claims' leases bound it.
+  const endBy = budgetMs > 0 ? performance.now() + Math.max(budgetMs - RECORD_MARGIN_MS, MIN_CALL_MS) : undefined;
   const db = countingDb(deps.pool);
   const carry = new Carry();
-  const ctx: TickContext = { config: deps.config, executors: deps.executors, db, clock: deps.clock ?? (() => new Date()), budget, carry };
+  const ctx: TickContext = { config: deps.config, executors: deps.executors, db, clock: deps.clock ?? (() => new Date()), endBy, carry };
   const summary = emptySummary();
   const { pollIntervalMs } = deps.config;
   let failed: { error: unknown } | undefined;

@@ -7,7 +7,7 @@ import { createCloudRunClients } from './cloudRunClients';
 import { CloudRunCallError, callError, dispatchRefusal } from './cloudRunErrors';
 import { jobsToList, settleFromListing, startedIn, STARTED_FIELDS, STATUS_FIELDS, type ListPage } from './cloudRunListing';
 import { executionStatus, operationExecution, vanishedStatus } from './cloudRunStatus';
-import { ExecutorFault, executionEnv, PastDeadline, statusEach, type DispatchRequest, type ExecutionStatus, type Executor, type LostAttempt } from './executor';
+import { deadlineWithin, ExecutorFault, executionEnv, MIN_CALL_MS, PastDeadline, statusEach, type DispatchRequest, type ExecutionStatus, type Executor, type LostAttempt } from './executor';
 
 type Overrides = protos.google.cloud.run.v2.RunJobRequest.IOverrides;
 
@@ -32,6 +32,14 @@ const LIST_CONCURRENCY = 10;
 export function createCloudRunExecutor(options: CloudRunOptions): Executor {
   const { jobs, executions, decodeExecution, callOptions } = createCloudRunClients(options);
   const { timeouts } = options;
+  /** A call's deadline when it must end by `endBy`; PastDeadline when too little is left to start it. */
+  const timeoutFor = (timeoutMs: number, endBy?: number): number => {
+    const ms = deadlineWithin(timeoutMs, endBy);
+    if (ms === 0) throw new PastDeadline();
+    return ms;
+  };
+  /** The last moment a call of this deadline may start before `endBy` (see deadlineWithin). */
+  const startBy = (timeoutMs: number, endBy = Infinity) => endBy - Math.min(timeoutMs, MIN_CALL_MS);
   const call = async <T>(method: string, name: string, timeoutMs: number, send: () => Promise<T>): Promise<T> => {
     try {
       return await send();
@@ -44,10 +52,12 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
    * One page of a job's executions, newest first (autoPaginate off: we decide when to stop), with only
    * the `fields` asked for (see STATUS_FIELDS).
    */
-  const listPage = (job: string, fields: string): ListPage => (request) =>
-    call('listExecutions', job, timeouts.list, () => executions.listExecutions(request, {
-      ...callOptions(timeouts.list, { 'x-goog-fieldmask': fields }), autoPaginate: false,
+  const listPage = (job: string, fields: string, endBy?: number): ListPage => async (request) => {
+    const timeoutMs = timeoutFor(timeouts.list, endBy);
+    return call('listExecutions', job, timeoutMs, () => executions.listExecutions(request, {
+      ...callOptions(timeoutMs, { 'x-goog-fieldmask': fields }), autoPaginate: false,
     }));
+  };
 
   /**
    * One execution's state by getExecution. One that no longer exists is read by whether its job does
@@ -55,35 +65,38 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
    * `jobsSeen` shares one jobs.get per job among the executions of one statusMany: after a retention
    * sweep, hundreds of a job's executions may be gone at once.
    */
-  const status = async (executionName: string, jobsSeen = new Map<string, Promise<boolean>>()): Promise<ExecutionStatus> => {
+  const status = async (executionName: string, jobsSeen = new Map<string, Promise<boolean>>(), endBy?: number): Promise<ExecutionStatus> => {
     try {
-      const [execution] = await call('getExecution', executionName, timeouts.read, () =>
-        executions.getExecution({ name: executionName }, callOptions(timeouts.read)),
+      const timeoutMs = timeoutFor(timeouts.read, endBy);
+      const [execution] = await call('getExecution', executionName, timeoutMs, () =>
+        executions.getExecution({ name: executionName }, callOptions(timeoutMs)),
       );
       return executionStatus(execution);
     } catch (err) {
       if (!isNotFound(err)) throw err;
       const job = executionName.replace(/\/executions\/[^/]+$/, '');
-      if (!jobsSeen.has(job)) jobsSeen.set(job, jobExists(job));
+      if (!jobsSeen.has(job)) jobsSeen.set(job, jobExists(job, endBy));
       return vanishedStatus(executionName, job, await jobsSeen.get(job)!);
     }
   };
 
   /** Whether a job exists, by jobs.get with only its name asked for. */
-  const jobExists = (job: string): Promise<boolean> =>
-    call('getJob', job, timeouts.read, () => jobs.getJob({ name: job }, callOptions(timeouts.read, { 'x-goog-fieldmask': 'name' }))).then(
+  const jobExists = async (job: string, endBy?: number): Promise<boolean> => {
+    const timeoutMs = timeoutFor(timeouts.read, endBy);
+    return call('getJob', job, timeoutMs, () => jobs.getJob({ name: job }, callOptions(timeoutMs, { 'x-goog-fieldmask': 'name' }))).then(
       () => true,
       (err: unknown) => {
         if (isNotFound(err)) return false;
         throw err;
       },
     );
+  };
 
   return {
-    async dispatch(req) {
+    async dispatch(req, timeoutMs = timeouts.dispatch) {
       const name = jobName(req.spec, `task "${req.taskName}"`, options);
-      const [operation] = await call('runJob', name, timeouts.dispatch, () =>
-        jobs.runJob({ name, overrides: overridesFor(req) }, callOptions(timeouts.dispatch)),
+      const [operation] = await call('runJob', name, timeoutMs, () =>
+        jobs.runJob({ name, overrides: overridesFor(req) }, callOptions(timeoutMs)),
       ).catch((err: unknown) => {
         throw dispatchRefusal(name, err);
       });
@@ -97,15 +110,14 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
 
     status: (executionName) => status(executionName),
 
-    async statusMany(names, concurrency, deadline = Infinity) {
+    async statusMany(names, concurrency, endBy = Infinity) {
       const statuses = new Map<string, ExecutionStatus | Error>();
       const limit = pLimit(concurrency);
       let outOfQuota: ExecutorFault | undefined;
       await Promise.all(jobsToList(names).map(([job, wanted]) => limit(async () => {
         try {
           if (outOfQuota) throw outOfQuota;
-          if (performance.now() > deadline) throw new PastDeadline();
-          await settleFromListing(job, wanted, (execution) => statuses.set(execution.name!, executionStatus(execution)), listPage(job, STATUS_FIELDS), deadline);
+          await settleFromListing(job, wanted, (execution) => statuses.set(execution.name!, executionStatus(execution)), listPage(job, STATUS_FIELDS, endBy), startBy(timeouts.list, endBy));
         } catch (err) {
           const left = [...wanted].filter((name) => !statuses.has(name));
           // No such job: its executions are gone with it, as status() would find one by one.
@@ -121,16 +133,17 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
       })));
       const left = [...new Set(names)].filter((name) => !statuses.has(name));
       const jobsSeen = new Map<string, Promise<boolean>>();
-      const read = outOfQuota ? new Map(left.map((name) => [name, outOfQuota!])) : await statusEach(left, (n) => status(n, jobsSeen), concurrency, deadline);
+      const read = outOfQuota ? new Map(left.map((name) => [name, outOfQuota!])) : await statusEach(left, (n) => status(n, jobsSeen, endBy), concurrency, startBy(timeouts.read, endBy));
       for (const [name, got] of read) statuses.set(name, got);
       return statuses;
     },
 
-    async cancel(executionName) {
+    async cancel(executionName, endBy) {
+      const timeoutMs = timeoutFor(timeouts.read, endBy);
       try {
         // The operation ends when the execution has stopped; the next status check sees that.
-        await call('cancelExecution', executionName, timeouts.read, () =>
-          executions.cancelExecution({ name: executionName }, callOptions(timeouts.read)),
+        await call('cancelExecution', executionName, timeoutMs, () =>
+          executions.cancelExecution({ name: executionName }, callOptions(timeoutMs)),
         );
       } catch (err) {
         // Gone, or already finished: either way there is nothing left to stop.
@@ -144,14 +157,14 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
       }
     },
 
-    async findStarted(lost, deadline) {
+    async findStarted(lost, endBy) {
       const { byJob, unsendable } = groupByJob(lost, options);
       // dispatch refuses these before any API call, so they cannot have started.
       const found = new Map<LostAttempt, string | null>(unsendable.map((attempt) => [attempt, null]));
       const limit = pLimit(LIST_CONCURRENCY);
       await Promise.all([...byJob].map(([job, attempts]) => limit(async () => {
         try {
-          const settled = await startedIn(job, attempts, listPage(job, STARTED_FIELDS), deadline);
+          const settled = await startedIn(job, attempts, listPage(job, STARTED_FIELDS, endBy), startBy(timeouts.list, endBy));
           for (const [attempt, name] of settled) found.set(attempt, name);
           // Cut short by its page cap or the deadline: the rest are asked again on a later tick.
           if (settled.size < attempts.length) log('WARNING', `${attempts.length - settled.size} lost attempt(s) of ${job} not settled this tick: search cut short`);

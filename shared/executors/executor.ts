@@ -57,6 +57,18 @@ export class ExecutorRefusal extends Error {
   }
 }
 
+/** The least deadline a call is started with (or its own, when shorter): a shorter one would mostly time out. */
+export const MIN_CALL_MS = 1000;
+
+/**
+ * The deadline of a call started now when every call must end by `endBy` (performance.now() ms): its
+ * own, cut to what is left; 0 when too little is left to start it at all.
+ */
+export function deadlineWithin(timeoutMs: number, endBy = Infinity): number {
+  const ms = Math.min(timeoutMs, Math.floor(endBy - performance.now()));
+  return ms >= Math.min(timeoutMs, MIN_CALL_MS) ? ms : 0;
+}
+
 /** A call not started because the tick's budget was spent: the name is read by a later tick. */
 export class PastDeadline extends Error {
   constructor() {
@@ -76,28 +88,28 @@ export interface LostAttempt {
 
 /** Where attempts run. Implementations: executors/cloudRun.ts, executors/process.ts. */
 export interface Executor {
-  /** Starts one attempt; resolves to the execution's name once the executor has accepted it. */
-  dispatch(req: DispatchRequest): Promise<string>;
+  /** Starts one attempt; resolves to the execution's name once the executor has accepted it. `timeoutMs`: the call's deadline, when shorter than the configured one. */
+  dispatch(req: DispatchRequest, timeoutMs?: number): Promise<string>;
   /** Reads an execution's state. One that no longer exists is `failed` with an error saying why, and `outcomeUnknown` if it may have succeeded. */
   status(executionName: string): Promise<ExecutionStatus>;
   /**
    * Reads many executions' states, at most `concurrency` calls at once: each name maps to its status, or
-   * to the Error that kept it from being read (an API fault), which fails that name only. No call starts
-   * past `deadline` (performance.now() ms): the names not read by then map to a PastDeadline error.
+   * to the Error that kept it from being read (an API fault), which fails that name only. Every call ends
+   * by `endBy` (performance.now() ms; see deadlineWithin): the names not read by then map to a PastDeadline error.
    */
-  statusMany(executionNames: string[], concurrency: number, deadline?: number): Promise<Map<string, ExecutionStatus | Error>>;
+  statusMany(executionNames: string[], concurrency: number, endBy?: number): Promise<Map<string, ExecutionStatus | Error>>;
   /**
    * Asks the executor to stop an execution; an execution already ended is not an error. It may go on
    * running for a while: `status` says `cancelled` (or how it ended) once it has stopped.
    */
-  cancel(executionName: string): Promise<void>;
+  cancel(executionName: string, endBy?: number): Promise<void>;
   /**
    * Finds out whether lost attempts were started, by the TICKRUN_TASK_ID and TICKRUN_ATTEMPT they were
    * given: for each attempt it could settle, the execution's name, or null when none was started.
-   * An attempt it could not settle (the executor did not answer, or `deadline`, on the performance.now()
-   * clock, came first: no call is started past it) is left out of the map.
+   * An attempt it could not settle (the executor did not answer, or there was no time left for a call
+   * ending by `endBy`, on the performance.now() clock) is left out of the map.
    */
-  findStarted(lost: LostAttempt[], deadline?: number): Promise<Map<LostAttempt, string | null>>;
+  findStarted(lost: LostAttempt[], endBy?: number): Promise<Map<LostAttempt, string | null>>;
 }
 
 /** The contract's environment given to every execution, besides the task's own `env`. */
@@ -123,6 +135,7 @@ export async function statusEach(
   names: string[],
   status: (name: string) => Promise<ExecutionStatus>,
   concurrency: number,
+  /** No call starts past it (performance.now() ms). */
   deadline = Infinity,
 ): Promise<Map<string, ExecutionStatus | Error>> {
   const limit = pLimit(concurrency);

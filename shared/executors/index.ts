@@ -14,11 +14,11 @@ export function createExecutors(config: Config): Record<ExecutorKind, Executor> 
     (cloudRun ??= createCloudRunExecutor({ timeouts: config.timeouts, ...config.cloudRun }));
   return {
     cloudrun: {
-      dispatch: (req) => lazyCloudRun().dispatch(req),
+      dispatch: (req, timeoutMs) => lazyCloudRun().dispatch(req, timeoutMs),
       status: (name) => lazyCloudRun().status(name),
-      statusMany: (names, concurrency, deadline) => lazyCloudRun().statusMany(names, concurrency, deadline),
-      cancel: (name) => lazyCloudRun().cancel(name),
-      findStarted: (lost, deadline) => lazyCloudRun().findStarted(lost, deadline),
+      statusMany: (names, concurrency, endBy) => lazyCloudRun().statusMany(names, concurrency, endBy),
+      cancel: (name, endBy) => lazyCloudRun().cancel(name, endBy),
+      findStarted: (lost, endBy) => lazyCloudRun().findStarted(lost, endBy),
     },
     process: createProcessExecutor(config.home),
   };

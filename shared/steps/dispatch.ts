@@ -1,8 +1,8 @@
 import pLimit from 'p-limit';
 import { LEASE_MARGIN_MS } from '../config';
-import { startBy, type TickContext } from '../context';
+import type { TickContext } from '../context';
 import { errorText } from '../errors';
-import { ExecutorFault, ExecutorRefusal } from '../executors/executor';
+import { deadlineWithin, ExecutorFault, ExecutorRefusal } from '../executors/executor';
 import { FAULT_RETRY_MS, faultRetryDelay } from '../lifecycle';
 import { log } from '../log';
 import type { ClaimedTask } from './claim';
@@ -29,8 +29,6 @@ export const LOST_ANSWER = 'dispatch answer lost';
 export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): Promise<RecordedOutcome[]> {
   if (claimed.length === 0) return [];
   const { config, executors } = ctx;
-  const timeoutMs = config.timeouts.dispatch;
-  const deadline = startBy(ctx, timeoutMs);
   const limit = pLimit(config.dispatchConcurrency);
   const lease = new BatchLease(ctx, claimed, Math.min(...claimed.map((t) => t.leaseEndsAt)));
   let quotaHit = false;
@@ -40,10 +38,13 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
         const base = { id: task.id, attempt: task.attempt, leaseToken: task.leaseToken };
         const labels = { run_id: task.runId, task_id: task.id, workflow: task.workflow };
         if (quotaHit) return { ...base, outcome: 'requeue', delayMs: FAULT_RETRY_MS, error: 'not sent: quota exceeded earlier in this tick' };
-        if (performance.now() > deadline) return { ...base, outcome: 'requeue', delayMs: 0, error: "not sent: the tick's budget was spent" };
-        if (!(await lease.room(task.id, timeoutMs))) {
+        if (deadlineWithin(config.timeouts.dispatch, ctx.endBy) === 0) return { ...base, outcome: 'requeue', delayMs: 0, error: "not sent: the tick's budget was spent" };
+        if (!(await lease.room(task.id, config.timeouts.dispatch))) {
           return { ...base, outcome: 'requeue', delayMs: 0, error: 'not sent: its claim would have expired during the call' };
         }
+        // Its own deadline, or what is left of the tick's budget when that is less.
+        const timeoutMs = deadlineWithin(config.timeouts.dispatch, ctx.endBy);
+        if (timeoutMs === 0) return { ...base, outcome: 'requeue', delayMs: 0, error: "not sent: the tick's budget was spent" };
         const sentAt = performance.now();
         try {
           const executionName = await executors[task.spec.executor].dispatch({
@@ -56,11 +57,11 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
             params: task.params,
             spec: task.spec,
             workflowDir: task.dir,
-          });
+          }, timeoutMs);
           log('INFO', `dispatched ${task.name}[${task.index}] attempt ${task.attempt} as ${executionName}`, labels);
           return { ...base, outcome: 'dispatched', executionName };
         } catch (err) {
-          return faultOutcome(ctx, base, err, labels, sentAt, () => (quotaHit = true));
+          return faultOutcome(base, err, labels, sentAt + timeoutMs, () => (quotaHit = true));
         }
       }),
     ),
@@ -70,11 +71,11 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
 
 /** What a dispatch error means for the task (see dispatchTasks). */
 function faultOutcome(
-  ctx: TickContext,
   base: Pick<AttemptOutcome, 'id' | 'attempt' | 'leaseToken'>,
   err: unknown,
   labels: Record<string, string>,
-  sentAt: number,
+  /** When the call's deadline ended or ends (performance.now()). */
+  callEnd: number,
   onQuota: () => void,
 ): AttemptOutcome {
   const text = errorText(err);
@@ -83,7 +84,7 @@ function faultOutcome(
     if (err.kind === 'ambiguous') {
       // The claim is held until the lost call can no longer act (its deadline and the margin after it
       // was sent), then reconciled by the next cycle of any tick, this one first (steps/reap.ts).
-      const delayMs = Math.max(0, Math.ceil(sentAt + ctx.config.timeouts.dispatch + LEASE_MARGIN_MS - performance.now()));
+      const delayMs = Math.max(0, Math.ceil(callEnd + LEASE_MARGIN_MS - performance.now()));
       return { ...base, outcome: 'ambiguous', delayMs, error: `${LOST_ANSWER}, reconciling: ${text}` };
     }
     if (err.kind === 'quota') onQuota();

@@ -1,4 +1,4 @@
-import { startBy, type TickContext } from '../context';
+import type { TickContext } from '../context';
 import { errorText } from '../errors';
 import { ON_EXECUTION_STATUSES, RUN_CANCELLED, sqlList, type RunStatus } from '../lifecycle';
 import { log } from '../log';
@@ -77,9 +77,8 @@ export async function checkInFlight(ctx: TickContext, rows: InFlightTask[]): Pro
     log('WARNING', `status of ${task.execution_name} not read: ${errorText(err)}`, { run_id: task.run_id, task_id: task.id });
     return checkedOnly(task);
   };
-  // No call starts that could end past the tick's budget: what is not read by then is read by the next tick.
-  const { read, list } = config.timeouts;
-  const statuses = await readStatuses(executors, rows, config.statusConcurrency, startBy(ctx, Math.max(read, list)));
+  // Every call ends within the tick's budget: what is not read by then is read by the next tick.
+  const statuses = await readStatuses(executors, rows, config.statusConcurrency, ctx.endBy);
   const outcomes: AttemptOutcome[] = [];
   const toStop: (StopRequest & { task: InFlightTask })[] = [];
   for (const task of rows) {
@@ -90,7 +89,7 @@ export async function checkInFlight(ctx: TickContext, rows: InFlightTask[]): Pro
     else if (stop) toStop.push({ ...task, end: stop, stopSent: task.stop_sent, stopOverdue: task.stop_overdue, status, task });
     else outcomes.push(task.status === 'dispatched' ? { ...checkedOnly(task), outcome: 'running' } : checkedOnly(task));
   }
-  const stopped = await stopAttempts(executors, toStop, { concurrency: config.statusConcurrency, stopTimeoutMs: config.stopTimeoutMs, deadline: startBy(ctx, read) });
+  const stopped = await stopAttempts(executors, toStop, { concurrency: config.statusConcurrency, stopTimeoutMs: config.stopTimeoutMs, endBy: ctx.endBy });
   for (const { attempt, error } of stopped.errors) {
     errors++;
     log('WARNING', `${attempt.execution_name} not stopped: ${errorText(error)}`, { run_id: attempt.task.run_id, task_id: attempt.id });

@@ -1,4 +1,4 @@
-import { startBy, type TickContext } from '../context';
+import type { TickContext } from '../context';
 import { errorText } from '../errors';
 import type { LostAttempt } from '../executors/executor';
 import { lookupRetryDelay } from '../lifecycle';
@@ -68,12 +68,11 @@ export async function reapExpiredClaims(ctx: TickContext): Promise<ReapResult> {
     byKind.set(row.spec.executor, [...(byKind.get(row.spec.executor) ?? []), lost]);
   }
   const outcomes: AttemptOutcome[] = [];
-  const deadline = startBy(ctx, config.timeouts.list);
   await Promise.all(
     [...byKind].map(async ([kind, lost]) => {
       let found = new Map<LostAttempt, string | null>();
       try {
-        found = await executors[kind].findStarted(lost, deadline);
+        found = await executors[kind].findStarted(lost, ctx.endBy);
       } catch (err) {
         log('WARNING', `lookup of ${lost.length} lost ${kind} claims failed: ${errorText(err)}`);
       }

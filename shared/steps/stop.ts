@@ -1,6 +1,6 @@
 import pLimit from 'p-limit';
 import { errorText } from '../errors';
-import { ExecutorFault, PastDeadline, type ExecutionStatus, type Executor } from '../executors/executor';
+import { ExecutorFault, MIN_CALL_MS, PastDeadline, type ExecutionStatus, type Executor } from '../executors/executor';
 import type { ExecutorKind } from '../workflows/definition';
 import { formatDuration } from '../workflows/duration';
 import type { AttemptOutcome } from './record';
@@ -47,10 +47,10 @@ export interface Stopped<T> {
 export async function stopAttempts<T extends StopRequest>(
   executors: Record<ExecutorKind, Executor>,
   attempts: T[],
-  { concurrency, stopTimeoutMs, deadline = Infinity }: { concurrency: number; stopTimeoutMs: number; deadline?: number },
+  { concurrency, stopTimeoutMs, endBy = Infinity }: { concurrency: number; stopTimeoutMs: number; endBy?: number },
 ): Promise<Stopped<T>> {
   const stopped: Stopped<T> = { outcomes: [], errors: [] };
-  const statuses = await readStatuses(executors, attempts.filter((a) => !a.status), concurrency, deadline);
+  const statuses = await readStatuses(executors, attempts.filter((a) => !a.status), concurrency, endBy);
   const limit = pLimit(concurrency);
   const endAnyway = (a: T, why: string): AttemptOutcome => ({ ...attemptOf(a), outcome: a.end.outcome, error: `${a.end.error}; ${why}` });
   await Promise.all(
@@ -67,14 +67,14 @@ export async function stopAttempts<T extends StopRequest>(
           const overdue = `its execution ${a.execution_name} was asked to stop but still ran ${formatDuration(stopTimeoutMs)} later`;
           return void stopped.outcomes.push(a.stopOverdue ? endAnyway(a, overdue) : { ...attemptOf(a), outcome: 'checked' });
         }
-        // Past the tick's budget no call starts: the next tick asks again.
-        if (performance.now() > deadline) return void stopped.errors.push({ attempt: a, error: new PastDeadline() });
+        // Too late in the tick's budget for a call: the next tick asks again.
+        if (endBy - performance.now() < MIN_CALL_MS) return void stopped.errors.push({ attempt: a, error: new PastDeadline() });
         try {
-          await executors[a.executor].cancel(a.execution_name);
+          await executors[a.executor].cancel(a.execution_name, endBy);
           stopped.outcomes.push({ ...attemptOf(a), outcome: 'stopping', stopSent: true });
         } catch (error) {
           stopped.errors.push({ attempt: a, error });
-          const transient = error instanceof ExecutorFault && !a.stopOverdue;
+          const transient = (error instanceof ExecutorFault || error instanceof PastDeadline) && !a.stopOverdue;
           stopped.outcomes.push(transient
             ? { ...attemptOf(a), outcome: 'stopping', stopSent: false }
             : endAnyway(a, `its execution could not be stopped and may still run: ${errorText(error)}`));
@@ -111,13 +111,13 @@ export async function readStatuses(
   executors: Record<ExecutorKind, Executor>,
   attempts: ExecutionAttempt[],
   concurrency: number,
-  deadline?: number,
+  endBy?: number,
 ): Promise<Map<string, ExecutionStatus | Error>> {
   const byKind = new Map<ExecutorKind, string[]>();
   for (const a of attempts) byKind.set(a.executor, [...(byKind.get(a.executor) ?? []), a.execution_name]);
   const read = await Promise.all(
     [...byKind].map(([kind, names]) =>
-      executors[kind].statusMany(names, concurrency, deadline).catch((err: unknown) => new Map(names.map((n) => [n, err instanceof Error ? err : new Error(String(err))]))),
+      executors[kind].statusMany(names, concurrency, endBy).catch((err: unknown) => new Map(names.map((n) => [n, err instanceof Error ? err : new Error(String(err))]))),
     ),
   );
   return new Map(read.flatMap((m) => [...m]));
