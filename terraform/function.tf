@@ -7,11 +7,10 @@ locals {
   # The functions-framework the tests run, so the deployed one is the same.
   functions_framework_version = jsondecode(file("${path.module}/../package.json")).dependencies["@google-cloud/functions-framework"]
 
-  # Sizing follows the budget. Dispatch, status checks and reconciliation start no Cloud Run call past the budget
-  # (less 1 s to record the last answers), so a tick ends within the budget plus one API deadline
-  # (TICKRUN_API_TIMEOUT, 30 s by default); a one-cycle tick (budget 0) within its claims' lease
-  # (TICKRUN_CLAIM_LEASE, 2 min). 120 s covers either, a cycle's status checks and a cold start
-  # (connector handshake). The function's timeout and the scheduler's attempt deadline are both this, so
+  # Sizing follows the budget. Every Cloud Run call of dispatch, status checks and reconciliation ends within
+  # the budget (less 1 s to record the last answers: a call's deadline is cut to what is left), so a tick
+  # ends within it; a one-cycle tick (budget 0) within its calls' deadlines (TICKRUN_LIST_TIMEOUT, 20 s, at
+  # most three pages). 120 s covers either, the statements after them and a cold start (connector handshake). The function's timeout and the scheduler's attempt deadline are both this, so
   # a tick is never cut off while it can still finish, and a stuck one ends long before the 60-minute limit.
   tick_timeout_seconds = var.tick.budget_seconds + 120
 
