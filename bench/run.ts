@@ -37,6 +37,7 @@ const SCENARIOS: [string, (bench: Bench) => Promise<Measured>][] = [
   ['statusCalls', measureStatusCalls],
   ['dashboard', async (bench) => (await import('./dashboard')).measureDashboard(bench)],
   ['fanIn', measureFanIn],
+  ['recovery', async (bench) => (await import('./recovery')).measureRecovery(bench)],
 ];
 
 function table(rows: Row[]): string {

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { completedCondition, executionResource, rpcError, withNumericEnums } from './emulatedResources';
-import { FAULT_KINDS, faultPicker, type FaultKind, type FaultPlan } from './emulatorFaults';
+import { FAULT_KINDS, faultsPicker, type FaultKind, type FaultPlan } from './emulatorFaults';
 import { applyFieldMask, parseFieldMask } from './fieldMask';
 
 export type { FaultKind, FaultPlan } from './emulatorFaults';
@@ -76,9 +76,12 @@ export interface CloudRunEmulator {
   latencyMs: number;
   /** How long an execution keeps running after a cancel was accepted before it ends cancelled, ms (default 0). */
   cancelDelayMs: number;
-  /** Makes requests fail from now on as the plan says (see FaultKind), or stops failing them (null). */
-  setFaults(plan: FaultPlan | null): void;
-  /** Faults injected so far, by kind (FAULT_KINDS from zero; '401' and '409' once injected). */
+  /**
+   * Makes requests fail from now on as the plan says (see FaultKind), or stops failing them (null).
+   * Several plans apply at once, each drawing on its own; the first that hits decides (see faultsPicker).
+   */
+  setFaults(plan: FaultPlan | FaultPlan[] | null): void;
+  /** Faults injected so far, by kind (FAULT_KINDS from zero; '401', '409' and 'hang' once injected). */
   injected: Record<FaultKind, number>;
   /** Executions created per `TICKRUN_TASK_ID/TICKRUN_ATTEMPT`: more than 1 is an attempt started twice. */
   startsByAttempt(): Map<string, number>;
@@ -138,7 +141,7 @@ function permissionDenied(rpc: string, path: string): Answer {
 /**
  * Starts the emulator on 127.0.0.1 (a free port unless `port` is given). Besides the API, it has a
  * control surface for a test runner in another process, never counted as calls:
- * `GET /_emulator/state` (calls, injected faults, executions) and `POST /_emulator/faults` (a FaultPlan or null).
+ * `GET /_emulator/state` (calls, injected faults, executions) and `POST /_emulator/faults` (a FaultPlan, an array of them, or null).
  */
 export async function startCloudRunEmulator(opts: { latencyMs?: number; cancelDelayMs?: number; port?: number } = {}): Promise<CloudRunEmulator> {
   const byName = new Map<string, EmulatedExecution>();
@@ -149,7 +152,9 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; cancelDe
   const operations = new Map<string, { execution: string; kind: 'run' | 'cancel' }>();
   const timers = new Set<NodeJS.Timeout>();
   let behaviour: Parameters<CloudRunEmulator['setBehaviour']>[0] = behaviourFromEnv;
-  let faults: { plan: FaultPlan; pick: ReturnType<typeof faultPicker> } | undefined;
+  let pickFault: ReturnType<typeof faultsPicker> | undefined;
+  // Ends each request held by a 'hang' fault, so that stop() never waits on one.
+  const hung = new Set<() => void>();
   let lostAnswers = 0;
   let stopped = false;
   let retention = CLOUD_RUN_RETENTION;
@@ -320,7 +325,7 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; cancelDe
       return { status: 200, body: { calls: emulator.calls, injected: emulator.injected, executions } };
     }
     if (method === 'POST' && path === '/_emulator/faults') {
-      emulator.setFaults(JSON.parse(body || 'null') as FaultPlan | null);
+      emulator.setFaults(JSON.parse(body || 'null') as FaultPlan | FaultPlan[] | null);
       return { status: 200, body: {} };
     }
     return notFound(`${method} ${path}`);
@@ -329,6 +334,13 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; cancelDe
   const sleep = (ms: number) => new Promise<void>((resolve) => {
     const t = setTimeout(() => { timers.delete(t); resolve(); }, ms);
     timers.add(t);
+  });
+
+  /** Holds a request unanswered until its connection closes (the client's deadline) or the emulator stops. */
+  const hang = (res: http.ServerResponse) => new Promise<void>((resolve) => {
+    const end = () => { hung.delete(end); resolve(); };
+    hung.add(end);
+    res.once('close', end);
   });
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -346,12 +358,14 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; cancelDe
 
     const { rpc, answer } = route(req.method ?? 'GET', path, url.searchParams, body);
     emulator.calls[rpc] = (emulator.calls[rpc] ?? 0) + 1;
-    const fault = faults?.pick(rpc);
+    const hit = pickFault?.(rpc);
+    const fault = hit?.kind;
     if (fault) emulator.injected[fault] = (emulator.injected[fault] ?? 0) + 1;
     if (emulator.latencyMs > 0) await sleep(emulator.latencyMs);
     if (stopped) return;
-    // '401', '403', '409', '429', '503', '500' and 'reset' refuse the call before doing it.
+    // '401', '403', '409', '429', '503', '500', 'reset' and 'hang' refuse the call before doing it.
     if (fault === 'reset') return void req.socket.destroy();
+    if (fault === 'hang') return hang(res);
     const injected = fault === '403' ? permissionDenied(rpc, path) : fault && FAULT_ANSWERS[fault];
     if (injected) return send(injected);
 
@@ -374,7 +388,7 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; cancelDe
         result = rpcError(400, 'INVALID_ARGUMENT', (err as Error).message);
       }
     }
-    if (fault === 'delay') await sleep(faults?.plan.delayMs ?? 1000);
+    if (fault === 'delay') await sleep(hit?.plan.delayMs ?? 1000);
     if (stopped) return;
     // The call was carried out; its answer is lost: an INTERNAL error, or a dropped connection.
     if (fault === 'lost') return lostAnswers++ % 2 === 0 ? send(FAULT_ANSWERS['500']!) : void req.socket.destroy();
@@ -402,7 +416,8 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; cancelDe
       behaviour = fn;
     },
     setFaults(plan) {
-      faults = plan ? { plan, pick: faultPicker(plan) } : undefined;
+      const plans = plan === null ? [] : Array.isArray(plan) ? plan : [plan];
+      pickFault = plans.length > 0 ? faultsPicker(plans) : undefined;
       lostAnswers = 0;
     },
     startsByAttempt() {
@@ -427,6 +442,7 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; cancelDe
       stopped = true;
       for (const t of timers) clearTimeout(t);
       timers.clear();
+      for (const end of [...hung]) end();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;

@@ -6,12 +6,17 @@
  * - '403': answer PERMISSION_DENIED for the RPC's permission without doing the call (a caller that may
  *   run a job but not cancel its executions, say);
  * - 'reset': drop the connection without doing the call;
+ * - 'hang': hold the call without doing it and never answer, until the client gives up and disconnects
+ *   (or the emulator stops): a front end that hung, or a network partition, answers nothing, and only the
+ *   caller's deadline ends the call ("By default, gRPC does not set a deadline which means it is possible
+ *   for a client to end up waiting for a response effectively forever", https://grpc.io/docs/guides/deadlines/;
+ *   google.rpc.Code DEADLINE_EXCEEDED, https://github.com/googleapis/googleapis/blob/master/google/rpc/code.proto);
  * - 'delay': do the call, then hold the answer for `delayMs` (past the client's deadline);
  * - 'lost': do the call, then answer INTERNAL or drop the connection, in turn.
  */
-export type FaultKind = '401' | '403' | '409' | '429' | '500' | '503' | 'delay' | 'reset' | 'lost';
+export type FaultKind = '401' | '403' | '409' | '429' | '500' | '503' | 'delay' | 'reset' | 'hang' | 'lost';
 
-/** Which requests fail and how; see CloudRunEmulator.setFaults. */
+/** Which requests fail and how; see CloudRunEmulator.setFaults (which also takes several at once). */
 export interface FaultPlan {
   /** Probability that a call fails, 0..1. */
   rate: number;
@@ -25,7 +30,7 @@ export interface FaultPlan {
   seed?: number;
 }
 
-/** The fault kinds counted from zero; '401' and '409' are counted from their first injection. */
+/** The fault kinds counted from zero; '401', '409' and 'hang' are counted from their first injection. */
 export const FAULT_KINDS: readonly FaultKind[] = ['403', '429', '500', '503', 'delay', 'reset', 'lost'];
 
 const DEFAULT_RPCS = ['runJob', 'getExecution', 'cancelExecution', 'listExecutions'];
@@ -41,6 +46,20 @@ export function faultPicker(plan: FaultPlan): (rpc: string) => FaultKind | undef
     if (!rpcs.has(rpc) || plan.kinds.length === 0) return undefined;
     if (random() >= plan.rate) return undefined;
     return plan.kinds[Math.floor(random() * plan.kinds.length)];
+  };
+}
+
+/**
+ * Several plans at once: every plan draws for every request, each from its own generator, so one plan's
+ * faults do not depend on whether another hit; the first plan that hits decides. The plan is returned
+ * beside the kind for what it says of that kind (delayMs).
+ */
+export function faultsPicker(plans: FaultPlan[]): (rpc: string) => { kind: FaultKind; plan: FaultPlan } | undefined {
+  const pickers = plans.map((plan) => ({ plan, pick: faultPicker(plan) }));
+  return (rpc) => {
+    const hits = pickers.map(({ plan, pick }) => ({ plan, kind: pick(rpc) }));
+    const first = hits.find((h) => h.kind !== undefined);
+    return first && { kind: first.kind!, plan: first.plan };
   };
 }
 
