@@ -83,8 +83,9 @@ export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<
   const cycleStart = performance.now();
   const work = await probeForWork(ctx);
   // When the soonest lease ends (a lost dispatch becomes safe to reconcile, a dead tick's claims come
-  // back): the tick wakes for it rather than a whole poll interval later.
-  const end = { leaseEndsAt: work.nextLeaseEndMs === null ? undefined : performance.now() + Math.max(0, work.nextLeaseEndMs) };
+  // back) or a task given back comes due: the tick wakes for it rather than a whole poll interval later.
+  const soonest = Math.min(work.nextLeaseEndMs ?? Infinity, work.nextReadyMs ?? Infinity);
+  const end = { wakeAt: soonest === Infinity ? undefined : performance.now() + Math.max(0, soonest) };
   if (!hasWork(work)) {
     summary.cycles++;
     return end;
@@ -147,6 +148,6 @@ export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<
 
 /** What a cycle tells the tick about when to run the next one. */
 export interface CycleEnd {
-  /** When the soonest claim's lease ends (performance.now()), if a claim exists. */
-  leaseEndsAt?: number;
+  /** When the soonest claim's lease ends or queued task comes due (performance.now()), if any. */
+  wakeAt?: number;
 }

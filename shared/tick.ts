@@ -13,8 +13,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** How long before its budget ends a tick stops starting API calls: time for the statements that record their answers. */
 const RECORD_MARGIN_MS = 1000;
-/** A cycle woken for a lease's end comes this long after it: the database's now() has then passed it too. */
-const LEASE_END_SLACK_MS = 50;
+/** A cycle woken for a lease's end or a task's due time comes this long after it: the database's now() has then passed it too. */
+const WAKE_SLACK_MS = 50;
 
 /**
  * One tick: one cycle, or, with a budget, a cycle every poll interval until the next one would
@@ -38,12 +38,13 @@ export async function tick(deps: TickDeps, opts: { budgetMs?: number } = {}): Pr
   try {
     for (;;) {
       const cycleStart = Date.now();
-      const { leaseEndsAt } = await runCycle(ctx, summary);
+      const { wakeAt } = await runCycle(ctx, summary);
       const cycleTook = Date.now() - cycleStart;
-      // The next cycle comes a poll interval after this one began, or sooner when a claim's lease ends
-      // first (a lost answer to reconcile, a dead tick's claims), though never within a fifth of an interval.
-      const untilLease = leaseEndsAt === undefined ? Infinity : leaseEndsAt + LEASE_END_SLACK_MS - performance.now();
-      const nextStart = Math.min(cycleStart + pollIntervalMs, Math.max(Date.now() + untilLease, cycleStart + cycleTook + pollIntervalMs / 5));
+      // The next cycle comes a poll interval after this one began, or sooner when a claim's lease ends or
+      // a task given back comes due first (a lost answer to reconcile, a dead tick's claims, a 429 over),
+      // though never within a fifth of an interval of this one's end.
+      const untilWake = wakeAt === undefined ? Infinity : wakeAt + WAKE_SLACK_MS - performance.now();
+      const nextStart = Math.min(cycleStart + pollIntervalMs, Math.max(Date.now() + untilWake, cycleStart + cycleTook + pollIntervalMs / 5));
       // Stop when the next cycle, started on schedule and taking as long as this one, would overrun.
       if (nextStart + cycleTook - started > budgetMs) break;
       await sleep(Math.max(0, nextStart - Date.now()));

@@ -8,6 +8,8 @@ import { ON_EXECUTION_STATUSES, sqlList, UNFINISHED_TASK_STATUSES } from '../lif
 // - expired (reap): a claim whose lease ran out, read as the time to the soonest lease's end, which the
 //   tick also wakes for (tasks_unfinished: the claims, a batch or two per tick);
 // - ready (claim): a ready task, of an unlimited workflow (tasks_ready) or a limited one (tasks_ready_limited);
+//   and the time until the next unlimited one comes due (a task given back after a fault, a retry's
+//   backoff), which the tick wakes for too (tasks_ready);
 // - in_flight (poll): a task in flight (tasks_in_flight);
 // - waiting (advance): a waiting task (tasks_unfinished);
 // - completable (complete): a running run with no unfinished task left (COMPLETE_SQL's own condition,
@@ -20,6 +22,8 @@ export const PROBE_SQL = `
 select exists (select 1 from workflows where next_slot_at <= $1 and not paused) as due,
        (select 1 from runs where status = 'pending' order by status, created_at desc, id desc limit 1) is not null as pending,
        (select (extract(epoch from min(lease_until) - now()) * 1000)::float8 from tasks where status = 'claimed') as next_lease_end_ms,
+       (select (extract(epoch from next_attempt_at - now()) * 1000)::float8 from tasks
+        where status = 'queued' and not limited and next_attempt_at > now() order by next_attempt_at limit 1) as next_ready_ms,
        (select 1 from tasks where status = 'queued' and not limited and next_attempt_at <= now()
         order by next_attempt_at limit 1) is not null
          or (select 1 from tasks where status = 'queued' and limited and next_attempt_at <= now()
@@ -41,6 +45,8 @@ export interface Work {
   expired: boolean;
   /** Time until the soonest claim's lease ends, when a claim exists (negative: it has ended). */
   nextLeaseEndMs: number | null;
+  /** Time until the next queued task comes due, when one is waiting for its time. */
+  nextReadyMs: number | null;
   ready: boolean;
   inFlight: boolean;
   waiting: boolean;
@@ -57,10 +63,10 @@ export async function probeForWork(ctx: TickContext): Promise<Work> {
   const r = rows[0];
   const nextLeaseEndMs: number | null = r.next_lease_end_ms;
   return {
-    due: r.due, pending: r.pending, expired: nextLeaseEndMs !== null && nextLeaseEndMs < 0, nextLeaseEndMs, ready: r.ready,
+    due: r.due, pending: r.pending, expired: nextLeaseEndMs !== null && nextLeaseEndMs < 0, nextLeaseEndMs, nextReadyMs: r.next_ready_ms, ready: r.ready,
     inFlight: r.in_flight, waiting: r.waiting, completable: r.completable,
   };
 }
 
 /** Whether a cycle has anything to do at all. */
-export const hasWork = ({ nextLeaseEndMs, ...steps }: Work): boolean => Object.values(steps).some(Boolean);
+export const hasWork = ({ nextLeaseEndMs, nextReadyMs, ...steps }: Work): boolean => Object.values(steps).some(Boolean);
