@@ -39,3 +39,20 @@ export async function within<T>(promise: Promise<T>, ms: number, carry: Carry | 
   if (first === late) carry.add(promise.then(then));
   else then(first);
 }
+
+/**
+ * Records the results of many calls in at most two statements: those in by `cut` (or all of them, when
+ * they all end sooner), then the rest once they end. A batch is recorded whole when its calls end
+ * together, and one hung call holds back only its own result, never its batch's.
+ */
+export async function recordInTwo<T, R>(calls: Promise<T>[], cut: Promise<unknown>, record: (results: T[]) => Promise<R[]>): Promise<R[]> {
+  const results = new Map<number, T>();
+  const all = Promise.all(calls.map((call, i) => call.then((result) => void results.set(i, result))));
+  const late = Symbol('late');
+  if ((await Promise.race([all, cut.then(() => late)])) !== late) return record(calls.map((_, i) => results.get(i)!));
+  const early = [...results.keys()];
+  const first = early.length > 0 ? await record(early.map((i) => results.get(i)!)) : [];
+  await all;
+  const rest = calls.map((_, i) => i).filter((i) => !early.includes(i));
+  return [...first, ...(await record(rest.map((i) => results.get(i)!)))];
+}

@@ -110,30 +110,35 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
 
     status: (executionName) => status(executionName),
 
-    async statusMany(names, concurrency, endBy = Infinity) {
+    async statusMany(names, concurrency, endBy = Infinity, onRead) {
       const statuses = new Map<string, ExecutionStatus | Error>();
+      // Each status is told as soon as it is known, so a caller may record it before a slow listing ends.
+      const found = (name: string, got: ExecutionStatus | Error) => {
+        statuses.set(name, got);
+        onRead?.(name, got);
+      };
       const limit = pLimit(concurrency);
       let outOfQuota: ExecutorFault | undefined;
       await Promise.all(jobsToList(names).map(([job, wanted]) => limit(async () => {
         try {
           if (outOfQuota) throw outOfQuota;
-          await settleFromListing(job, wanted, (execution) => statuses.set(execution.name!, executionStatus(execution)), listPage(job, STATUS_FIELDS, endBy), startBy(timeouts.list, endBy));
+          await settleFromListing(job, wanted, (execution) => found(execution.name!, executionStatus(execution)), listPage(job, STATUS_FIELDS, endBy), startBy(timeouts.list, endBy));
         } catch (err) {
           const left = [...wanted].filter((name) => !statuses.has(name));
           // No such job: its executions are gone with it, as status() would find one by one.
           if (isNotFound(err)) {
-            for (const name of left) statuses.set(name, vanishedStatus(name, job, false));
+            for (const name of left) found(name, vanishedStatus(name, job, false));
             return;
           }
           // Any other fault leaves the rest for a later cycle: one getExecution each would answer one
           // failed call with hundreds, and after a 429 would only spend more of the quota.
           if (err instanceof ExecutorFault && err.kind === 'quota') outOfQuota = err;
-          for (const name of left) statuses.set(name, err as Error);
+          for (const name of left) found(name, err as Error);
         }
       })));
       const left = [...new Set(names)].filter((name) => !statuses.has(name));
       const jobsSeen = new Map<string, Promise<boolean>>();
-      const read = outOfQuota ? new Map(left.map((name) => [name, outOfQuota!])) : await statusEach(left, (n) => status(n, jobsSeen, endBy), concurrency, startBy(timeouts.read, endBy));
+      const read = outOfQuota ? new Map(left.map((name) => [name, outOfQuota!])) : await statusEach(left, (n) => status(n, jobsSeen, endBy), concurrency, startBy(timeouts.read, endBy), onRead);
       for (const [name, got] of read) statuses.set(name, got);
       return statuses;
     },

@@ -77,6 +77,9 @@ export class PastDeadline extends Error {
   }
 }
 
+/** Told of each status (or the error that kept it from being read) as soon as it is known. */
+export type OnRead = (executionName: string, status: ExecutionStatus | Error) => void;
+
 /** An attempt that was claimed, maybe sent, but whose execution was never recorded. */
 export interface LostAttempt {
   taskId: string;
@@ -97,7 +100,7 @@ export interface Executor {
    * to the Error that kept it from being read (an API fault), which fails that name only. Every call ends
    * by `endBy` (performance.now() ms; see deadlineWithin): the names not read by then map to a PastDeadline error.
    */
-  statusMany(executionNames: string[], concurrency: number, endBy?: number): Promise<Map<string, ExecutionStatus | Error>>;
+  statusMany(executionNames: string[], concurrency: number, endBy?: number, onRead?: OnRead): Promise<Map<string, ExecutionStatus | Error>>;
   /**
    * Asks the executor to stop an execution; an execution already ended is not an error. It may go on
    * running for a while: `status` says `cancelled` (or how it ended) once it has stopped.
@@ -137,10 +140,16 @@ export async function statusEach(
   concurrency: number,
   /** No call starts past it (performance.now() ms). */
   deadline = Infinity,
+  onRead?: OnRead,
 ): Promise<Map<string, ExecutionStatus | Error>> {
   const limit = pLimit(concurrency);
   let outOfQuota: ExecutorFault | undefined;
-  const read = (name: string) => limit(async (): Promise<ExecutionStatus | Error> => {
+  const read = (name: string) => limit(async () => {
+    const got = await readOne(name);
+    onRead?.(name, got);
+    return got;
+  });
+  const readOne = async (name: string): Promise<ExecutionStatus | Error> => {
     if (outOfQuota) return outOfQuota;
     if (performance.now() > deadline) return new PastDeadline();
     try {
@@ -149,7 +158,7 @@ export async function statusEach(
       if (err instanceof ExecutorFault && err.kind === 'quota') outOfQuota = err;
       return err instanceof Error ? err : new Error(String(err));
     }
-  });
+  };
   const unique = [...new Set(names)];
   const results = await Promise.all(unique.map(read));
   return new Map(unique.map((name, i) => [name, results[i]]));

@@ -16,7 +16,7 @@ export function createExecutors(config: Config): Record<ExecutorKind, Executor> 
     cloudrun: {
       dispatch: (req, timeoutMs) => lazyCloudRun().dispatch(req, timeoutMs),
       status: (name) => lazyCloudRun().status(name),
-      statusMany: (names, concurrency, endBy) => lazyCloudRun().statusMany(names, concurrency, endBy),
+      statusMany: (names, concurrency, endBy, onRead) => lazyCloudRun().statusMany(names, concurrency, endBy, onRead),
       cancel: (name, endBy) => lazyCloudRun().cancel(name, endBy),
       findStarted: (lost, endBy) => lazyCloudRun().findStarted(lost, endBy),
     },

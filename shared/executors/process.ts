@@ -136,7 +136,7 @@ export function createProcessExecutor(home: string, { killGraceMs = KILL_GRACE_M
     },
 
     // Reading a few files costs no API call: there is nothing to batch.
-    statusMany: (names, concurrency, endBy) => statusEach(names, executor.status, concurrency, endBy),
+    statusMany: (names, concurrency, endBy, onRead) => statusEach(names, executor.status, concurrency, endBy, onRead),
 
     async findStarted(lost) {
       // An attempt's folder is made before its process starts: no folder, never started.

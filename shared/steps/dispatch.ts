@@ -6,6 +6,7 @@ import { deadlineWithin, ExecutorFault, ExecutorRefusal } from '../executors/exe
 import { FAULT_RETRY_MS, faultRetryDelay } from '../lifecycle';
 import { log } from '../log';
 import type { ClaimedTask } from './claim';
+import { recordInTwo } from '../carry';
 import { BatchLease } from './leases';
 import { recordOutcomes, type AttemptOutcome, type RecordedOutcome } from './record';
 
@@ -32,41 +33,47 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
   const limit = pLimit(config.dispatchConcurrency);
   const lease = new BatchLease(ctx, claimed, Math.min(...claimed.map((t) => t.leaseEndsAt)));
   let quotaHit = false;
-  const outcomes = await Promise.all(
-    claimed.map((task) =>
-      limit(async (): Promise<AttemptOutcome> => {
-        const base = { id: task.id, attempt: task.attempt, leaseToken: task.leaseToken };
-        const labels = { run_id: task.runId, task_id: task.id, workflow: task.workflow };
-        if (quotaHit) return { ...base, outcome: 'requeue', delayMs: FAULT_RETRY_MS, error: 'not sent: quota exceeded earlier in this tick' };
-        if (deadlineWithin(config.timeouts.dispatch, ctx.endBy) === 0) return { ...base, outcome: 'requeue', delayMs: 0, error: "not sent: the tick's budget was spent" };
-        if (!(await lease.room(task.id, config.timeouts.dispatch))) {
-          return { ...base, outcome: 'requeue', delayMs: 0, error: 'not sent: its claim would have expired during the call' };
-        }
-        // Its own deadline, or what is left of the tick's budget when that is less.
-        const timeoutMs = deadlineWithin(config.timeouts.dispatch, ctx.endBy);
-        if (timeoutMs === 0) return { ...base, outcome: 'requeue', delayMs: 0, error: "not sent: the tick's budget was spent" };
-        const sentAt = performance.now();
-        try {
-          const executionName = await executors[task.spec.executor].dispatch({
-            taskId: task.id,
-            runId: task.runId,
-            workflow: task.workflow,
-            taskName: task.name,
-            index: task.index,
-            attempt: task.attempt,
-            params: task.params,
-            spec: task.spec,
-            workflowDir: task.dir,
-          }, timeoutMs);
-          log('INFO', `dispatched ${task.name}[${task.index}] attempt ${task.attempt} as ${executionName}`, labels);
-          return { ...base, outcome: 'dispatched', executionName };
-        } catch (err) {
-          return faultOutcome(base, err, labels, sentAt + timeoutMs, () => (quotaHit = true));
-        }
-      }),
-    ),
+  // Once the last call has started, the batch is recorded as soon as its calls have ended, or after a
+  // fifth of a poll interval with what has ended by then: a call still out is a straggler (a hung
+  // runJob), recorded on its own when it ends (carry.ts, recordInTwo).
+  let started = 0;
+  let lastStarted: () => void;
+  const allStarted = new Promise<void>((resolve) => (lastStarted = resolve));
+  const cut = allStarted.then(() => new Promise((resolve) => setTimeout(resolve, config.pollIntervalMs / 5).unref()));
+  const calls = claimed.map((task) =>
+    limit(async (): Promise<AttemptOutcome> => {
+      if (++started === claimed.length) lastStarted();
+      const base = { id: task.id, attempt: task.attempt, leaseToken: task.leaseToken };
+      const labels = { run_id: task.runId, task_id: task.id, workflow: task.workflow };
+      if (quotaHit) return { ...base, outcome: 'requeue', delayMs: FAULT_RETRY_MS, error: 'not sent: quota exceeded earlier in this tick' };
+      if (deadlineWithin(config.timeouts.dispatch, ctx.endBy) === 0) return { ...base, outcome: 'requeue', delayMs: 0, error: "not sent: the tick's budget was spent" };
+      if (!(await lease.room(task.id, config.timeouts.dispatch))) {
+        return { ...base, outcome: 'requeue', delayMs: 0, error: 'not sent: its claim would have expired during the call' };
+      }
+      // Its own deadline, or what is left of the tick's budget when that is less.
+      const timeoutMs = deadlineWithin(config.timeouts.dispatch, ctx.endBy);
+      if (timeoutMs === 0) return { ...base, outcome: 'requeue', delayMs: 0, error: "not sent: the tick's budget was spent" };
+      const sentAt = performance.now();
+      try {
+        const executionName = await executors[task.spec.executor].dispatch({
+          taskId: task.id,
+          runId: task.runId,
+          workflow: task.workflow,
+          taskName: task.name,
+          index: task.index,
+          attempt: task.attempt,
+          params: task.params,
+          spec: task.spec,
+          workflowDir: task.dir,
+        }, timeoutMs);
+        log('INFO', `dispatched ${task.name}[${task.index}] attempt ${task.attempt} as ${executionName}`, labels);
+        return { ...base, outcome: 'dispatched', executionName };
+      } catch (err) {
+        return faultOutcome(base, err, labels, sentAt + timeoutMs, () => (quotaHit = true));
+      }
+    }),
   );
-  return recordOutcomes(ctx.db, outcomes);
+  return recordInTwo(calls, cut, (outcomes) => recordOutcomes(ctx.db, outcomes));
 }
 
 /** What a dispatch error means for the task (see dispatchTasks). */

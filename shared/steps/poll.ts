@@ -2,6 +2,7 @@ import type { TickContext } from '../context';
 import { errorText } from '../errors';
 import { ON_EXECUTION_STATUSES, RUN_CANCELLED, sqlList, type RunStatus } from '../lifecycle';
 import { log } from '../log';
+import type { ExecutionStatus } from '../executors/executor';
 import type { ExecutorKind } from '../workflows/definition';
 import { formatDuration } from '../workflows/duration';
 import { recordOutcomes, type AttemptOutcome, type RecordedOutcome } from './record';
@@ -71,14 +72,32 @@ export async function pollInFlight(ctx: TickContext): Promise<PollResult> {
 export async function checkInFlight(ctx: TickContext, rows: InFlightTask[]): Promise<PollResult> {
   const { config, executors } = ctx;
   if (rows.length === 0) return { checked: 0, recorded: [], errors: 0 };
+  // Every call ends within the tick's budget: what is not read by then is read by the next tick. The
+  // checks are recorded together once all are read, or, when some call is slow (a listing held to its
+  // deadline), those read within a fifth of a poll interval first and the rest when they are read: a
+  // slow call holds back only its own executions.
+  const read = new Map<string, ExecutionStatus | Error>();
+  const reading = readStatuses(executors, rows, config.statusConcurrency, ctx.endBy, (name, status) => read.set(name, status));
+  const cut = new Promise((resolve) => setTimeout(resolve, config.pollIntervalMs / 5).unref());
+  const early = await Promise.race([reading, cut.then(() => undefined)]);
+  if (early) return settleChecks(ctx, rows, early);
+  const first = await settleChecks(ctx, rows.filter((t) => read.has(t.execution_name)), read);
+  const statuses = await reading;
+  const rest = await settleChecks(ctx, rows.filter((t) => !first.settled.has(t.id)), statuses);
+  return { checked: rows.length, recorded: [...first.recorded, ...rest.recorded], errors: first.errors + rest.errors };
+}
+
+/** Records what the statuses read say of these tasks (see checkInFlight), in one statement. */
+async function settleChecks(ctx: TickContext, rows: InFlightTask[], statuses: Map<string, ExecutionStatus | Error>): Promise<PollResult & { settled: Set<string> }> {
+  const { config, executors } = ctx;
+  const settled = new Set(rows.map((t) => t.id));
+  if (rows.length === 0) return { checked: 0, recorded: [], errors: 0, settled };
   let errors = 0;
   const unread = (task: InFlightTask, err: unknown): AttemptOutcome => {
     errors++;
     log('WARNING', `status of ${task.execution_name} not read: ${errorText(err)}`, { run_id: task.run_id, task_id: task.id });
     return checkedOnly(task);
   };
-  // Every call ends within the tick's budget: what is not read by then is read by the next tick.
-  const statuses = await readStatuses(executors, rows, config.statusConcurrency, ctx.endBy);
   const outcomes: AttemptOutcome[] = [];
   const toStop: (StopRequest & { task: InFlightTask })[] = [];
   for (const task of rows) {
@@ -94,7 +113,7 @@ export async function checkInFlight(ctx: TickContext, rows: InFlightTask[]): Pro
     errors++;
     log('WARNING', `${attempt.execution_name} not stopped: ${errorText(error)}`, { run_id: attempt.task.run_id, task_id: attempt.id });
   }
-  return { checked: rows.length, recorded: await recordOutcomes(ctx.db, [...outcomes, ...stopped.outcomes]), errors };
+  return { checked: rows.length, recorded: await recordOutcomes(ctx.db, [...outcomes, ...stopped.outcomes]), errors, settled };
 }
 
 /** Why poll stops an attempt, as the end it will have: its run was cancelled, or it ran past its timeout. */

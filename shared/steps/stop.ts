@@ -112,12 +112,14 @@ export async function readStatuses(
   attempts: ExecutionAttempt[],
   concurrency: number,
   endBy?: number,
+  /** Told of each status as it is read, before all are. */
+  onRead?: (name: string, status: ExecutionStatus | Error) => void,
 ): Promise<Map<string, ExecutionStatus | Error>> {
   const byKind = new Map<ExecutorKind, string[]>();
   for (const a of attempts) byKind.set(a.executor, [...(byKind.get(a.executor) ?? []), a.execution_name]);
   const read = await Promise.all(
     [...byKind].map(([kind, names]) =>
-      executors[kind].statusMany(names, concurrency, endBy).catch((err: unknown) => new Map(names.map((n) => [n, err instanceof Error ? err : new Error(String(err))]))),
+      executors[kind].statusMany(names, concurrency, endBy, onRead).catch((err: unknown) => new Map(names.map((n) => [n, err instanceof Error ? err : new Error(String(err))]))),
     ),
   );
   return new Map(read.flatMap((m) => [...m]));

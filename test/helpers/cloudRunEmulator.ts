@@ -358,7 +358,7 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; cancelDe
 
     const { rpc, answer } = route(req.method ?? 'GET', path, url.searchParams, body);
     emulator.calls[rpc] = (emulator.calls[rpc] ?? 0) + 1;
-    const hit = pickFault?.(rpc);
+    const hit = pickFault?.(rpc, path);
     const fault = hit?.kind;
     if (fault) emulator.injected[fault] = (emulator.injected[fault] ?? 0) + 1;
     if (emulator.latencyMs > 0) await sleep(emulator.latencyMs);

@@ -24,6 +24,8 @@ export interface FaultPlan {
   kinds: FaultKind[];
   /** Which RPCs may fail (default: runJob, getExecution, cancelExecution, listExecutions). */
   rpcs?: string[];
+  /** Only requests to these jobs (full names, `projects/P/locations/L/jobs/J`) may fail (default: any). */
+  jobs?: string[];
   /** For 'delay': how long the answer is held (longer than the client deadline); default 1000. */
   delayMs?: number;
   /** Same seed and same requests, same faults (default 1). */
@@ -39,11 +41,13 @@ const DEFAULT_RPCS = ['runJob', 'getExecution', 'cancelExecution', 'listExecutio
  * Decides, request by request, which fault (if any) a plan injects. Only requests to the plan's RPCs
  * draw from the generator, so a run that makes the same requests in the same order gets the same faults.
  */
-export function faultPicker(plan: FaultPlan): (rpc: string) => FaultKind | undefined {
+export function faultPicker(plan: FaultPlan): (rpc: string, path?: string) => FaultKind | undefined {
   const random = mulberry32(plan.seed ?? 1);
   const rpcs = new Set(plan.rpcs ?? DEFAULT_RPCS);
-  return (rpc) => {
-    if (!rpcs.has(rpc) || plan.kinds.length === 0) return undefined;
+  // A request's path names its job first: /v2/projects/P/locations/L/jobs/J, then `:run` or `/executions/…`.
+  const ofJob = (path = '') => !plan.jobs || plan.jobs.some((job) => new RegExp(`^/v2/${job}($|[:/])`).test(path));
+  return (rpc, path) => {
+    if (!rpcs.has(rpc) || !ofJob(path) || plan.kinds.length === 0) return undefined;
     if (random() >= plan.rate) return undefined;
     return plan.kinds[Math.floor(random() * plan.kinds.length)];
   };
@@ -54,10 +58,10 @@ export function faultPicker(plan: FaultPlan): (rpc: string) => FaultKind | undef
  * faults do not depend on whether another hit; the first plan that hits decides. The plan is returned
  * beside the kind for what it says of that kind (delayMs).
  */
-export function faultsPicker(plans: FaultPlan[]): (rpc: string) => { kind: FaultKind; plan: FaultPlan } | undefined {
+export function faultsPicker(plans: FaultPlan[]): (rpc: string, path?: string) => { kind: FaultKind; plan: FaultPlan } | undefined {
   const pickers = plans.map((plan) => ({ plan, pick: faultPicker(plan) }));
-  return (rpc) => {
-    const hits = pickers.map(({ plan, pick }) => ({ plan, kind: pick(rpc) }));
+  return (rpc, path) => {
+    const hits = pickers.map(({ plan, pick }) => ({ plan, kind: pick(rpc, path) }));
     const first = hits.find((h) => h.kind !== undefined);
     return first && { kind: first.kind!, plan: first.plan };
   };
