@@ -45,11 +45,12 @@ export interface Config {
 
 /**
  * Deadline of each kind of executor API call, ms. Each fits what its call does at Cloud Run: `dispatch`
- * (jobs.run) creates an Execution and answers with it at once, without waiting for a container, so it is
- * short, and a dispatch that outlasts it is reconciled instead of blocking a lease; `read` (one execution
- * or job read, a cancel) reads one resource; `list` reads a page of up to 1,000 executions (a status
- * listing, or the search for a lost dispatch, with env). A read that outlasts its deadline costs a retry
- * next cycle, never a wrong answer, so reads get more room than a dispatch.
+ * (jobs.run) creates an Execution and answers with it at once, without waiting for a container (about a
+ * second), and a dispatch that outlasts its deadline is reconciled, holding its claim until the deadline
+ * and a margin have passed, so it is short; `read` (one execution or job, a cancel) reads or changes one
+ * resource; `list` reads a page of up to 1,000 executions (a status listing, or the search for a lost
+ * dispatch, env included), the largest answer. A read that outlasts its deadline costs a retry next
+ * cycle, never a wrong answer; a hung one holds its tasks for its deadline, so none is long.
  */
 export interface CallTimeouts {
   dispatch: number;
@@ -113,8 +114,8 @@ export const SETTINGS = {
     help: 'how long one tick keeps cycling (0 is one cycle)',
   },
   dispatchTimeoutMs: { variable: 'TICKRUN_DISPATCH_TIMEOUT', kind: 'duration', min: 100, max: 600_000, default: 5000, help: 'deadline of a call that starts an execution (Cloud Run jobs.run)' },
-  readTimeoutMs: { variable: 'TICKRUN_READ_TIMEOUT', kind: 'duration', min: 100, max: 600_000, default: 10_000, help: 'deadline of a call that reads or stops one execution or job' },
-  listTimeoutMs: { variable: 'TICKRUN_LIST_TIMEOUT', kind: 'duration', min: 100, max: 600_000, default: 20_000, help: "deadline of a call that reads a page of a job's executions" },
+  readTimeoutMs: { variable: 'TICKRUN_READ_TIMEOUT', kind: 'duration', min: 100, max: 600_000, default: 5000, help: 'deadline of a call that reads or stops one execution or job' },
+  listTimeoutMs: { variable: 'TICKRUN_LIST_TIMEOUT', kind: 'duration', min: 100, max: 600_000, default: 10_000, help: "deadline of a call that reads a page of a job's executions" },
   apiTimeoutMs: {
     variable: 'TICKRUN_API_TIMEOUT', kind: 'duration', min: 0, max: 600_000, minMeans: 'each call its own', default: 0,
     help: 'one deadline for every executor API call, in place of the three above',

@@ -9,9 +9,10 @@ locals {
 
   # Sizing follows the budget. Every Cloud Run call of dispatch, status checks and reconciliation ends within
   # the budget (less 1 s to record the last answers: a call's deadline is cut to what is left), so a tick
-  # ends within it; a one-cycle tick (budget 0) within its calls' deadlines (TICKRUN_LIST_TIMEOUT, 20 s, at
-  # most three pages). 120 s covers either, the statements after them and a cold start (connector handshake). The function's timeout and the scheduler's attempt deadline are both this, so
-  # a tick is never cut off while it can still finish, and a stuck one ends long before the 60-minute limit.
+  # ends within it; a one-cycle tick (budget 0) within its calls' deadlines (TICKRUN_LIST_TIMEOUT, 10 s, at
+  # most three pages). 120 s covers either, the statements after them and a cold start (connector
+  # handshake). The function's timeout and the scheduler's attempt deadline are both this, so a tick is
+  # never cut off while it can still finish, and a stuck one ends long before the 60-minute limit.
   tick_timeout_seconds = var.tick.budget_seconds + 120
 
   tick_env = merge(var.tick.env, {

@@ -3,7 +3,7 @@ import { LEASE_MARGIN_MS } from '../config';
 import type { TickContext } from '../context';
 import { errorText } from '../errors';
 import { deadlineWithin, ExecutorFault, ExecutorRefusal } from '../executors/executor';
-import { FAULT_RETRY_MS, faultRetryDelay } from '../lifecycle';
+import { faultRetryDelay } from '../lifecycle';
 import { log } from '../log';
 import type { ClaimedTask } from './claim';
 import { recordInTwo } from '../carry';
@@ -12,6 +12,8 @@ import { recordOutcomes, type AttemptOutcome, type RecordedOutcome } from './rec
 
 export { LEASE_MARGIN_MS };
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 /** How the error of a claim kept after a lost answer begins (steps/reap.ts tells why a claim was lost by it). */
 export const LOST_ANSWER = 'dispatch answer lost';
 
@@ -19,7 +21,8 @@ export const LOST_ANSWER = 'dispatch answer lost';
  * Starts every claimed task through its executor, at most `dispatchConcurrency` at once, then records
  * all results in one statement. An error on one task is recorded on that task and never fails the batch:
  * - the executor refused (503, connection refused): re-queued shortly, no attempt spent;
- * - quota (429): the same, and no further dispatch this tick (the rest are re-queued unsent);
+ * - quota (429): the same, and the rest of the batch pauses a few seconds, or, at a second 429, is
+ *   re-queued unsent;
  * - the answer was lost (500, timeout, reset): the task stays claimed until reconciliation
  *   (steps/reap.ts) finds out whether the execution exists; it is never sent again blindly;
  * - refused for good (no such job, a permission missing): a failed attempt and the last one;
@@ -32,7 +35,11 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
   const { config, executors } = ctx;
   const limit = pLimit(config.dispatchConcurrency);
   const lease = new BatchLease(ctx, claimed, Math.min(...claimed.map((t) => t.leaseEndsAt)));
-  let quotaHit = false;
+  // After a 429 the batch pauses for a fault retry's delay rather than giving up (a lone 429 is common,
+  // and a per-minute quota has room again within seconds); its claims wait under their renewed leases.
+  // A second 429 means the quota is spent: the rest of the batch is given back unsent.
+  let quotaHits = 0;
+  let pausedUntil = 0;
   // Once the last call has started, the batch is recorded as soon as its calls have ended, or after a
   // fifth of a poll interval with what has ended by then: a call still out is a straggler (a hung
   // runJob), recorded on its own when it ends (carry.ts, recordInTwo).
@@ -45,7 +52,8 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
       if (++started === claimed.length) lastStarted();
       const base = { id: task.id, attempt: task.attempt, leaseToken: task.leaseToken };
       const labels = { run_id: task.runId, task_id: task.id, workflow: task.workflow };
-      if (quotaHit) return { ...base, outcome: 'requeue', delayMs: FAULT_RETRY_MS, error: 'not sent: quota exceeded earlier in this tick' };
+      if (pausedUntil > performance.now()) await sleep(pausedUntil - performance.now());
+      if (quotaHits > 1) return { ...base, outcome: 'requeue', delayMs: faultRetryDelay(), error: 'not sent: quota exceeded twice in this batch' };
       if (deadlineWithin(config.timeouts.dispatch, ctx.endBy) === 0) return { ...base, outcome: 'requeue', delayMs: 0, error: "not sent: the tick's budget was spent" };
       if (!(await lease.room(task.id, config.timeouts.dispatch))) {
         return { ...base, outcome: 'requeue', delayMs: 0, error: 'not sent: its claim would have expired during the call' };
@@ -69,7 +77,9 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
         log('INFO', `dispatched ${task.name}[${task.index}] attempt ${task.attempt} as ${executionName}`, labels);
         return { ...base, outcome: 'dispatched', executionName };
       } catch (err) {
-        return faultOutcome(base, err, labels, sentAt + timeoutMs, () => (quotaHit = true));
+        return faultOutcome(base, err, labels, sentAt + timeoutMs, () => {
+          if (++quotaHits === 1) pausedUntil = performance.now() + faultRetryDelay();
+        });
       }
     }),
   );

@@ -149,6 +149,7 @@ async function runPhase(size: RecoverySize, seed: number, setup: RecoverySetup, 
 
     let nextKill = started + FIRST_KILL_MS[0] + random() * (FIRST_KILL_MS[1] - FIRST_KILL_MS[0]);
     let leftOver: string | undefined;
+    let lastTrace = 0;
     while ((await unfinishedRuns(db.pool)) > 0) {
       if (Date.now() - started > timeoutMs) {
         leftOver = await describeLeftOver(db.pool, size.runs);
@@ -159,6 +160,13 @@ async function runPhase(size: RecoverySize, seed: number, setup: RecoverySetup, 
         victims[Math.floor(random() * victims.length)].kill('SIGKILL');
         counts.kills++;
         nextKill = Date.now() + KILL_EVERY_MS * (0.5 + random());
+      }
+      if (process.env.RECOVERY_TRACE && Date.now() - lastTrace >= 2000) {
+        lastTrace = Date.now();
+        const { rows } = await db.pool.query(
+          `select name, status, count(*)::int n, left(max(coalesce(error, '')), 50) e from tasks where status not in ('success', 'waiting') group by 1, 2 order by 1, 2`,
+        );
+        process.stderr.write(`${faulty ? 'faulty' : 'clean'} ${Math.round((Date.now() - started) / 1000)}s ${rows.map((r) => `${r.name}.${r.status}:${r.n}${r.e ? `(${r.e})` : ''}`).join(' ')}\n`);
       }
       await sleep(100);
     }

@@ -1,3 +1,4 @@
+import { FAULT_RETRY_MS } from '../../shared/lifecycle';
 import { Pool } from 'pg';
 import { parseConfig } from '../../shared/config';
 import { createExecutors } from '../../shared/executors';
@@ -104,13 +105,15 @@ describe('never start an attempt twice, never lose a task', () => {
     expectEachAttemptOnce(runId, 5);
   });
 
-  it('429 on dispatch stops dispatching for the rest of the tick', async () => {
+  it('429 on dispatch pauses the batch a few seconds, and a second one gives the rest back unsent', async () => {
     const runId = await h.trigger('work');
     const deps: TickDeps = { ...h.deps, config: { ...h.config, dispatchConcurrency: 1 } };
     const before = emu.calls.runJob;
     emu.setFaults({ rate: 1, kinds: ['429'], rpcs: ['runJob'], seed: 3 });
+    const started = Date.now();
     expect(await tick(deps, { budgetMs: 0 })).toMatchObject({ claimed: 5, requeued: 5, dispatched: 0 });
-    expect(emu.calls.runJob - before).toBe(1);
+    expect(emu.calls.runJob - before).toBe(2);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(FAULT_RETRY_MS);
     emu.setFaults(null);
     await h.db.pool.query("update tasks set next_attempt_at = now() where run_id = $1", [runId]);
     expect((await h.runToEnd(runId)).status).toBe('success');

@@ -19,9 +19,9 @@ describe('parseConfig', () => {
     ['TICKRUN_STATUS_CONCURRENCY', '200', { statusConcurrency: 200 }],
     ['TICKRUN_POOL_SIZE', '2', { poolSize: 2 }],
     ['TICKRUN_BUDGET_MS', '50000', { budgetMs: 50000 }],
-    ['TICKRUN_DISPATCH_TIMEOUT', '2s', { timeouts: { dispatch: 2000, read: 10_000, list: 20_000 } }],
-    ['TICKRUN_READ_TIMEOUT', '3s', { timeouts: { dispatch: 5000, read: 3000, list: 20_000 } }],
-    ['TICKRUN_LIST_TIMEOUT', '1m', { timeouts: { dispatch: 5000, read: 10_000, list: 60_000 } }],
+    ['TICKRUN_DISPATCH_TIMEOUT', '2s', { timeouts: { dispatch: 2000, read: 5000, list: 10_000 } }],
+    ['TICKRUN_READ_TIMEOUT', '3s', { timeouts: { dispatch: 5000, read: 3000, list: 10_000 } }],
+    ['TICKRUN_LIST_TIMEOUT', '1m', { timeouts: { dispatch: 5000, read: 5000, list: 60_000 } }],
     ['TICKRUN_API_TIMEOUT', '4s', { timeouts: { dispatch: 4000, read: 4000, list: 4000 } }],
     ['TICKRUN_CLAIM_LEASE', '5m', { claimLeaseMs: 300000 }],
   ])('%s=%s overrides the profile', (variable, value, expected) => {
@@ -60,7 +60,7 @@ describe('parseConfig', () => {
   });
 
   it('gives each kind of call its own deadline, a short one to jobs.run, and a lease of 10 s', () => {
-    expect(parseConfig({})).toMatchObject({ timeouts: { dispatch: 5000, read: 10_000, list: 20_000 }, claimLeaseMs: 10_000 });
+    expect(parseConfig({})).toMatchObject({ timeouts: { dispatch: 5000, read: 5000, list: 10_000 }, claimLeaseMs: 10_000 });
     // TICKRUN_API_TIMEOUT sets every call's deadline, and a call's own variable still wins.
     expect(parseConfig({ TICKRUN_API_TIMEOUT: '3s', TICKRUN_LIST_TIMEOUT: '30s' }).timeouts).toEqual({ dispatch: 3000, read: 3000, list: 30_000 });
   });
