@@ -21,8 +21,8 @@ export const LOST_ANSWER = 'dispatch answer lost';
  * Starts every claimed task through its executor, at most `dispatchConcurrency` at once, then records
  * all results in one statement. An error on one task is recorded on that task and never fails the batch:
  * - the executor refused (503, connection refused): re-queued shortly, no attempt spent;
- * - quota (429): the same, and the rest of the batch pauses a few seconds, or, at a second 429, is
- *   re-queued unsent;
+ * - quota (429): the same, and the rest of the batch pauses a few seconds, longer at each 429, and is
+ *   re-queued unsent once its pauses add up to more than a lease;
  * - the answer was lost (500, timeout, reset): the task stays claimed until reconciliation
  *   (steps/reap.ts) finds out whether the execution exists; it is never sent again blindly;
  * - refused for good (no such job, a permission missing): a failed attempt and the last one;
@@ -35,10 +35,12 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
   const { config, executors } = ctx;
   const limit = pLimit(config.dispatchConcurrency);
   const lease = new BatchLease(ctx, claimed, Math.min(...claimed.map((t) => t.leaseEndsAt)));
-  // After a 429 the batch pauses for a fault retry's delay rather than giving up (a lone 429 is common,
-  // and a per-minute quota has room again within seconds); its claims wait under their renewed leases.
-  // A second 429 means the quota is spent: the rest of the batch is given back unsent.
+  // After a 429 the batch pauses rather than giving up (a lone 429 is common, and a per-minute quota has
+  // room again within seconds), its claims waiting under their renewed leases: a fault retry's delay,
+  // doubling with each 429. Once its pauses would add up to more than a lease, the quota is spent for
+  // longer than a batch should wait: the rest is given back unsent.
   let quotaHits = 0;
+  let paused = 0;
   let pausedUntil = 0;
   // Once the last call has started, the batch is recorded as soon as its calls have ended, or after a
   // fifth of a poll interval with what has ended by then: a call still out is a straggler (a hung
@@ -53,7 +55,7 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
       const base = { id: task.id, attempt: task.attempt, leaseToken: task.leaseToken };
       const labels = { run_id: task.runId, task_id: task.id, workflow: task.workflow };
       if (pausedUntil > performance.now()) await sleep(pausedUntil - performance.now());
-      if (quotaHits > 1) return { ...base, outcome: 'requeue', delayMs: faultRetryDelay(), error: 'not sent: quota exceeded twice in this batch' };
+      if (paused > config.claimLeaseMs) return { ...base, outcome: 'requeue', delayMs: faultRetryDelay(), error: 'not sent: out of quota for longer than a lease' };
       if (deadlineWithin(config.timeouts.dispatch, ctx.endBy) === 0) return { ...base, outcome: 'requeue', delayMs: 0, error: "not sent: the tick's budget was spent" };
       if (!(await lease.room(task.id, config.timeouts.dispatch))) {
         return { ...base, outcome: 'requeue', delayMs: 0, error: 'not sent: its claim would have expired during the call' };
@@ -78,7 +80,10 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
         return { ...base, outcome: 'dispatched', executionName };
       } catch (err) {
         return faultOutcome(base, err, labels, sentAt + timeoutMs, () => {
-          if (++quotaHits === 1) pausedUntil = performance.now() + faultRetryDelay();
+          if (pausedUntil > performance.now()) return;
+          const pause = faultRetryDelay() * 2 ** quotaHits++;
+          paused += pause;
+          pausedUntil = performance.now() + pause;
         });
       }
     }),
