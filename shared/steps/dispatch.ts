@@ -54,7 +54,7 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
       if (++started === claimed.length) lastStarted();
       const base = { id: task.id, attempt: task.attempt, leaseToken: task.leaseToken };
       const labels = { run_id: task.runId, task_id: task.id, workflow: task.workflow };
-      if (pausedUntil > performance.now()) await sleep(pausedUntil - performance.now());
+      while (pausedUntil > performance.now() && paused <= config.claimLeaseMs) await sleep(pausedUntil - performance.now());
       if (paused > config.claimLeaseMs) return { ...base, outcome: 'requeue', delayMs: faultRetryDelay(), error: 'not sent: out of quota for longer than a lease' };
       if (deadlineWithin(config.timeouts.dispatch, ctx.endBy) === 0) return { ...base, outcome: 'requeue', delayMs: 0, error: "not sent: the tick's budget was spent" };
       if (!(await lease.room(task.id, config.timeouts.dispatch))) {

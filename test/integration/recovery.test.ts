@@ -114,7 +114,7 @@ describe('never start an attempt twice, never lose a task', () => {
     expect(await tick(deps, { budgetMs: 0 })).toMatchObject({ claimed: 5, requeued: 5, dispatched: 0 });
     // Paused 2–3 s (within the 3 s lease), then 4–6 s more would pass it: 2 calls, then the rest given back.
     expect(emu.calls.runJob - before).toBe(2);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(3 * FAULT_RETRY_MS);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(FAULT_RETRY_MS);
     emu.setFaults(null);
     await h.db.pool.query("update tasks set next_attempt_at = now() where run_id = $1", [runId]);
     expect((await h.runToEnd(runId)).status).toBe('success');
