@@ -47,7 +47,7 @@ export interface Config {
  * Deadline of each kind of executor API call, ms. Each fits what its call does at Cloud Run: `dispatch`
  * (jobs.run) creates an Execution and answers with it at once, without waiting for a container (about a
  * second), and a dispatch that outlasts its deadline is reconciled, holding its claim until the deadline
- * and a margin have passed, so it is short; `read` (one execution or job, a cancel) reads or changes one
+ * and a margin have passed, so it is short: three times that second; `read` (one execution or job, a cancel) reads or changes one
  * resource; `list` reads a page of up to 1,000 executions (a status listing, or the search for a lost
  * dispatch, env included), the largest answer. A read that outlasts its deadline costs a retry next
  * cycle, never a wrong answer; a hung one holds its tasks for its deadline, so none is long.
@@ -113,7 +113,7 @@ export const SETTINGS = {
     variable: 'TICKRUN_BUDGET_MS', flag: { name: '--budget', kind: 'duration' }, kind: 'milliseconds', min: 0, max: HOUR, default: 0,
     help: 'how long one tick keeps cycling (0 is one cycle)',
   },
-  dispatchTimeoutMs: { variable: 'TICKRUN_DISPATCH_TIMEOUT', kind: 'duration', min: 100, max: 600_000, default: 5000, help: 'deadline of a call that starts an execution (Cloud Run jobs.run)' },
+  dispatchTimeoutMs: { variable: 'TICKRUN_DISPATCH_TIMEOUT', kind: 'duration', min: 100, max: 600_000, default: 3000, help: 'deadline of a call that starts an execution (Cloud Run jobs.run)' },
   readTimeoutMs: { variable: 'TICKRUN_READ_TIMEOUT', kind: 'duration', min: 100, max: 600_000, default: 5000, help: 'deadline of a call that reads or stops one execution or job' },
   listTimeoutMs: { variable: 'TICKRUN_LIST_TIMEOUT', kind: 'duration', min: 100, max: 600_000, default: 10_000, help: "deadline of a call that reads a page of a job's executions" },
   apiTimeoutMs: {
@@ -121,7 +121,7 @@ export const SETTINGS = {
     help: 'one deadline for every executor API call, in place of the three above',
   },
   claimLeaseMs: {
-    variable: 'TICKRUN_CLAIM_LEASE', kind: 'duration', min: 1000, max: HOUR, default: 10_000,
+    variable: 'TICKRUN_CLAIM_LEASE', kind: 'duration', min: 1000, max: HOUR, default: 8000,
     help: 'how long a claim lasts unless its tick renews it: a dead tick\'s claims come back after this',
   },
   stopTimeoutMs: {

@@ -91,6 +91,7 @@ export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<
     return end;
   }
   const endedBefore = ended(summary);
+  const errorsBefore = summary.statusErrors;
   const scheduled = work.due ? await scheduleDueRuns(ctx) : 0;
   summary.runsScheduled += scheduled;
   const expanded = work.pending || scheduled > 0 ? await expandPendingRuns(ctx) : { runsStarted: 0 };
@@ -134,6 +135,9 @@ export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<
     }),
   ]);
   for (const lane of lanes) if (lane.status === 'rejected') throw lane.reason;
+  // A check that failed (a listing refused or hung) is tried again soon, not a whole poll interval later,
+  // and an execution just adopted is checked soon: it may have ended while its claim was being settled.
+  if (summary.statusErrors > errorsBefore || reaped.adopted > 0) end.wakeAt = performance.now();
   // Tasks waiting before this cycle may have had their last dependency end in it; tasks expanded in it
   // wait on tasks that have not run yet.
   if (work.waiting) {

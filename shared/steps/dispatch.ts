@@ -21,8 +21,8 @@ export const LOST_ANSWER = 'dispatch answer lost';
  * Starts every claimed task through its executor, at most `dispatchConcurrency` at once, then records
  * all results in one statement. An error on one task is recorded on that task and never fails the batch:
  * - the executor refused (503, connection refused): re-queued shortly, no attempt spent;
- * - quota (429): the same, and the rest of the batch pauses a few seconds, longer at each 429, and is
- *   re-queued unsent once its pauses add up to more than a lease;
+ * - quota (429): the same; after two in a row the rest of the batch pauses a few seconds, longer at each
+ *   further one, and is re-queued unsent once its pauses add up to more than a lease;
  * - the answer was lost (500, timeout, reset): the task stays claimed until reconciliation
  *   (steps/reap.ts) finds out whether the execution exists; it is never sent again blindly;
  * - refused for good (no such job, a permission missing): a failed attempt and the last one;
@@ -35,11 +35,11 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
   const { config, executors } = ctx;
   const limit = pLimit(config.dispatchConcurrency);
   const lease = new BatchLease(ctx, claimed, Math.min(...claimed.map((t) => t.leaseEndsAt)));
-  // After a 429 the batch pauses rather than giving up (a lone 429 is common, and a per-minute quota has
-  // room again within seconds), its claims waiting under their renewed leases: a fault retry's delay,
-  // doubling with each 429. Once its pauses would add up to more than a lease, the quota is spent for
-  // longer than a batch should wait: the rest is given back unsent.
-  let quotaHits = 0;
+  // A lone 429 costs only its own task (it is given back): per-minute quotas refuse now and then. Two in a
+  // row with no call accepted between say the quota is spent: the batch pauses, its claims waiting under
+  // their renewed leases, a fault retry's delay that doubles with each further 429 in the streak. Once its
+  // pauses would add up to more than a lease, the rest is given back unsent.
+  let quotaStreak = 0;
   let paused = 0;
   let pausedUntil = 0;
   // Once the last call has started, the batch is recorded as soon as its calls have ended, or after a
@@ -77,11 +77,12 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
           workflowDir: task.dir,
         }, timeoutMs);
         log('INFO', `dispatched ${task.name}[${task.index}] attempt ${task.attempt} as ${executionName}`, labels);
+        quotaStreak = 0;
         return { ...base, outcome: 'dispatched', executionName };
       } catch (err) {
         return faultOutcome(base, err, labels, sentAt + timeoutMs, () => {
-          if (pausedUntil > performance.now()) return;
-          const pause = faultRetryDelay() * 2 ** quotaHits++;
+          if (++quotaStreak < 2 || pausedUntil > performance.now()) return;
+          const pause = faultRetryDelay() * 2 ** (quotaStreak - 2);
           paused += pause;
           pausedUntil = performance.now() + pause;
         });

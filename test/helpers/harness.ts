@@ -38,7 +38,7 @@ export async function createHarness(env: Record<string, string> = {}): Promise<H
   setLogSink(null);
   const db = await createTestDatabase();
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'tickrun-home-'));
-  const config = parseConfig({ DATABASE_URL: db.url, TICKRUN_HOME: home, TICKRUN_API_TIMEOUT: '5s', ...env });
+  const config = parseConfig({ DATABASE_URL: db.url, TICKRUN_HOME: home, TICKRUN_API_TIMEOUT: '3s', ...env });
   const deps: TickDeps = { config, pool: db.pool, executors: createExecutors(config) };
   return {
     db,

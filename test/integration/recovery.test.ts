@@ -105,15 +105,16 @@ describe('never start an attempt twice, never lose a task', () => {
     expectEachAttemptOnce(runId, 5);
   });
 
-  it('429 on dispatch pauses the batch, longer at each 429, and gives the rest back unsent once its pauses pass a lease', async () => {
+  it('two 429s in a row pause the batch, longer at each further one, and it gives the rest back unsent once its pauses pass a lease', async () => {
     const runId = await h.trigger('work');
     const deps: TickDeps = { ...h.deps, config: { ...h.config, dispatchConcurrency: 1 } };
     const before = emu.calls.runJob;
     emu.setFaults({ rate: 1, kinds: ['429'], rpcs: ['runJob'], seed: 3 });
     const started = Date.now();
     expect(await tick(deps, { budgetMs: 0 })).toMatchObject({ claimed: 5, requeued: 5, dispatched: 0 });
-    // Paused 2–3 s (within the 3 s lease), then 4–6 s more would pass it: 2 calls, then the rest given back.
-    expect(emu.calls.runJob - before).toBe(2);
+    // A 429, a second one: paused 2–3 s (within the 3 s lease); a third: 4–6 s more would pass it, and the
+    // rest is given back. 3 calls for 5 tasks.
+    expect(emu.calls.runJob - before).toBe(3);
     expect(Date.now() - started).toBeGreaterThanOrEqual(FAULT_RETRY_MS);
     emu.setFaults(null);
     await h.db.pool.query("update tasks set next_attempt_at = now() where run_id = $1", [runId]);

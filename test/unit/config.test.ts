@@ -20,8 +20,8 @@ describe('parseConfig', () => {
     ['TICKRUN_POOL_SIZE', '2', { poolSize: 2 }],
     ['TICKRUN_BUDGET_MS', '50000', { budgetMs: 50000 }],
     ['TICKRUN_DISPATCH_TIMEOUT', '2s', { timeouts: { dispatch: 2000, read: 5000, list: 10_000 } }],
-    ['TICKRUN_READ_TIMEOUT', '3s', { timeouts: { dispatch: 5000, read: 3000, list: 10_000 } }],
-    ['TICKRUN_LIST_TIMEOUT', '1m', { timeouts: { dispatch: 5000, read: 5000, list: 60_000 } }],
+    ['TICKRUN_READ_TIMEOUT', '4s', { timeouts: { dispatch: 3000, read: 4000, list: 10_000 } }],
+    ['TICKRUN_LIST_TIMEOUT', '1m', { timeouts: { dispatch: 3000, read: 5000, list: 60_000 } }],
     ['TICKRUN_API_TIMEOUT', '4s', { timeouts: { dispatch: 4000, read: 4000, list: 4000 } }],
     ['TICKRUN_CLAIM_LEASE', '5m', { claimLeaseMs: 300000 }],
   ])('%s=%s overrides the profile', (variable, value, expected) => {
@@ -59,17 +59,17 @@ describe('parseConfig', () => {
     expect(() => parseConfig({ INSTANCE_CONNECTION_NAME: 'p:r:i' })).toThrow(/needs DB_USER .* and DB_NAME/);
   });
 
-  it('gives each kind of call its own deadline, a short one to jobs.run, and a lease of 10 s', () => {
-    expect(parseConfig({})).toMatchObject({ timeouts: { dispatch: 5000, read: 5000, list: 10_000 }, claimLeaseMs: 10_000 });
+  it('gives each kind of call its own deadline, a short one to jobs.run, and a lease of 8 s', () => {
+    expect(parseConfig({})).toMatchObject({ timeouts: { dispatch: 3000, read: 5000, list: 10_000 }, claimLeaseMs: 8000 });
     // TICKRUN_API_TIMEOUT sets every call's deadline, and a call's own variable still wins.
     expect(parseConfig({ TICKRUN_API_TIMEOUT: '3s', TICKRUN_LIST_TIMEOUT: '30s' }).timeouts).toEqual({ dispatch: 3000, read: 3000, list: 30_000 });
   });
 
   it('refuses a claim lease that a dispatch at its deadline could outlast between two renewals', () => {
     expect(() => parseConfig({ TICKRUN_DISPATCH_TIMEOUT: '2m' })).toThrow(
-      new ConfigError('TICKRUN_CLAIM_LEASE (10s) must be at least 1.5 × (TICKRUN_DISPATCH_TIMEOUT + 1s) = 3m1s500ms'),
+      new ConfigError('TICKRUN_CLAIM_LEASE (8s) must be at least 1.5 × (TICKRUN_DISPATCH_TIMEOUT + 1s) = 3m1s500ms'),
     );
-    expect(() => parseConfig({ TICKRUN_API_TIMEOUT: '10s' })).toThrow(/TICKRUN_CLAIM_LEASE \(10s\) must be at least .* = 16s500ms/);
+    expect(() => parseConfig({ TICKRUN_API_TIMEOUT: '10s' })).toThrow(/TICKRUN_CLAIM_LEASE \(8s\) must be at least .* = 16s500ms/);
     expect(parseConfig({ TICKRUN_DISPATCH_TIMEOUT: '2m', TICKRUN_CLAIM_LEASE: '3m1500ms' })).toMatchObject({ claimLeaseMs: 181_500 });
   });
 
