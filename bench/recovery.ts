@@ -1,7 +1,7 @@
 /**
  * Row 13: issue 15's bad day. The chaos recovery workload (test/chaos/recovery.ts: 20 runs of 50 → 50,
  * 6 tick processes at their defaults) without faults, then with 10% of Cloud Run calls refused, failed,
- * reset or hung past their deadline, 5% of runJob answers lost and a tick SIGKILLed every ~10 s: the time
+ * reset or hung past their deadline, 5% of runJob answers lost and a tick SIGKILLed every ~15 s: the time
  * from the trigger to every run ended, side by side.
  *
  * Each phase starts a test emulator of its own in the bench process instead of using the bench's thread:

@@ -85,7 +85,7 @@ export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<
   // When the soonest lease ends (a lost dispatch becomes safe to reconcile, a dead tick's claims come
   // back) or a task given back comes due: the tick wakes for it rather than a whole poll interval later.
   const soonest = Math.min(work.nextLeaseEndMs ?? Infinity, work.nextReadyMs ?? Infinity);
-  const end = { wakeAt: soonest === Infinity ? undefined : performance.now() + Math.max(0, soonest) };
+  const end: CycleEnd = { wakeAt: soonest === Infinity ? undefined : performance.now() + Math.max(0, soonest), soon: false };
   if (!hasWork(work)) {
     summary.cycles++;
     return end;
@@ -137,7 +137,7 @@ export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<
   for (const lane of lanes) if (lane.status === 'rejected') throw lane.reason;
   // A check that failed (a listing refused or hung) is tried again soon, not a whole poll interval later,
   // and an execution just adopted is checked soon: it may have ended while its claim was being settled.
-  if (summary.statusErrors > errorsBefore || reaped.adopted > 0) end.wakeAt = performance.now();
+  end.soon = summary.statusErrors > errorsBefore || reaped.adopted > 0;
   // Tasks waiting before this cycle may have had their last dependency end in it; tasks expanded in it
   // wait on tasks that have not run yet.
   if (work.waiting) {
@@ -154,4 +154,6 @@ export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<
 export interface CycleEnd {
   /** When the soonest claim's lease ends or queued task comes due (performance.now()), if any. */
   wakeAt?: number;
+  /** Whether the next cycle should come soon: a status check failed, or an execution was adopted. */
+  soon: boolean;
 }

@@ -35,15 +35,19 @@ export async function tick(deps: TickDeps, opts: { budgetMs?: number } = {}): Pr
   const summary = emptySummary();
   const { pollIntervalMs } = deps.config;
   let failed: { error: unknown } | undefined;
+  let cameSoon = false;
   try {
     for (;;) {
       const cycleStart = Date.now();
-      const { wakeAt } = await runCycle(ctx, summary);
+      const { wakeAt, soon } = await runCycle(ctx, summary);
       const cycleTook = Date.now() - cycleStart;
+      // Once, not every cycle: a check that keeps failing (a permission missing) goes back to the interval.
+      const soonNow: boolean = soon && !cameSoon;
+      cameSoon = soonNow;
       // The next cycle comes a poll interval after this one began, or sooner when a claim's lease ends or
       // a task given back comes due first (a lost answer to reconcile, a dead tick's claims, a 429 over),
-      // though never within a fifth of an interval of this one's end.
-      const untilWake = wakeAt === undefined ? Infinity : wakeAt + WAKE_SLACK_MS - performance.now();
+      // or the cycle asks for it, though never within a fifth of an interval of this one's end.
+      const untilWake = soonNow ? 0 : wakeAt === undefined ? Infinity : wakeAt + WAKE_SLACK_MS - performance.now();
       const nextStart = Math.min(cycleStart + pollIntervalMs, Math.max(Date.now() + untilWake, cycleStart + cycleTook + pollIntervalMs / 5));
       // Stop when the next cycle, started on schedule and taking as long as this one, would overrun.
       if (nextStart + cycleTook - started > budgetMs) break;
