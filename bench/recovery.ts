@@ -57,7 +57,7 @@ export async function measureRecovery(bench: Bench): Promise<Measured> {
     row: {
       scenario: `13. finish time of the chaos workload (${size.runs} runs of ${size.fanOut} → ${size.fanOut}, ${size.tickProcesses} ticks) with faults vs without, same run`,
       ours: `with faults: ${time(faulty.ms, faulty.timeoutMs)}${ratio !== undefined ? ` (${round(ratio, 2)}× without)` : ''}; ${duplicates} duplicates, ${faulty.leftOver ? `${lost} tasks unfinished` : `${lost} lost`}, ${faulty.kills} ticks killed, faults: ${faults.map(([kind, n]) => `${n} ${kind}`).join(', ')}${faulty.leftOver ? `; ${faulty.leftOver}` : ''}`,
-      note: 'defaults, tick --budget 20s replaced when it ends; 10% of calls 429/503/500/reset/hang, 5% of runJob answers lost, a tick SIGKILLed every ~10 s',
+      note: 'defaults, tick --budget 20s replaced when it ends; 10% of calls 429/503/500/reset/hang, 5% of runJob answers lost, a tick SIGKILLed every ~15 s',
       baseline: `without faults: ${time(clean.ms, clean.timeoutMs)}`,
       target: `with faults ≤ 3× without, 0 duplicates, 0 lost: ${met ? 'met' : 'NOT met'}`,
     },

@@ -118,7 +118,7 @@ export const SETTINGS = {
   listTimeoutMs: { variable: 'TICKRUN_LIST_TIMEOUT', kind: 'duration', min: 100, max: 600_000, default: 10_000, help: "deadline of a call that reads a page of a job's executions" },
   apiTimeoutMs: {
     variable: 'TICKRUN_API_TIMEOUT', kind: 'duration', min: 0, max: 600_000, minMeans: 'each call its own', default: 0,
-    help: 'one deadline for every executor API call, in place of the three above',
+    help: 'one deadline for every executor API call whose own variable above is not set',
   },
   claimLeaseMs: {
     variable: 'TICKRUN_CLAIM_LEASE', kind: 'duration', min: 1000, max: HOUR, default: 8000,

@@ -80,6 +80,7 @@ export async function reapExpiredClaims(ctx: TickContext): Promise<ReapResult> {
     }),
   );
   const recorded = new Map((await recordOutcomes(ctx.db, outcomes)).map((r) => [r.id, r]));
+  const byId = new Map(rows.map((row) => [row.id, row]));
   const result = { reconciled: rows.length, adopted: 0, requeued: 0, postponed: 0 };
   for (const o of outcomes) {
     const r = recorded.get(o.id);
@@ -87,7 +88,7 @@ export async function reapExpiredClaims(ctx: TickContext): Promise<ReapResult> {
     if (!r) continue;
     const recovery = r.outcome === 'dispatched' ? 'adopted' : r.outcome === 'ambiguous' ? 'postponed' : 'requeued';
     result[recovery]++;
-    const row = rows.find((x) => x.id === o.id)!;
+    const row = byId.get(o.id)!;
     const unsettledMs = Number(row.unsettled_ms);
     const why = lostBecause(row);
     const what = recovery === 'adopted' ? `adopted ${o.executionName}` : recovery === 'requeued' ? `re-queued (${r.status})` : `lookup retried in ${o.delayMs} ms`;
