@@ -21,7 +21,7 @@ const RECOVERY_MS = 15_000;
 const WATCH_MS = 30_000;
 /**
  * Per request, so that tick A is still dispatching when it is killed (10 at once: 10 rounds of 1.5 s for
- * 100), and below any deadline (the coming runJob default is 5 s), so no call of A's is ambiguous by itself.
+ * 100), and below any deadline (the runJob default is 3 s), so no call of A's is ambiguous by itself.
  */
 const SLOW_API_MS = 1500;
 /** Tick B's budget: a Scheduler-fired tick, repeated while the test watches. */
