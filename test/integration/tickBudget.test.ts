@@ -81,3 +81,30 @@ describe('a tick with a budget', () => {
     }
   });
 });
+
+describe('a short budget', () => {
+  let emu: CloudRunEmulator;
+  let h: Harness;
+  beforeAll(async () => {
+    emu = await startCloudRunEmulator();
+    // The chaos suite's settings: 500 ms calls, a tick of 2 s (its budget less 1 s to record: 1 s of calls).
+    h = await createHarness({ CLOUD_RUN_EMULATOR_HOST: emu.host, TICKRUN_API_TIMEOUT: '500ms', TICKRUN_CLAIM_LEASE: '3s', TICKRUN_POLL_INTERVAL: '200ms' });
+  });
+  afterAll(async () => {
+    await h.close();
+    await emu.stop();
+  });
+
+  it('still stops an attempt past its timeout: a stop is a call of 500 ms, and fits a tick of 2 s', async () => {
+    await h.apply(`name: overdue\ntasks:\n  t: { job: ${JOB}-overdue, timeout: 1s, env: { EMU_DURATION_MS: "600000" } }\n`);
+    const runId = await h.trigger('overdue');
+    expect((await tick(h.deps, { budgetMs: 0 })).dispatched).toBe(1);
+    await new Promise((r) => setTimeout(r, 1100));
+    await tick(h.deps, { budgetMs: 2000 });
+    expect(emu.calls.cancelExecution ?? 0).toBe(1);
+    await tick(h.deps, { budgetMs: 2000 });
+    const [task] = await h.tasks(runId);
+    expect(task.status).toBe('failed');
+    expect(task.error).toMatch(/timed out after 1s/);
+  });
+});
