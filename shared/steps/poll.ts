@@ -108,7 +108,7 @@ async function settleChecks(ctx: TickContext, rows: InFlightTask[], statuses: Ma
     else if (stop) toStop.push({ ...task, end: stop, stopSent: task.stop_sent, stopOverdue: task.stop_overdue, status, task });
     else outcomes.push(task.status === 'dispatched' ? { ...checkedOnly(task), outcome: 'running' } : checkedOnly(task));
   }
-  const stopped = await stopAttempts(executors, toStop, { concurrency: config.statusConcurrency, stopTimeoutMs: config.stopTimeoutMs, endBy: ctx.endBy });
+  const stopped = await stopAttempts(executors, toStop, { concurrency: config.statusConcurrency, stopTimeoutMs: config.stopTimeoutMs, endBy: ctx.endBy, readTimeoutMs: config.timeouts.read });
   for (const { attempt, error } of stopped.errors) {
     errors++;
     log('WARNING', `${attempt.execution_name} not stopped: ${errorText(error)}`, { run_id: attempt.task.run_id, task_id: attempt.id });

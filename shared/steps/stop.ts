@@ -1,6 +1,6 @@
 import pLimit from 'p-limit';
 import { errorText } from '../errors';
-import { ExecutorFault, MIN_CALL_MS, PastDeadline, type ExecutionStatus, type Executor } from '../executors/executor';
+import { deadlineWithin, ExecutorFault, PastDeadline, type ExecutionStatus, type Executor } from '../executors/executor';
 import type { ExecutorKind } from '../workflows/definition';
 import { formatDuration } from '../workflows/duration';
 import type { AttemptOutcome } from './record';
@@ -47,7 +47,7 @@ export interface Stopped<T> {
 export async function stopAttempts<T extends StopRequest>(
   executors: Record<ExecutorKind, Executor>,
   attempts: T[],
-  { concurrency, stopTimeoutMs, endBy = Infinity }: { concurrency: number; stopTimeoutMs: number; endBy?: number },
+  { concurrency, stopTimeoutMs, endBy = Infinity, readTimeoutMs = Infinity }: { concurrency: number; stopTimeoutMs: number; endBy?: number; readTimeoutMs?: number },
 ): Promise<Stopped<T>> {
   const stopped: Stopped<T> = { outcomes: [], errors: [] };
   const statuses = await readStatuses(executors, attempts.filter((a) => !a.status), concurrency, endBy);
@@ -67,8 +67,8 @@ export async function stopAttempts<T extends StopRequest>(
           const overdue = `its execution ${a.execution_name} was asked to stop but still ran ${formatDuration(stopTimeoutMs)} later`;
           return void stopped.outcomes.push(a.stopOverdue ? endAnyway(a, overdue) : { ...attemptOf(a), outcome: 'checked' });
         }
-        // Too late in the tick's budget for a call: the next tick asks again.
-        if (endBy - performance.now() < MIN_CALL_MS) return void stopped.errors.push({ attempt: a, error: new PastDeadline() });
+        // Too late in the tick's budget for the call (deadlineWithin, as the executor reckons it): the next tick asks again.
+        if (deadlineWithin(readTimeoutMs, endBy) === 0) return void stopped.errors.push({ attempt: a, error: new PastDeadline() });
         try {
           await executors[a.executor].cancel(a.execution_name, endBy);
           stopped.outcomes.push({ ...attemptOf(a), outcome: 'stopping', stopSent: true });
