@@ -41,18 +41,23 @@ export async function within<T>(promise: Promise<T>, ms: number, carry: Carry | 
 }
 
 /**
- * Records the results of many calls in at most two statements: those in by `cut` (or all of them, when
- * they all end sooner), then the rest once they end. A batch is recorded whole when its calls end
- * together, and one hung call holds back only its own result, never its batch's.
+ * Records the outcome of many calls in at most two statements: the items whose calls have ended (`ready`)
+ * once `cut` comes, then the rest once `all` has ended; or every item at once when `all` ends first. A
+ * batch is recorded whole when its calls end together, and one hung call holds back only its own items.
+ * `cut` is `after` ms once `started` (all calls begun) resolves.
  */
-export async function recordInTwo<T, R>(calls: Promise<T>[], cut: Promise<unknown>, record: (results: T[]) => Promise<R[]>): Promise<R[]> {
-  const results = new Map<number, T>();
-  const all = Promise.all(calls.map((call, i) => call.then((result) => void results.set(i, result))));
+export async function recordInTwo<K, R>(
+  items: K[],
+  all: Promise<unknown>,
+  { started = Promise.resolve(), after }: { started?: Promise<unknown>; after: number },
+  ready: (item: K) => boolean,
+  record: (items: K[]) => Promise<R>,
+): Promise<R[]> {
   const late = Symbol('late');
-  if ((await Promise.race([all, cut.then(() => late)])) !== late) return record(calls.map((_, i) => results.get(i)!));
-  const early = [...results.keys()];
-  const first = early.length > 0 ? await record(early.map((i) => results.get(i)!)) : [];
+  const cut = started.then(() => new Promise<typeof late>((resolve) => setTimeout(() => resolve(late), after).unref()));
+  if ((await Promise.race([all, cut])) !== late) return [await record(items)];
+  const early = new Set(items.filter(ready));
+  const first = early.size > 0 ? [await record([...early])] : [];
   await all;
-  const rest = calls.map((_, i) => i).filter((i) => !early.includes(i));
-  return [...first, ...(await record(rest.map((i) => results.get(i)!)))];
+  return [...first, await record(items.filter((item) => !early.has(item)))];
 }

@@ -10,8 +10,6 @@ import { recordInTwo } from '../carry';
 import { BatchLease } from './leases';
 import { recordOutcomes, type AttemptOutcome, type RecordedOutcome } from './record';
 
-export { LEASE_MARGIN_MS };
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** How the error of a claim kept after a lost answer begins (steps/reap.ts tells why a claim was lost by it). */
@@ -48,21 +46,22 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
   let started = 0;
   let lastStarted: () => void;
   const allStarted = new Promise<void>((resolve) => (lastStarted = resolve));
-  const cut = allStarted.then(() => new Promise((resolve) => setTimeout(resolve, config.pollIntervalMs / 5).unref()));
+  const outcomes = new Map<ClaimedTask, AttemptOutcome>();
   const calls = claimed.map((task) =>
     limit(async (): Promise<AttemptOutcome> => {
       if (++started === claimed.length) lastStarted();
       const base = { id: task.id, attempt: task.attempt, leaseToken: task.leaseToken };
       const labels = { run_id: task.runId, task_id: task.id, workflow: task.workflow };
+      const unsent = (error: string, delayMs = 0): AttemptOutcome => ({ ...base, outcome: 'requeue', delayMs, error: `not sent: ${error}` });
       while (pausedUntil > performance.now() && paused <= config.claimLeaseMs) await sleep(pausedUntil - performance.now());
-      if (paused > config.claimLeaseMs) return { ...base, outcome: 'requeue', delayMs: faultRetryDelay(), error: 'not sent: out of quota for longer than a lease' };
-      if (deadlineWithin(config.timeouts.dispatch, ctx.endBy) === 0) return { ...base, outcome: 'requeue', delayMs: 0, error: "not sent: the tick's budget was spent" };
-      if (!(await lease.room(task.id, config.timeouts.dispatch))) {
-        return { ...base, outcome: 'requeue', delayMs: 0, error: 'not sent: its claim would have expired during the call' };
-      }
-      // Its own deadline, or what is left of the tick's budget when that is less.
-      const timeoutMs = deadlineWithin(config.timeouts.dispatch, ctx.endBy);
-      if (timeoutMs === 0) return { ...base, outcome: 'requeue', delayMs: 0, error: "not sent: the tick's budget was spent" };
+      if (paused > config.claimLeaseMs) return unsent('out of quota for longer than a lease', faultRetryDelay());
+      // Its own deadline, or what is left of the tick's budget when that is less (checked again after a
+      // renewal, which takes time).
+      const budgetLeft = () => deadlineWithin(config.timeouts.dispatch, ctx.endBy);
+      if (budgetLeft() === 0) return unsent("the tick's budget was spent");
+      if (!(await lease.room(task.id, config.timeouts.dispatch))) return unsent('its claim would have expired during the call');
+      const timeoutMs = budgetLeft();
+      if (timeoutMs === 0) return unsent("the tick's budget was spent");
       const sentAt = performance.now();
       try {
         const executionName = await executors[task.spec.executor].dispatch({
@@ -89,7 +88,11 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
       }
     }),
   );
-  return recordInTwo(calls, cut, (outcomes) => recordOutcomes(ctx.db, outcomes));
+  const all = Promise.all(calls.map((call, i) => call.then((outcome) => void outcomes.set(claimed[i], outcome))));
+  const parts = await recordInTwo(claimed, all, { started: allStarted, after: config.pollIntervalMs / 5 }, (task) => outcomes.has(task), (tasks) =>
+    recordOutcomes(ctx.db, tasks.map((task) => outcomes.get(task)!)),
+  );
+  return parts.flat();
 }
 
 /** What a dispatch error means for the task (see dispatchTasks). */

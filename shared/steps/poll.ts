@@ -1,3 +1,4 @@
+import { recordInTwo } from '../carry';
 import type { TickContext } from '../context';
 import { errorText } from '../errors';
 import { ON_EXECUTION_STATUSES, RUN_CANCELLED, sqlList, type RunStatus } from '../lifecycle';
@@ -76,22 +77,18 @@ export async function checkInFlight(ctx: TickContext, rows: InFlightTask[]): Pro
   // checks are recorded together once all are read, or, when some call is slow (a listing held to its
   // deadline), those read within a fifth of a poll interval first and the rest when they are read: a
   // slow call holds back only its own executions.
-  const read = new Map<string, ExecutionStatus | Error>();
-  const reading = readStatuses(executors, rows, config.statusConcurrency, ctx.endBy, (name, status) => read.set(name, status));
-  const cut = new Promise((resolve) => setTimeout(resolve, config.pollIntervalMs / 5).unref());
-  const early = await Promise.race([reading, cut.then(() => undefined)]);
-  if (early) return settleChecks(ctx, rows, early);
-  const first = await settleChecks(ctx, rows.filter((t) => read.has(t.execution_name)), read);
-  const statuses = await reading;
-  const rest = await settleChecks(ctx, rows.filter((t) => !first.settled.has(t.id)), statuses);
-  return { checked: rows.length, recorded: [...first.recorded, ...rest.recorded], errors: first.errors + rest.errors };
+  // Statuses as they are read, then all of them (some are only known at the end: a fault that failed a
+  // whole executor's reads).
+  let statuses = new Map<string, ExecutionStatus | Error>();
+  const all = readStatuses(executors, rows, config.statusConcurrency, ctx.endBy, (name, status) => statuses.set(name, status)).then((read) => (statuses = read));
+  const parts = await recordInTwo(rows, all, { after: config.pollIntervalMs / 5 }, (t) => statuses.has(t.execution_name), (part) => settleChecks(ctx, part, statuses));
+  return { checked: rows.length, recorded: parts.flatMap((p) => p.recorded), errors: parts.reduce((n, p) => n + p.errors, 0) };
 }
 
 /** Records what the statuses read say of these tasks (see checkInFlight), in one statement. */
-async function settleChecks(ctx: TickContext, rows: InFlightTask[], statuses: Map<string, ExecutionStatus | Error>): Promise<PollResult & { settled: Set<string> }> {
+async function settleChecks(ctx: TickContext, rows: InFlightTask[], statuses: Map<string, ExecutionStatus | Error>): Promise<PollResult> {
   const { config, executors } = ctx;
-  const settled = new Set(rows.map((t) => t.id));
-  if (rows.length === 0) return { checked: 0, recorded: [], errors: 0, settled };
+  if (rows.length === 0) return { checked: 0, recorded: [], errors: 0 };
   let errors = 0;
   const unread = (task: InFlightTask, err: unknown): AttemptOutcome => {
     errors++;
@@ -113,7 +110,7 @@ async function settleChecks(ctx: TickContext, rows: InFlightTask[], statuses: Ma
     errors++;
     log('WARNING', `${attempt.execution_name} not stopped: ${errorText(error)}`, { run_id: attempt.task.run_id, task_id: attempt.id });
   }
-  return { checked: rows.length, recorded: await recordOutcomes(ctx.db, [...outcomes, ...stopped.outcomes]), errors, settled };
+  return { checked: rows.length, recorded: await recordOutcomes(ctx.db, [...outcomes, ...stopped.outcomes]), errors };
 }
 
 /** Why poll stops an attempt, as the end it will have: its run was cancelled, or it ran past its timeout. */

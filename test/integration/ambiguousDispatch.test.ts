@@ -1,6 +1,6 @@
 import { expandPendingRuns } from '../../shared/steps/expand';
 import { claimReadyTasks } from '../../shared/steps/claim';
-import { LEASE_MARGIN_MS } from '../../shared/steps/dispatch';
+import { LEASE_MARGIN_MS } from '../../shared/config';
 import { tick } from '../../shared/tick';
 import type { TickSummary } from '../../shared/cycle';
 import { startCloudRunEmulator, type CloudRunEmulator, type FaultPlan } from '../helpers/cloudRunEmulator';
