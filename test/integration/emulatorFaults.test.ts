@@ -1,19 +1,26 @@
-import { JobsClient } from '@google-cloud/run';
-import { PassThroughClient } from 'google-auth-library';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { createCloudRunClients } from '../../shared/executors/cloudRunClients';
 import { startCloudRunEmulator, type CloudRunEmulator } from '../helpers/cloudRunEmulator';
 import { faultPicker, faultsPicker, type FaultPlan } from '../helpers/emulatorFaults';
 
 const JOB = 'projects/p1/locations/europe-west1/jobs/nightly';
 const run = (taskId: string) => ({ name: JOB, overrides: { containerOverrides: [{ env: [{ name: 'TICKRUN_TASK_ID', value: taskId }] }] } });
 
-/** The real client in REST mode, as the executor builds it, with its deadline on every call. */
-function client(emulator: CloudRunEmulator, timeoutMs: number): JobsClient {
-  const [hostname, port] = emulator.host.split(':');
-  return new JobsClient({
-    fallback: true, protocol: 'http', apiEndpoint: hostname, port: Number(port),
-    // google-gax types authClient with its own nested google-auth-library.
-    authClient: new PassThroughClient({ transporterOptions: { fetchImplementation: fetch, timeout: timeoutMs } }) as never,
-  });
+/**
+ * The real client in REST mode, built as the executor builds it, with its deadline on every call. Not
+ * gaxios's own `timeout`: it joins its timer to gax's signal with AbortSignal.any, and in a full CI run
+ * that deadline once never fired, so a held call outlived the test (see the garbage-collection case).
+ */
+function client(emulator: CloudRunEmulator, timeoutMs: number) {
+  const clients = createCloudRunClients({ emulatorHost: emulator.host });
+  return {
+    runJob: (request: ReturnType<typeof run>) => clients.jobs.runJob(request, clients.callOptions(timeoutMs)),
+    close: async () => {
+      await clients.jobs.close();
+      await clients.executions.close();
+    },
+  };
 }
 
 describe('emulator faults', () => {
@@ -31,6 +38,28 @@ describe('emulator faults', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
     expect(emulator.injected.hang).toBe(1);
     expect(emulator.executions).toEqual([]);
+    await jobs.close();
+  });
+
+  it('hang: the deadline holds while garbage is collected during the call', async () => {
+    // Node 20 can collect a signal made by AbortSignal.any while it is still awaited, and its abort is
+    // then never seen: with gaxios's own timeout this call was still held 3 s later. Ours must end.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    emulator.setFaults({ rate: 1, kinds: ['hang'], rpcs: ['runJob'] });
+    const jobs = client(emulator, 300);
+    const collecting = setInterval(gc, 20);
+    let watch: NodeJS.Timeout | undefined;
+    const started = Date.now();
+    const outcome = await Promise.race([
+      jobs.runJob(run('g')).then(() => 'answered', () => 'ended'),
+      new Promise((resolve) => (watch = setTimeout(() => resolve('still held'), 3000))),
+    ]).finally(() => {
+      clearInterval(collecting);
+      clearTimeout(watch);
+    });
+    expect(outcome).toBe('ended');
+    expect(Date.now() - started).toBeLessThan(2000);
     await jobs.close();
   });
 
