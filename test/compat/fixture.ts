@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { MIGRATIONS_DIR } from '../../shared/migrate';
 
@@ -37,9 +36,6 @@ export const COMPAT_DIR = path.join(MIGRATIONS_DIR, 'compat');
 
 /** The number of a migration or fixture file name: "0007_stopping.sql" → 7. */
 export const migrationNumber = (name: string): number => Number(/^(\d{4})/.exec(name)?.[1] ?? NaN);
-
-/** The migration files, in the order they run. */
-export const migrationFiles = (): string[] => fs.readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.sql')).sort();
 
 /** The fixture file of a release whose newest migration has this number: compat/0007.json. */
 export const fixturePath = (n: number): string => path.join(COMPAT_DIR, `${String(n).padStart(4, '0')}.json`);

@@ -1,18 +1,19 @@
 import fs from 'node:fs';
 import { startCloudRunEmulator } from '../helpers/cloudRunEmulator';
 import { createHarness } from '../helpers/harness';
-import { fixturePath, migrationFiles, migrationNumber } from './fixture';
+import { migrationNames } from '../../shared/migrate';
+import { fixturePath, migrationNumber } from './fixture';
 import { recordStatements } from './recorder';
 import { runWorkload, workloadEnv } from './workload';
 
 // Run by `npm run record-statements` (scripts/record-statements.js), never by the suite: it writes the
 // fixture of the release as the checkout has it, named after its newest migration (migrations/README.md).
 it('records the statements of this release', async () => {
-  const newest = migrationFiles().at(-1)!;
+  const newest = migrationNames().at(-1)!;
   const emu = await startCloudRunEmulator();
   const h = await createHarness(workloadEnv(emu));
   try {
-    const recording = recordStatements(new URL(h.db.url).pathname.slice(1), newest.replace(/\.sql$/, ''));
+    const recording = recordStatements(new URL(h.db.url).pathname.slice(1), newest);
     const done = await runWorkload(h, emu).finally(() => recording.stop());
     const fixture = recording.stop();
     // The fixture is only as good as the workload was: each kind of work it stands for happened.

@@ -1,10 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Pool } from 'pg';
-import { runner } from 'node-pg-migrate';
-import { MIGRATIONS_DIR } from '../../shared/migrate';
+import { migrate, migrationNames, MIGRATIONS_DIR } from '../../shared/migrate';
 import { findContractions, UnknownStatementError, type Migration } from '../compat/contractions';
-import { fixturePath, migrationFiles, migrationNumber } from '../compat/fixture';
+import { fixturePath, migrationNumber } from '../compat/fixture';
 import { createTestDatabase } from '../helpers/db';
 
 // migrations/README.md: every migration is expand-only, or marked breaking and raises the oldest tick the
@@ -13,7 +12,7 @@ const RULE_FROM = 8;
 /** The release the rule starts from: its tick is the oldest 0008 lets run, and its statements are recorded. */
 const FIRST_RULED_TICK = 7;
 
-const migrations: Migration[] = migrationFiles().map((f) => ({ name: f.replace(/\.sql$/, ''), sql: fs.readFileSync(path.join(MIGRATIONS_DIR, f), 'utf8') }));
+const migrations: Migration[] = migrationNames().map((name) => ({ name, sql: fs.readFileSync(path.join(MIGRATIONS_DIR, `${name}.sql`), 'utf8') }));
 const ruled = migrations.filter((m) => migrationNumber(m.name) >= RULE_FROM);
 const markedBreaking = (m: Migration) => /^-- Breaking: \S/m.test(m.sql);
 
@@ -50,18 +49,16 @@ describe('the migration rule', () => {
     const admin = new Pool({ connectionString: process.env.TICKRUN_TEST_PG_URL, max: 1 });
     await admin.query('create database migration_rule');
     const pool = new Pool({ connectionString: process.env.TICKRUN_TEST_PG_URL!.replace(/\/tickrun$/, '/migration_rule'), max: 1 });
-    const client = await pool.connect();
     try {
-      await runner({ dbClient: client, dir: MIGRATIONS_DIR, direction: 'up', migrationsTable: 'tickrun_migrations', count: RULE_FROM - 1, log: () => {} });
+      await migrate(pool, { count: RULE_FROM - 1 });
       let oldest = FIRST_RULED_TICK;
       for (const m of ruled) {
-        await runner({ dbClient: client, dir: MIGRATIONS_DIR, direction: 'up', migrationsTable: 'tickrun_migrations', count: 1, log: () => {} });
+        expect(await migrate(pool, { count: 1 })).toEqual([m.name]);
         if (markedBreaking(m)) oldest = migrationNumber(m.name);
-        const { rows } = await client.query('select version, oldest_tick from tickrun_schema');
+        const { rows } = await pool.query('select version, oldest_tick from tickrun_schema');
         expect({ migration: m.name, rows }).toEqual({ migration: m.name, rows: [{ version: migrationNumber(m.name), oldest_tick: oldest }] });
       }
     } finally {
-      client.release();
       await pool.end();
       await admin.query('drop database migration_rule with (force)');
       await admin.end();
