@@ -1,5 +1,6 @@
 import { Pool } from 'pg';
 import { migrate, migrationNames } from '../../shared/migrate';
+import { SCHEMA_VERSION } from '../../shared/schemaVersion';
 import { triggerRun } from '../../shared/operator/trigger';
 import { tick } from '../../shared/tick';
 import { migrationNumber } from '../compat/fixture';
@@ -25,6 +26,10 @@ async function everything(pool: Pool, emu: CloudRunEmulator) {
     executions: emu.executions.length,
   };
 }
+
+it("the tick's SCHEMA_VERSION is the newest migration's number: a release that adds one cannot forget it", () => {
+  expect(SCHEMA_VERSION).toBe(newest);
+});
 
 describe('a tick refuses a schema it does not fit', () => {
   let emu: CloudRunEmulator;
