@@ -7,8 +7,9 @@ import { runner } from 'node-pg-migrate';
 export const MIGRATIONS_DIR = path.resolve(__dirname, '..', 'migrations');
 
 /**
- * node-pg-migrate runs every file of its folder; only the .sql ones are migrations (README.md states their
- * rule, compat/ holds each release's statements).
+ * node-pg-migrate runs every file of its folder but those matching `ignorePattern`
+ * (https://salsita.github.io/node-pg-migrate/api); only the .sql ones are migrations (README.md states
+ * their rule, compat/ holds each release's statements).
  */
 const NOT_A_MIGRATION = '(?!.*\\.sql$).*';
 

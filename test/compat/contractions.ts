@@ -178,7 +178,8 @@ function alterExisting(cmd: any, table: string, schema: Schema, added: Added): s
       const check = c.contype === 'CONSTR_CHECK';
       const cols: string[] = check ? columnsOf(c.raw_expr) : (c.contype === 'CONSTR_FOREIGN' ? c.fk_attrs : c.keys ?? []).map(sval);
       // Over columns the previous tick leaves null, a CHECK or a foreign key passes and a unique key never
-      // collides. NOT VALID spares the rows already there, not that tick's next writes: no exception for it.
+      // collides. NOT VALID spares the rows already there, not that tick's next writes ("still enforced
+      // against subsequent inserts or updates", postgresql.org/docs/17/sql-altertable.html): no exception for it.
       const safe = check ? allNew(table, cols, added) && !testsNull(c.raw_expr) : c.contype !== 'CONSTR_PRIMARY' && spared(table, cols, added, c.nulls_not_distinct);
       return safe ? [] : [`adds the constraint ${c.conname ?? c.contype} on ${table} (${cols.join(', ')}), which the previous tick's writes may violate`];
     }
