@@ -4,11 +4,8 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { COMPAT_DIR, migrationNumber, type StatementFixture } from '../compat/fixture';
 import { replayStatements } from '../compat/replay';
 
-/** The oldest tick the schema lets run (tickrun_schema.oldest_tick); 0 before the schema kept one. */
-async function oldestTick(pool: Pool): Promise<number> {
-  const { rows } = await pool.query("select to_regclass('tickrun_schema') is not null as kept");
-  return rows[0].kept ? (await pool.query('select oldest_tick from tickrun_schema')).rows[0].oldest_tick : 0;
-}
+/** The oldest tick the schema lets run (tickrun_schema.oldest_tick, migrations/README.md). */
+const oldestTick = async (pool: Pool): Promise<number> => (await pool.query('select oldest_tick from tickrun_schema')).rows[0].oldest_tick;
 
 const fixtures = fs.readdirSync(COMPAT_DIR).filter((f) => f.endsWith('.json')).sort();
 const load = (file: string): StatementFixture => JSON.parse(fs.readFileSync(`${COMPAT_DIR}/${file}`, 'utf8'));
