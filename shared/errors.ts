@@ -53,3 +53,14 @@ export function isDataError(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
 }
+
+/**
+ * The database's schema does not fit this tick (shared/schemaVersion.ts): a real failure (HTTP 500, logged
+ * once as an ERROR), which every tick meets until the migration or the deploy it names is done.
+ */
+export class SchemaVersionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SchemaVersionError';
+  }
+}

@@ -1,5 +1,9 @@
 import type { TickContext } from '../context';
 import { ON_EXECUTION_STATUSES, sqlList, UNFINISHED_TASK_STATUSES } from '../lifecycle';
+import { checkSchemaVersion } from '../schemaVersion';
+
+/** SQLSTATE undefined_table. */
+const UNDEFINED_TABLE = '42P01';
 
 // Which steps of the cycle have work, one probe per step, each the first row of its step's own index (or
 // its statement's own condition): a few index lookups however large the tables.
@@ -18,8 +22,11 @@ import { ON_EXECUTION_STATUSES, sqlList, UNFINISHED_TASK_STATUSES } from '../lif
 // table instead and read every older row before the first match (test/integration/complete.test.ts).
 // A probe may say yes when its step then finds nothing, never no when it has work: a step that learns
 // a new kind of work needs its probe here too, or a cycle would skip it.
+// The schema's version comes first, in the same round trip: a tick that does not fit the schema stops
+// before any step (schemaVersion.ts).
 export const PROBE_SQL = `
-select exists (select 1 from workflows where next_slot_at <= $1 and not paused) as due,
+select (select version from tickrun_schema) as schema_version, (select oldest_tick from tickrun_schema) as oldest_tick,
+       exists (select 1 from workflows where next_slot_at <= $1 and not paused) as due,
        (select 1 from runs where status = 'pending' order by status, created_at desc, id desc limit 1) is not null as pending,
        (select (extract(epoch from min(lease_until) - now()) * 1000)::float8 from tasks where status = 'claimed') as next_lease_end_ms,
        (select (extract(epoch from next_attempt_at - now()) * 1000)::float8 from tasks
@@ -59,8 +66,13 @@ export interface Work {
  * would find nothing: the round trips of a cycle follow the kinds of work there are, never the batch.
  */
 export async function probeForWork(ctx: TickContext): Promise<Work> {
-  const { rows } = await ctx.db.query(PROBE_SQL, [ctx.clock()], 'tickrun_probe');
+  const { rows } = await ctx.db.query(PROBE_SQL, [ctx.clock()], 'tickrun_probe').catch((err: { code?: string; message?: string }) => {
+    // A database migrated before 0008 has no tickrun_schema: it lacks migrations, like one at an older version.
+    if (err.code === UNDEFINED_TABLE && err.message?.includes('"tickrun_schema"')) checkSchemaVersion(null, null);
+    throw err;
+  });
   const r = rows[0];
+  checkSchemaVersion(r.schema_version, r.oldest_tick);
   const nextLeaseEndMs: number | null = r.next_lease_end_ms;
   return {
     due: r.due, pending: r.pending, expired: nextLeaseEndMs !== null && nextLeaseEndMs < 0, nextLeaseEndMs, nextReadyMs: r.next_ready_ms, ready: r.ready,

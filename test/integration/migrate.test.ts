@@ -1,7 +1,5 @@
 import { Pool } from 'pg';
-import fs from 'node:fs';
-import { runner } from 'node-pg-migrate';
-import { migrate, MIGRATIONS_DIR } from '../../shared/migrate';
+import { migrate, migrationNames } from '../../shared/migrate';
 
 describe('migrate', () => {
   const admin = new Pool({ connectionString: process.env.TICKRUN_TEST_PG_URL, max: 1 });
@@ -20,7 +18,7 @@ describe('migrate', () => {
 
   it('applies every migration once when two migrators race, and is a no-op the second time', async () => {
     const [a, b] = await Promise.all([migrate(pool), migrate(pool)]);
-    const all = fs.readdirSync(MIGRATIONS_DIR).map((f) => f.replace(/\.sql$/, '')).sort();
+    const all = migrationNames();
     expect(all.length).toBeGreaterThan(1);
     // Each migration applied exactly once, by one migrator or the other.
     expect([...a, ...b].sort()).toEqual(all);
@@ -36,12 +34,7 @@ describe('migrate', () => {
     const db = new Pool({ connectionString: process.env.TICKRUN_TEST_PG_URL!.replace(/\/tickrun$/, '/migrate_0005'), max: 1 });
     db.on('error', () => {});
     try {
-      const client = await db.connect();
-      try {
-        await runner({ dbClient: client, dir: MIGRATIONS_DIR, direction: 'up', migrationsTable: 'tickrun_migrations', count: 4, log: () => {} });
-      } finally {
-        client.release();
-      }
+      await migrate(db, { count: 4 });
       await db.query(`
         insert into workflows (name, definition, version, hash) values ('w', '{}', 1, 'h');
         insert into runs (id, workflow, workflow_version, definition, status) values ('00000000-0000-4000-8000-000000000001', 'w', 1, '{}', 'running');
@@ -51,7 +44,7 @@ describe('migrate', () => {
           ('00000000-0000-4000-8000-0000000000a1', '00000000-0000-4000-8000-000000000001', 1, 'failed', 'e1', '2026-01-01 00:00:00+00', '2026-01-01 00:00:01+00', '2026-01-01 00:00:05+00', 'boom'),
           ('00000000-0000-4000-8000-0000000000a1', '00000000-0000-4000-8000-000000000001', 2, 'running', 'e2', '2026-01-01 00:00:10+00', '2026-01-01 00:00:11+00', null, null);`);
       // 0005 and every migration after it, in order.
-      const after0004 = fs.readdirSync(MIGRATIONS_DIR).map((f) => f.replace(/\.sql$/, '')).sort().slice(4);
+      const after0004 = migrationNames().slice(4);
       expect(after0004[0]).toBe('0005_fewer_writes');
       expect(await migrate(db)).toEqual(after0004);
       const { rows: tasks } = await db.query('select status, attempt, dispatched_at from tasks');
