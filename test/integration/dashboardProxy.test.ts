@@ -1,0 +1,113 @@
+import http from 'node:http';
+import { job } from '../helpers/dashboard';
+import { createHarness, type Harness } from '../helpers/harness';
+import { serveDashboardFunction, startServicesProxy, type DashboardFunction, type ServicesProxy } from '../helpers/servicesProxy';
+
+/** An answer through the proxy: status, headers, and the body parsed when it is JSON. */
+interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: any;
+}
+
+/** A request to the proxy's port with exactly these headers, Host included, as a browser sends it. */
+function send(proxy: ServicesProxy, method: string, path: string, headers: Record<string, string>, body?: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: proxy.port, method, path, headers: { ...(body !== undefined && { 'content-length': String(Buffer.byteLength(body)) }), ...headers } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (text += c));
+      res.on('end', () => {
+        const json = String(res.headers['content-type'] ?? '').startsWith('application/json');
+        resolve({ status: res.statusCode!, headers: res.headers, body: json ? JSON.parse(text) : text });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+// A page served as http://evil.example:PORT whose name then resolves to 127.0.0.1: the browser takes the
+// proxy for that page's own origin, so its fetch is same-origin and may carry any header without a preflight.
+const rebinding = (proxy: ServicesProxy) => ({
+  host: `evil.example:${proxy.port}`,
+  origin: `http://evil.example:${proxy.port}`,
+  'sec-fetch-site': 'same-origin',
+  'sec-fetch-mode': 'cors',
+});
+
+// The dashboard's own page, opened at the proxy's address: Chromium sends Origin on every POST.
+const ownPage = (proxy: ServicesProxy) => ({
+  host: `localhost:${proxy.port}`,
+  origin: proxy.url,
+  'sec-fetch-site': 'same-origin',
+  'sec-fetch-mode': 'cors',
+});
+
+const ACTION = { 'content-type': 'application/json', 'x-tickrun-action': '1' };
+
+describe('the dashboard function behind `gcloud run services proxy`', () => {
+  let h: Harness;
+  let fn: DashboardFunction;
+  let proxy: ServicesProxy;
+  const runCount = async () => (await h.db.pool.query('select count(*)::int as n from runs')).rows[0].n;
+  const runStatus = async (id: string) => (await h.db.pool.query('select status from runs where id = $1', [id])).rows[0].status;
+
+  beforeAll(async () => {
+    h = await createHarness();
+    await h.apply(`name: fn\ntasks:\n  a: { job: ${job('a')} }\n`);
+    fn = await serveDashboardFunction({ DATABASE_URL: h.db.url });
+    proxy = await startServicesProxy(fn.url);
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    fn?.stop();
+    await h?.close();
+  });
+
+  describe('a DNS-rebinding page on the proxy port', () => {
+    it('cannot trigger a run: 403 naming the Origin, and no run is made', async () => {
+      const before = await runCount();
+      const r = await send(proxy, 'POST', '/api/runs', { ...rebinding(proxy), ...ACTION }, JSON.stringify({ workflow: 'fn' }));
+      expect([r.status, r.body.error]).toEqual([403, expect.stringMatching(/Origin "http:\/\/evil\.example:\d+" is not the address of `gcloud run services proxy`/)]);
+      expect(await runCount()).toBe(before);
+    });
+
+    it('cannot cancel a run: 403, and the run is still pending', async () => {
+      const runId = await h.trigger('fn');
+      const r = await send(proxy, 'POST', `/api/runs/${runId}/cancel`, { ...rebinding(proxy), ...ACTION }, '{}');
+      expect(r.status).toBe(403);
+      expect(await runStatus(runId)).toBe('pending');
+      await h.db.pool.query('delete from runs where id = $1', [runId]);
+    });
+
+    it('cannot pass with Sec-Fetch-Site alone (no Origin), nor with an Origin on a loopback name without a port', async () => {
+      const { origin: _origin, ...noOrigin } = rebinding(proxy);
+      expect((await send(proxy, 'POST', '/api/runs', { ...noOrigin, ...ACTION }, '{"workflow":"fn"}')).status).toBe(403);
+      const portless = await send(proxy, 'POST', '/api/runs', { ...ownPage(proxy), origin: 'http://localhost', ...ACTION }, '{"workflow":"fn"}');
+      expect([portless.status, portless.body.error]).toEqual([403, expect.stringMatching(/Origin "http:\/\/localhost" is not the address of `gcloud run services proxy`/)]);
+      expect(await runCount()).toBe(0);
+    });
+  });
+
+  describe("the dashboard's own page at http://localhost:PORT", () => {
+    it('triggers a run and cancels it', async () => {
+      const made = await send(proxy, 'POST', '/api/runs', { ...ownPage(proxy), ...ACTION }, JSON.stringify({ workflow: 'fn', params: { day: '2026-03-01' } }));
+      expect(made.status).toBe(201);
+      const { runId } = made.body;
+      expect(await runStatus(runId)).toBe('pending');
+      const cancelled = await send(proxy, 'POST', `/api/runs/${runId}/cancel`, { ...ownPage(proxy), ...ACTION }, '{}');
+      expect(cancelled).toMatchObject({ status: 200, body: { cancelled: true, status: 'cancelled' } });
+      expect(await runStatus(runId)).toBe('cancelled');
+      await h.db.pool.query('delete from runs where id = $1', [runId]);
+    });
+
+    it('at 127.0.0.1 or [::1] too, whatever the port', async () => {
+      for (const origin of ['http://127.0.0.1:9000', 'http://[::1]:8080']) {
+        const r = await send(proxy, 'POST', '/api/runs', { ...ownPage(proxy), origin, ...ACTION }, '{"workflow":"fn"}');
+        expect(r.status).toBe(201);
+        await h.db.pool.query('delete from runs where id = $1', [r.body.runId]);
+      }
+    });
+  });
+});
