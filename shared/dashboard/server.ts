@@ -9,7 +9,7 @@ import { cancelAction, retryAction, triggerAction, type ActionDeps } from './act
 import { APP_JS } from './assets/app';
 import { PAGE_HTML } from './assets/page';
 import { STYLE_CSS } from './assets/style';
-import { checkActionRequest, checkLoopbackHost } from './guard';
+import { checkActionRequest, checkLoopbackHost, type DashboardMode } from './guard';
 import { HttpError, readJsonBody, sendJson } from './http';
 import { getRunDetail, parseTaskFilter } from './runDetail';
 import { listRunSummaries, parseRunFilter } from './runList';
@@ -76,8 +76,8 @@ const ROUTES: [string, RegExp, Route][] = [
   ['POST', /^\/api\/runs\/([^/]+)\/retry$/, async (d, _req, _url, [id]) => retryAction(d, id)],
 ];
 
-async function route(deps: DashboardDeps, req: IncomingMessage, res: ServerResponse, opts: { loopbackOnly: boolean }): Promise<void> {
-  if (opts.loopbackOnly) checkLoopbackHost(req);
+async function route(deps: DashboardDeps, req: IncomingMessage, res: ServerResponse, mode: DashboardMode): Promise<void> {
+  if (mode === 'local') checkLoopbackHost(req);
   const url = new URL(req.url ?? '/', 'http://dashboard');
   const method = req.method ?? 'GET';
   const page = ASSETS[url.pathname === '/index.html' ? '/' : url.pathname];
@@ -92,21 +92,22 @@ async function route(deps: DashboardDeps, req: IncomingMessage, res: ServerRespo
     res.setHeader('allow', matches.map((r) => r.m).join(', '));
     throw new HttpError(405, `use ${matches.map((r) => r.m).join(' or ')} for ${url.pathname}`);
   }
-  if (method === 'POST') checkActionRequest(req);
+  if (method === 'POST') checkActionRequest(req, mode);
   const { status, body } = await match.handler(deps, req, url, match.params!.slice(1).map(decodeURIComponent));
   sendJson(res, status, body);
 }
 
 /**
  * The dashboard as one request handler, for node:http (`tickrun dev`) and for functions-framework
- * (Express passes its own request and response, which extend node's). `loopbackOnly` refuses any Host
- * but this machine's: the local server has no other guard, while in Google Cloud IAM stands in front.
+ * (Express passes its own request and response, which extend node's). `local` refuses any Host but this
+ * machine's: the local server has no other guard. `cloud`, the default, sits behind IAM and is reached
+ * through `gcloud run services proxy`, whose address its actions must come from (guard.ts).
  */
-export function dashboardHandler(deps: DashboardDeps, opts: { loopbackOnly?: boolean } = {}): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
-  const options = { loopbackOnly: opts.loopbackOnly ?? false };
+export function dashboardHandler(deps: DashboardDeps, opts: { mode?: DashboardMode } = {}): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const mode = opts.mode ?? 'cloud';
   return async (req, res) => {
     try {
-      await route(deps, req, res, options);
+      await route(deps, req, res, mode);
     } catch (err) {
       if (res.headersSent) return void res.end();
       if (err instanceof HttpError) return sendJson(res, err.status, { error: err.message });
@@ -127,7 +128,7 @@ export interface DashboardServer {
 
 /** Serves the dashboard on 127.0.0.1 (port 0: a free one), for `tickrun dev` and the tests. */
 export async function startDashboardServer(deps: DashboardDeps, opts: { port: number }): Promise<DashboardServer> {
-  const server = http.createServer(dashboardHandler(deps, { loopbackOnly: true }));
+  const server = http.createServer(dashboardHandler(deps, { mode: 'local' }));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, '127.0.0.1', () => {
