@@ -90,6 +90,43 @@ describe('the dashboard function behind `gcloud run services proxy`', () => {
     });
   });
 
+  describe('reads of the JSON API', () => {
+    // A same-origin GET carries no Origin; the dashboard's page sends its Referer (referrer-policy same-origin).
+    const pageRead = (proxy: ServicesProxy) => ({ host: `localhost:${proxy.port}`, referer: `${proxy.url}/`, 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'cors' });
+    let runId: string;
+    beforeAll(async () => {
+      runId = await h.trigger('fn', { secret: 'launch-codes' });
+    });
+    afterAll(() => h.db.pool.query('delete from runs where id = $1', [runId]));
+
+    it.each(['/api/runs', '/api/workflows', 'RUN'])('a rebinding page cannot read %s: 403, no data', async (path) => {
+      const r = await send(proxy, 'GET', path === 'RUN' ? `/api/runs/${runId}` : path, { host: `evil.example:${proxy.port}`, referer: `http://evil.example:${proxy.port}/`, 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'cors' });
+      expect(r.status).toBe(403);
+      expect(r.body.error).toMatch(/reads of the API are answered only to the dashboard's own page/);
+      expect(JSON.stringify(r.body)).not.toMatch(/launch-codes|"fn"|runs"/);
+      const noReferer = await send(proxy, 'GET', path === 'RUN' ? `/api/runs/${runId}` : path, { host: `evil.example:${proxy.port}`, 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'cors' });
+      expect(noReferer.status).toBe(403);
+    });
+
+    it("the dashboard's own page reads them", async () => {
+      const list = await send(proxy, 'GET', '/api/runs', pageRead(proxy));
+      expect([list.status, list.body.runs.map((r: any) => r.id)]).toEqual([200, [runId]]);
+      expect((await send(proxy, 'GET', `/api/runs/${runId}`, pageRead(proxy))).body.run.params).toEqual({ secret: 'launch-codes' });
+      expect((await send(proxy, 'GET', '/api/workflows', pageRead(proxy))).status).toBe(200);
+    });
+
+    it('an address typed in the browser (Sec-Fetch-Site: none) and a client that is not a browser (curl) read them', async () => {
+      expect((await send(proxy, 'GET', '/api/runs', { host: `localhost:${proxy.port}`, 'sec-fetch-site': 'none', 'sec-fetch-mode': 'navigate' })).status).toBe(200);
+      expect((await send(proxy, 'GET', '/api/runs', { host: `localhost:${proxy.port}` })).status).toBe(200);
+    });
+
+    it("serves the page itself to anyone who reaches it (it holds no data) with a referrer policy that lets its own requests name it", async () => {
+      const page = await send(proxy, 'GET', '/', { host: `evil.example:${proxy.port}`, 'sec-fetch-site': 'none' });
+      expect(page.status).toBe(200);
+      expect(page.headers['referrer-policy']).toBe('same-origin');
+    });
+  });
+
   describe("the dashboard's own page at http://localhost:PORT", () => {
     it('triggers a run and cancels it', async () => {
       const made = await send(proxy, 'POST', '/api/runs', { ...ownPage(proxy), ...ACTION }, JSON.stringify({ workflow: 'fn', params: { day: '2026-03-01' } }));
