@@ -62,6 +62,8 @@ export function checkActionRequest(req: IncomingMessage, mode: DashboardMode): v
   if (originHost !== req.headers.host) throw new HttpError(403, `Origin "${origin}" is not this dashboard (${req.headers.host ?? 'no Host'})`);
 }
 
+const PROXY_HINT = 'open the dashboard through `gcloud run services proxy SERVICE --region REGION` at http://localhost:8080/';
+
 /**
  * Behind the proxy the Host is the service's run.app name whatever the browser asked for, and the browser
  * counts as same-origin any page of the proxy's host and port: a page served as http://evil.example:8080
@@ -75,7 +77,24 @@ export function checkActionRequest(req: IncomingMessage, mode: DashboardMode): v
  */
 function checkProxyOrigin(req: IncomingMessage): void {
   const origin = req.headers.origin;
-  const example = 'open the dashboard through `gcloud run services proxy SERVICE --region REGION` at http://localhost:8080/';
-  if (!origin) throw new HttpError(403, `actions need an Origin header on the loopback address of \`gcloud run services proxy\`, e.g. Origin: http://localhost:8080: ${example}`);
-  if (!isProxyAddress(origin)) throw new HttpError(403, `Origin "${origin}" is not the address of \`gcloud run services proxy\` (http://localhost:PORT, http://127.0.0.1:PORT or http://[::1]:PORT): ${example}`);
+  if (!origin) throw new HttpError(403, `actions need an Origin header on the loopback address of \`gcloud run services proxy\`, e.g. Origin: http://localhost:8080: ${PROXY_HINT}`);
+  if (!isProxyAddress(origin)) throw new HttpError(403, `Origin "${origin}" is not the address of \`gcloud run services proxy\` (http://localhost:PORT, http://127.0.0.1:PORT or http://[::1]:PORT): ${PROXY_HINT}`);
+}
+
+/**
+ * Answers a read of the JSON API behind the proxy only to the dashboard's own page: a rebinding page
+ * (above) is same-origin and could read every run, its params and errors. A same-origin GET carries no
+ * Origin, so the page sends its Referer (referrer-policy same-origin, server.ts), which a script cannot
+ * point at another origin than its own. A typed address (Sec-Fetch-Site: none) is the user's own, and a
+ * client that sends no Sec-Fetch-Site is not a browser a page could drive (curl, a script).
+ *
+ * What is left: a browser too old to send Sec-Fetch-Site (Safari before 16.4, Firefox before 90) would
+ * let a rebinding page read, not act. Where that matters, put the dashboard behind IAP instead of the proxy.
+ */
+export function checkApiRead(req: IncomingMessage): void {
+  const site = req.headers['sec-fetch-site'];
+  if (site === undefined || site === 'none') return;
+  const from = req.headers.origin ?? req.headers.referer;
+  if (site === 'same-origin' && from && isProxyAddress(from)) return;
+  throw new HttpError(403, `reads of the API are answered only to the dashboard's own page on the loopback address of \`gcloud run services proxy\` (Sec-Fetch-Site "${site}", Referer ${from ? `"${from}"` : 'none'}): ${PROXY_HINT}`);
 }

@@ -9,7 +9,7 @@ import { cancelAction, retryAction, triggerAction, type ActionDeps } from './act
 import { APP_JS } from './assets/app';
 import { PAGE_HTML } from './assets/page';
 import { STYLE_CSS } from './assets/style';
-import { checkActionRequest, checkLoopbackHost, type DashboardMode } from './guard';
+import { checkActionRequest, checkApiRead, checkLoopbackHost, type DashboardMode } from './guard';
 import { HttpError, readJsonBody, sendJson } from './http';
 import { getRunDetail, parseTaskFilter } from './runDetail';
 import { listRunSummaries, parseRunFilter } from './runList';
@@ -49,7 +49,8 @@ function sendAsset(req: IncomingMessage, res: ServerResponse, a: Asset): void {
     vary: 'accept-encoding',
     'x-content-type-options': 'nosniff',
     'content-security-policy': CSP,
-    'referrer-policy': 'no-referrer',
+    // The page's own requests name it (the cloud guard reads it); links to other sites still carry nothing.
+    'referrer-policy': 'same-origin',
   };
   if (req.headers['if-none-match'] === a.etag) {
     res.writeHead(304, headers);
@@ -93,6 +94,7 @@ async function route(deps: DashboardDeps, req: IncomingMessage, res: ServerRespo
     throw new HttpError(405, `use ${matches.map((r) => r.m).join(' or ')} for ${url.pathname}`);
   }
   if (method === 'POST') checkActionRequest(req, mode);
+  else if (mode === 'cloud') checkApiRead(req);
   const { status, body } = await match.handler(deps, req, url, match.params!.slice(1).map(decodeURIComponent));
   sendJson(res, status, body);
 }
