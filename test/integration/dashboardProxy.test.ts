@@ -127,6 +127,20 @@ describe('the dashboard function behind `gcloud run services proxy`', () => {
     });
   });
 
+  it.each([
+    ['a list', 'GET', '/api/runs', 200],
+    ['a bad parameter', 'GET', '/api/runs?limit=0', 400],
+    ['an unknown run', 'GET', '/api/runs/00000000-0000-4000-8000-000000000000', 404],
+    ['an unknown path', 'GET', '/api/nothing', 404],
+    ['a wrong method', 'DELETE', '/api/runs', 405],
+    ['a refused action', 'POST', '/api/runs', 403],
+  ])('answers JSON with X-Content-Type-Options: nosniff: %s (%s %s, %i)', async (_what, method, path, status) => {
+    const r = await send(proxy, method, path, { host: `localhost:${proxy.port}`, ...(method === 'POST' && { 'content-type': 'application/json' }) }, method === 'POST' ? '{}' : undefined);
+    expect(r.status).toBe(status);
+    expect(r.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(r.headers['x-content-type-options']).toBe('nosniff');
+  });
+
   describe("the dashboard's own page at http://localhost:PORT", () => {
     it('triggers a run and cancels it', async () => {
       const made = await send(proxy, 'POST', '/api/runs', { ...ownPage(proxy), ...ACTION }, JSON.stringify({ workflow: 'fn', params: { day: '2026-03-01' } }));
