@@ -11,10 +11,13 @@ export class HttpError extends Error {
   }
 }
 
-/** Writes a JSON answer; never cached, since every answer reads the database as it is now. */
+/**
+ * Writes a JSON answer; never cached, since every answer reads the database as it is now. nosniff: an
+ * answer holds user text (params, errors), which a browser must never take for HTML or a script.
+ */
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
 
