@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { job } from '../helpers/dashboard';
 import { createHarness, type Harness } from '../helpers/harness';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcpProxy';
 import { serveDashboardFunction, startServicesProxy, type DashboardFunction, type ServicesProxy } from '../helpers/servicesProxy';
 
 /** An answer through the proxy: status, headers, and the body parsed when it is JSON. */
@@ -160,5 +161,106 @@ describe('the dashboard function behind `gcloud run services proxy`', () => {
         await h.db.pool.query('delete from runs where id = $1', [r.body.runId]);
       }
     });
+  });
+});
+
+/** The JSON log lines a function wrote, parsed; other output (the framework's own) is left out. */
+function logEntries(fn: DashboardFunction): any[] {
+  return fn.logs().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+}
+
+describe('a failure inside the dashboard function', () => {
+  let h: Harness;
+  let db: TcpProxy;
+  let fn: DashboardFunction;
+  let proxy: ServicesProxy;
+  const internal = { error: 'internal error', ref: expect.stringMatching(/^[0-9a-f]{8}$/) };
+  const page = () => ({ host: `localhost:${proxy.port}`, referer: `${proxy.url}/`, 'sec-fetch-site': 'same-origin' });
+
+  beforeAll(async () => {
+    h = await createHarness();
+    await h.apply(`name: fn\ntasks:\n  a: { job: ${job('a')} }\n`);
+    // The function reaches the database through a cut-able hop, to lose it on purpose.
+    const target = new URL(h.db.url);
+    db = await startTcpProxy({ host: target.hostname, port: Number(target.port) });
+    target.port = String(db.port);
+    fn = await serveDashboardFunction({ DATABASE_URL: target.toString() });
+    proxy = await startServicesProxy(fn.url);
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    fn?.stop();
+    await db?.close();
+    await h?.close();
+  });
+
+  /** The one ERROR entry logged under `ref`. */
+  function logged(ref: string) {
+    const entries = logEntries(fn).filter((e) => e['logging.googleapis.com/labels']?.ref === ref);
+    expect(entries.map((e) => e.severity)).toEqual(['ERROR']);
+    return entries[0];
+  }
+
+  it('a read the schema cannot answer: 500 with a reference, no SQL, table or column name; the log has the error', async () => {
+    const runId = await h.trigger('fn');
+    await h.db.pool.query('alter table runs rename column params to params_moved');
+    try {
+      const r = await send(proxy, 'GET', `/api/runs/${runId}`, page());
+      expect(r.status).toBe(500);
+      expect(r.body).toEqual(internal);
+      expect(r.headers['x-content-type-options']).toBe('nosniff');
+      const entry = logged(r.body.ref);
+      expect(entry.message).toMatch(new RegExp(`^dashboard GET /api/runs/${runId} failed \\(ref ${r.body.ref}\\): column .*params.* does not exist`));
+      expect(entry.error).toMatchObject({ code: '42703' });
+      expect(entry.stack_trace).toMatch(/^error: column .*params.* does not exist\n\s+at /);
+    } finally {
+      await h.db.pool.query('alter table runs rename column params_moved to params');
+    }
+  });
+
+  it('an action on a missing table: 500 with a reference, and no run is made', async () => {
+    const before = (await h.db.pool.query('select count(*)::int as n from runs')).rows[0].n;
+    await h.db.pool.query('alter table runs rename to runs_moved');
+    try {
+      const r = await send(proxy, 'POST', '/api/runs', { ...page(), origin: proxy.url, 'content-type': 'application/json', 'x-tickrun-action': '1' }, '{"workflow":"fn"}');
+      expect([r.status, r.body]).toEqual([500, internal]);
+      expect(logged(r.body.ref).message).toMatch(/failed \(ref [0-9a-f]{8}\): relation "runs" does not exist/);
+    } finally {
+      await h.db.pool.query('alter table runs_moved rename to runs');
+    }
+    expect((await h.db.pool.query('select count(*)::int as n from runs')).rows[0].n).toBe(before);
+  });
+
+  it('the database out of reach: 500 with a reference, not the address it tried', async () => {
+    db.cut();
+    try {
+      const r = await send(proxy, 'GET', '/api/runs', page());
+      expect([r.status, r.body]).toEqual([500, internal]);
+      expect(logged(r.body.ref).message).toMatch(/failed \(ref [0-9a-f]{8}\): .*(ECONNREFUSED|ECONNRESET|terminated|closed)/i);
+    } finally {
+      db.restore();
+    }
+    expect((await send(proxy, 'GET', '/api/runs', page())).status).toBe(200);
+  });
+
+  it('keeps the 4xx messages, which are meant for the user', async () => {
+    const r = await send(proxy, 'GET', '/api/runs/12345', page());
+    expect(r).toMatchObject({ status: 400, body: { error: '"12345" is not a run id: run ids are UUIDs, as `tickrun status` lists them' } });
+  });
+});
+
+describe('a dashboard function that cannot start its instance', () => {
+  it('answers 500 with a reference, not the configuration error, which goes to the log', async () => {
+    const fn = await serveDashboardFunction({ DATABASE_URL: 'postgres://tickrun@127.0.0.1:1/tickrun', TICKRUN_POOL_SIZE: 'lots' });
+    try {
+      const r = await fetch(fn.url + '/api/runs');
+      const body = (await r.json()) as any;
+      expect([r.status, body]).toEqual([500, { error: 'internal error', ref: expect.stringMatching(/^[0-9a-f]{8}$/) }]);
+      expect(r.headers.get('x-content-type-options')).toBe('nosniff');
+      const entry = logEntries(fn).find((e) => e['logging.googleapis.com/labels']?.ref === body.ref);
+      expect(entry).toMatchObject({ severity: 'ERROR', message: expect.stringMatching(/TICKRUN_POOL_SIZE/) });
+    } finally {
+      fn.stop();
+    }
   });
 });
