@@ -1,4 +1,5 @@
 import * as functions from '@google-cloud/functions-framework';
+import { sendInternalError } from '../shared/dashboard/http';
 import { dashboardHandler } from '../shared/dashboard/server';
 import { instanceDeps } from '../shared/instance';
 
@@ -12,6 +13,7 @@ functions.http('dashboard', async (req, res) => {
   try {
     await dashboardHandler(await instanceDeps(), { mode: 'cloud' })(req, res);
   } catch (err) {
-    res.status(500).json({ error: err instanceof Error ? err.message : String(err) });
+    // The instance could not be built (configuration, the connector): the log says why, the caller gets a reference.
+    sendInternalError(req, res, err);
   }
 });

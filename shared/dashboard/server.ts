@@ -3,14 +3,13 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import zlib from 'node:zlib';
 import { NotFoundError, UsageError } from '../errors';
-import { log } from '../log';
 import { listWorkflows } from '../model/workflows';
 import { cancelAction, retryAction, triggerAction, type ActionDeps } from './actions';
 import { APP_JS } from './assets/app';
 import { PAGE_HTML } from './assets/page';
 import { STYLE_CSS } from './assets/style';
 import { checkActionRequest, checkApiRead, checkLoopbackHost, type DashboardMode } from './guard';
-import { HttpError, readJsonBody, sendJson } from './http';
+import { HttpError, readJsonBody, sendInternalError, sendJson } from './http';
 import { getRunDetail, parseTaskFilter } from './runDetail';
 import { listRunSummaries, parseRunFilter } from './runList';
 
@@ -111,13 +110,11 @@ export function dashboardHandler(deps: DashboardDeps, opts: { mode?: DashboardMo
     try {
       await route(deps, req, res, mode);
     } catch (err) {
-      if (res.headersSent) return void res.end();
-      if (err instanceof HttpError) return sendJson(res, err.status, { error: err.message });
+      // Our own 4xx messages are meant for the user; anything else is logged and answered by reference.
+      if (!res.headersSent && err instanceof HttpError) return sendJson(res, err.status, { error: err.message });
       // The read model and the operator API speak the CLI's errors: bad input, or nothing by that name.
-      if (err instanceof UsageError) return sendJson(res, err instanceof NotFoundError ? 404 : 400, { error: err.message });
-      const message = err instanceof Error ? err.message : String(err);
-      log('ERROR', `dashboard ${req.method} ${req.url} failed: ${message}`);
-      sendJson(res, 500, { error: message });
+      if (!res.headersSent && err instanceof UsageError) return sendJson(res, err instanceof NotFoundError ? 404 : 400, { error: err.message });
+      sendInternalError(req, res, err);
     }
   };
 }
