@@ -28,6 +28,20 @@ function send(proxy: ServicesProxy, method: string, path: string, headers: Recor
   });
 }
 
+/** The JSON log lines a function wrote, parsed; other output (the framework's own) is left out. */
+function logEntries(fn: DashboardFunction): any[] {
+  return fn.logs().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+}
+
+/**
+ * The entries that `pick` selects, once there are `count` of them: the function's stderr reaches this
+ * process on its own pipe, after the answer may have, so a line is waited for (2 s at most).
+ */
+async function waitForEntries(fn: DashboardFunction, pick: (e: any) => boolean, count = 1): Promise<any[]> {
+  for (let i = 0; i < 40 && logEntries(fn).filter(pick).length < count; i++) await new Promise((r) => setTimeout(r, 50));
+  return logEntries(fn).filter(pick);
+}
+
 // A page served as http://evil.example:PORT whose name then resolves to 127.0.0.1: the browser takes the
 // proxy for that page's own origin, so its fetch is same-origin and may carry any header without a preflight.
 const rebinding = (proxy: ServicesProxy) => ({
@@ -164,11 +178,6 @@ describe('the dashboard function behind `gcloud run services proxy`', () => {
   });
 });
 
-/** The JSON log lines a function wrote, parsed; other output (the framework's own) is left out. */
-function logEntries(fn: DashboardFunction): any[] {
-  return fn.logs().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
-}
-
 describe('a failure inside the dashboard function', () => {
   let h: Harness;
   let db: TcpProxy;
@@ -195,8 +204,8 @@ describe('a failure inside the dashboard function', () => {
   });
 
   /** The one ERROR entry logged under `ref`. */
-  function logged(ref: string) {
-    const entries = logEntries(fn).filter((e) => e['logging.googleapis.com/labels']?.ref === ref);
+  async function logged(ref: string) {
+    const entries = await waitForEntries(fn, (e) => e['logging.googleapis.com/labels']?.ref === ref);
     expect(entries.map((e) => e.severity)).toEqual(['ERROR']);
     return entries[0];
   }
@@ -209,7 +218,7 @@ describe('a failure inside the dashboard function', () => {
       expect(r.status).toBe(500);
       expect(r.body).toEqual(internal);
       expect(r.headers['x-content-type-options']).toBe('nosniff');
-      const entry = logged(r.body.ref);
+      const entry = await logged(r.body.ref);
       expect(entry.message).toMatch(new RegExp(`^dashboard GET /api/runs/${runId} failed \\(ref ${r.body.ref}\\): column .*params.* does not exist`));
       expect(entry.error).toMatchObject({ code: '42703' });
       expect(entry.stack_trace).toMatch(/^error: column .*params.* does not exist\n\s+at /);
@@ -224,7 +233,7 @@ describe('a failure inside the dashboard function', () => {
     try {
       const r = await send(proxy, 'POST', '/api/runs', { ...page(), origin: proxy.url, 'content-type': 'application/json', 'x-tickrun-action': '1' }, '{"workflow":"fn"}');
       expect([r.status, r.body]).toEqual([500, internal]);
-      expect(logged(r.body.ref).message).toMatch(/failed \(ref [0-9a-f]{8}\): relation "runs" does not exist/);
+      expect((await logged(r.body.ref)).message).toMatch(/failed \(ref [0-9a-f]{8}\): relation "runs" does not exist/);
     } finally {
       await h.db.pool.query('alter table runs_moved rename to runs');
     }
@@ -236,7 +245,7 @@ describe('a failure inside the dashboard function', () => {
     try {
       const r = await send(proxy, 'GET', '/api/runs', page());
       expect([r.status, r.body]).toEqual([500, internal]);
-      expect(logged(r.body.ref).message).toMatch(/failed \(ref [0-9a-f]{8}\): .*(ECONNREFUSED|ECONNRESET|terminated|closed)/i);
+      expect((await logged(r.body.ref)).message).toMatch(/failed \(ref [0-9a-f]{8}\): .*(ECONNREFUSED|ECONNRESET|terminated|closed)/i);
     } finally {
       db.restore();
     }
@@ -257,7 +266,7 @@ describe('a dashboard function that cannot start its instance', () => {
       const body = (await r.json()) as any;
       expect([r.status, body]).toEqual([500, { error: 'internal error', ref: expect.stringMatching(/^[0-9a-f]{8}$/) }]);
       expect(r.headers.get('x-content-type-options')).toBe('nosniff');
-      const entry = logEntries(fn).find((e) => e['logging.googleapis.com/labels']?.ref === body.ref);
+      const [entry] = await waitForEntries(fn, (e) => e['logging.googleapis.com/labels']?.ref === body.ref);
       expect(entry).toMatchObject({ severity: 'ERROR', message: expect.stringMatching(/TICKRUN_POOL_SIZE/) });
     } finally {
       fn.stop();
