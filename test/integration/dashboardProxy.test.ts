@@ -1,8 +1,9 @@
 import http from 'node:http';
-import { job } from '../helpers/dashboard';
+import { setLogSink } from '../../shared/log';
+import { job, startDashboard } from '../helpers/dashboard';
 import { createHarness, type Harness } from '../helpers/harness';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcpProxy';
-import { serveDashboardFunction, startServicesProxy, type DashboardFunction, type ServicesProxy } from '../helpers/servicesProxy';
+import { forwardedIdToken, serveDashboardFunction, startServicesProxy, type DashboardFunction, type ServicesProxy } from '../helpers/servicesProxy';
 
 /** An answer through the proxy: status, headers, and the body parsed when it is JSON. */
 interface Reply {
@@ -142,6 +143,49 @@ describe('the dashboard function behind `gcloud run services proxy`', () => {
     });
   });
 
+  describe('each action is logged with the principal who asked for it', () => {
+    const isAction = (e: any) => typeof e.action === 'string';
+    const act = (p: ServicesProxy, path: string, body = '{}') => send(p, 'POST', path, { ...ownPage(p), ...ACTION }, body);
+
+    it('trigger, cancel and retry: one INFO entry each with the action, its target, the answer and the email of the ID token', async () => {
+      const seen = (await waitForEntries(fn, isAction, 0)).length;
+      const made = await act(proxy, '/api/runs', JSON.stringify({ workflow: 'fn' }));
+      const { runId } = made.body;
+      expect((await act(proxy, `/api/runs/${runId}/cancel`)).status).toBe(200);
+      expect((await act(proxy, `/api/runs/${runId}/retry`)).status).toBe(409);
+      const entries = (await waitForEntries(fn, isAction, seen + 3)).slice(seen);
+      const labels = 'logging.googleapis.com/labels';
+      expect(entries).toEqual([
+        { severity: 'INFO', message: `dashboard action trigger by ada@example.com: 201`, action: 'trigger', principal: 'ada@example.com', status: 201, [labels]: { workflow: 'fn', run_id: runId } },
+        { severity: 'INFO', message: `dashboard action cancel by ada@example.com: 200`, action: 'cancel', principal: 'ada@example.com', status: 200, [labels]: { run_id: runId } },
+        { severity: 'INFO', message: `dashboard action retry by ada@example.com: 409`, action: 'retry', principal: 'ada@example.com', status: 409, [labels]: { run_id: runId } },
+      ]);
+      await h.db.pool.query('delete from runs where id = $1', [runId]);
+    });
+
+    it("names a token without an email by its subject, and a request without a token as unknown", async () => {
+      const noEmail = await startServicesProxy(fn.url, { token: forwardedIdToken({ email: undefined, email_verified: undefined, sub: '113720942805117307188' }) });
+      const noToken = await startServicesProxy(fn.url, { token: null });
+      try {
+        const seen = (await waitForEntries(fn, isAction, 0)).length;
+        await act(noEmail, '/api/runs/00000000-0000-4000-8000-000000000000/cancel');
+        await act(noToken, '/api/runs/00000000-0000-4000-8000-000000000000/cancel');
+        const entries = (await waitForEntries(fn, isAction, seen + 2)).slice(seen);
+        expect(entries.map((e) => [e.principal, e.status])).toEqual([['sub:113720942805117307188', 404], ['unknown', 404]]);
+      } finally {
+        await noEmail.close();
+        await noToken.close();
+      }
+    });
+
+    it('logs an action refused by the guard as a WARNING with the principal and the reason', async () => {
+      const seen = (await waitForEntries(fn, isAction, 0)).length;
+      await send(proxy, 'POST', '/api/runs', { ...rebinding(proxy), ...ACTION }, '{"workflow":"fn"}');
+      const [entry] = (await waitForEntries(fn, isAction, seen + 1)).slice(seen);
+      expect(entry).toMatchObject({ severity: 'WARNING', action: 'trigger', principal: 'ada@example.com', status: 403, reason: expect.stringMatching(/Origin "http:\/\/evil\.example:\d+"/) });
+    });
+  });
+
   it.each([
     ['a list', 'GET', '/api/runs', 200],
     ['a bad parameter', 'GET', '/api/runs?limit=0', 400],
@@ -270,6 +314,26 @@ describe('a dashboard function that cannot start its instance', () => {
       expect(entry).toMatchObject({ severity: 'ERROR', message: expect.stringMatching(/TICKRUN_POOL_SIZE/) });
     } finally {
       fn.stop();
+    }
+  });
+});
+
+describe('the local dashboard (`tickrun dev`)', () => {
+  it('logs its actions with the principal "local", whatever token a request carries (nothing checked it)', async () => {
+    const h = await createHarness();
+    const lines: string[] = [];
+    setLogSink((line) => lines.push(line));
+    const d = await startDashboard(h);
+    try {
+      await h.apply(`name: fn\ntasks:\n  a: { job: ${job('a')} }\n`);
+      const made = await d.action('/api/runs', { workflow: 'fn' }, { authorization: `Bearer ${forwardedIdToken({ email: 'mallory@example.com' })}` });
+      expect(made.status).toBe(201);
+      const entries = lines.map((l) => JSON.parse(l)).filter((e) => e.action);
+      expect(entries).toEqual([expect.objectContaining({ severity: 'INFO', action: 'trigger', principal: 'local', status: 201 })]);
+    } finally {
+      setLogSink(null);
+      await d.close();
+      await h.close();
     }
   });
 });
