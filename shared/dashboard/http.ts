@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { NotFoundError, UsageError } from '../errors';
 import { log } from '../log';
 
 /** An answer other than 200 that the dashboard gives on purpose: a status and a message for `{"error"}`. */
@@ -11,6 +12,17 @@ export class HttpError extends Error {
     super(message);
     this.name = 'HttpError';
   }
+}
+
+/**
+ * The status an error is answered with: ours (HttpError) as they say; the read model's and the operator
+ * API's, which speak the CLI's errors, 404 for nothing by that name and 400 for bad input; any other 500.
+ */
+export function statusOf(err: unknown): number {
+  if (err instanceof HttpError) return err.status;
+  if (err instanceof NotFoundError) return 404;
+  if (err instanceof UsageError) return 400;
+  return 500;
 }
 
 /**
