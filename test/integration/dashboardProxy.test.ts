@@ -131,9 +131,23 @@ describe('the dashboard function behind `gcloud run services proxy`', () => {
       expect((await send(proxy, 'GET', '/api/workflows', pageRead(proxy))).status).toBe(200);
     });
 
-    it('an address typed in the browser (Sec-Fetch-Site: none) and a client that is not a browser (curl) read them', async () => {
+    // Chromium sends no Sec-Fetch-* to an origin that is not potentially trustworthy (http://evil.example is
+    // not; http://localhost is), and a page may drop its Referer (fetch's referrerPolicy: 'no-referrer').
+    it.each([
+      ['its Referer', { referer: 'REFERER' }],
+      ['no Referer', {}],
+    ])('a rebinding page as Chromium sends its GET over http (no Sec-Fetch-*, %s) cannot read', async (_what, extra: Record<string, string>) => {
+      const headers = { host: `evil.example:${proxy.port}`, ...(extra.referer && { referer: `http://evil.example:${proxy.port}/` }) };
+      const r = await send(proxy, 'GET', `/api/runs/${runId}`, headers);
+      expect(r.status).toBe(403);
+      expect(JSON.stringify(r.body)).not.toMatch(/launch-codes/);
+    });
+
+    it('an address typed in the browser (Sec-Fetch-Site: none) reads them; curl does when it names the proxy in Referer', async () => {
       expect((await send(proxy, 'GET', '/api/runs', { host: `localhost:${proxy.port}`, 'sec-fetch-site': 'none', 'sec-fetch-mode': 'navigate' })).status).toBe(200);
-      expect((await send(proxy, 'GET', '/api/runs', { host: `localhost:${proxy.port}` })).status).toBe(200);
+      expect((await send(proxy, 'GET', '/api/runs', { host: `localhost:${proxy.port}`, referer: 'http://localhost:8080/' })).status).toBe(200);
+      const bare = await send(proxy, 'GET', '/api/runs', { host: `localhost:${proxy.port}` });
+      expect([bare.status, bare.body.error]).toEqual([403, expect.stringMatching(/e\.g\. Referer: http:\/\/localhost:8080\//)]);
     });
 
     it("serves the page itself to anyone who reaches it (it holds no data) with a referrer policy that lets its own requests name it", async () => {
@@ -194,7 +208,7 @@ describe('the dashboard function behind `gcloud run services proxy`', () => {
     ['a wrong method', 'DELETE', '/api/runs', 405],
     ['a refused action', 'POST', '/api/runs', 403],
   ])('answers JSON with X-Content-Type-Options: nosniff: %s (%s %s, %i)', async (_what, method, path, status) => {
-    const r = await send(proxy, method, path, { host: `localhost:${proxy.port}`, ...(method === 'POST' && { 'content-type': 'application/json' }) }, method === 'POST' ? '{}' : undefined);
+    const r = await send(proxy, method, path, { host: `localhost:${proxy.port}`, referer: `${proxy.url}/`, ...(method === 'POST' && { 'content-type': 'application/json' }) }, method === 'POST' ? '{}' : undefined);
     expect(r.status).toBe(status);
     expect(r.headers['content-type']).toBe('application/json; charset=utf-8');
     expect(r.headers['x-content-type-options']).toBe('nosniff');
