@@ -84,17 +84,19 @@ function checkProxyOrigin(req: IncomingMessage): void {
 /**
  * Answers a read of the JSON API behind the proxy only to the dashboard's own page: a rebinding page
  * (above) is same-origin and could read every run, its params and errors. A same-origin GET carries no
- * Origin, so the page sends its Referer (referrer-policy same-origin, server.ts), which a script cannot
- * point at another origin than its own. A typed address (Sec-Fetch-Site: none) is the user's own, and a
- * client that sends no Sec-Fetch-Site is not a browser a page could drive (curl, a script).
- *
- * What is left: a browser too old to send Sec-Fetch-Site (Safari before 16.4, Firefox before 90) would
- * let a rebinding page read, not act. Where that matters, put the dashboard behind IAP instead of the proxy.
+ * Origin, so the page sends its Referer (referrer-policy same-origin, server.ts), which a script can drop
+ * but not point at another origin than its own. Sec-Fetch-Site cannot tell a browser from curl: Chromium
+ * sends no Sec-Fetch-* to an origin that is not potentially trustworthy, such as http://evil.example, and
+ * does to http://localhost; so only its "none" (an address the user typed) stands on its own. A client
+ * that is not a browser names the proxy in Referer as the page does.
  */
 export function checkApiRead(req: IncomingMessage): void {
   const site = req.headers['sec-fetch-site'];
-  if (site === undefined || site === 'none') return;
+  if (site === 'none') return;
   const from = req.headers.origin ?? req.headers.referer;
-  if (site === 'same-origin' && from && isProxyAddress(from)) return;
-  throw new HttpError(403, `reads of the API are answered only to the dashboard's own page on the loopback address of \`gcloud run services proxy\` (Sec-Fetch-Site "${site}", Referer ${from ? `"${from}"` : 'none'}): ${PROXY_HINT}`);
+  if ((site === undefined || site === 'same-origin') && from && isProxyAddress(from)) return;
+  throw new HttpError(
+    403,
+    `reads of the API are answered only to the dashboard's own page on the loopback address of \`gcloud run services proxy\` (Referer ${from ? `"${from}"` : 'none'}${site ? `, Sec-Fetch-Site "${site}"` : ''}); from a script, name it, e.g. Referer: http://localhost:8080/; or ${PROXY_HINT}`,
+  );
 }
