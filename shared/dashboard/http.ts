@@ -1,4 +1,7 @@
+import crypto from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { NotFoundError, UsageError } from '../errors';
+import { log } from '../log';
 
 /** An answer other than 200 that the dashboard gives on purpose: a status and a message for `{"error"}`. */
 export class HttpError extends Error {
@@ -11,11 +14,40 @@ export class HttpError extends Error {
   }
 }
 
-/** Writes a JSON answer; never cached, since every answer reads the database as it is now. */
+/**
+ * The status an error is answered with: ours (HttpError) as they say; the read model's and the operator
+ * API's, which speak the CLI's errors, 404 for nothing by that name and 400 for bad input; any other 500.
+ */
+export function statusOf(err: unknown): number {
+  if (err instanceof HttpError) return err.status;
+  if (err instanceof NotFoundError) return 404;
+  if (err instanceof UsageError) return 400;
+  return 500;
+}
+
+/**
+ * Writes a JSON answer; never cached, since every answer reads the database as it is now. nosniff: an
+ * answer holds user text (params, errors), which a browser must never take for HTML or a script.
+ */
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+/**
+ * Answers 500 without the error's text, which can name tables, columns, statements or addresses that are
+ * none of the caller's business, and logs it in full under a short reference the answer gives: what a user
+ * reports is found with `labels.ref="…"` in Logs Explorer. The stack goes in `stack_trace`, a field Error
+ * Reporting reads (https://cloud.google.com/error-reporting/docs/formatting-error-messages).
+ */
+export function sendInternalError(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+  const ref = crypto.randomBytes(4).toString('hex');
+  const { name, message, stack, code } = err instanceof Error ? (err as Error & { code?: unknown }) : { name: 'Error', message: String(err), stack: undefined, code: undefined };
+  log('ERROR', `dashboard ${req.method} ${req.url} failed (ref ${ref}): ${message}`, { ref }, { error: { name, ...(code !== undefined && { code }) }, ...(stack && { stack_trace: stack }) });
+  // A failure after the answer began (a client gone mid-write) can only end it.
+  if (res.headersSent) return void res.end();
+  sendJson(res, 500, { error: 'internal error', ref });
 }
 
 // Action bodies are a workflow name, a few params and a key: anything larger is a mistake or an attack.

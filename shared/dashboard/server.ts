@@ -2,15 +2,14 @@ import crypto from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import zlib from 'node:zlib';
-import { NotFoundError, UsageError } from '../errors';
-import { log } from '../log';
 import { listWorkflows } from '../model/workflows';
 import { cancelAction, retryAction, triggerAction, type ActionDeps } from './actions';
 import { APP_JS } from './assets/app';
 import { PAGE_HTML } from './assets/page';
 import { STYLE_CSS } from './assets/style';
-import { checkActionRequest, checkLoopbackHost } from './guard';
-import { HttpError, readJsonBody, sendJson } from './http';
+import { auditAction, type ActionTarget } from './audit';
+import { checkApiRead, checkLoopbackHost, type DashboardMode } from './guard';
+import { HttpError, readJsonBody, sendInternalError, sendJson, statusOf } from './http';
 import { getRunDetail, parseTaskFilter } from './runDetail';
 import { listRunSummaries, parseRunFilter } from './runList';
 
@@ -49,7 +48,8 @@ function sendAsset(req: IncomingMessage, res: ServerResponse, a: Asset): void {
     vary: 'accept-encoding',
     'x-content-type-options': 'nosniff',
     'content-security-policy': CSP,
-    'referrer-policy': 'no-referrer',
+    // The page's own requests name it (the cloud guard reads it); links to other sites still carry nothing.
+    'referrer-policy': 'same-origin',
   };
   if (req.headers['if-none-match'] === a.etag) {
     res.writeHead(304, headers);
@@ -62,22 +62,32 @@ function sendAsset(req: IncomingMessage, res: ServerResponse, a: Asset): void {
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 
-type Route = (deps: DashboardDeps, req: IncomingMessage, url: URL, params: string[]) => Promise<{ status: number; body: unknown }>;
+type Route = (deps: DashboardDeps, req: IncomingMessage, url: URL, params: string[], target: ActionTarget) => Promise<{ status: number; body: unknown }>;
 
 const ok = (body: unknown) => ({ status: 200, body });
 
-/** The JSON API: method, path pattern, handler. POSTs are actions and pass the request guard first. */
-const ROUTES: [string, RegExp, Route][] = [
+/** A trigger, its target learnt as it goes: the workflow from the body, the run from the answer. */
+const trigger: Route = async (d, req, _url, _params, target) => {
+  const body = await readJsonBody(req);
+  const workflow = (body as { workflow?: unknown } | null)?.workflow;
+  if (typeof workflow === 'string') target.workflow = workflow;
+  const answer = await triggerAction(d, body);
+  target.run_id = answer.body.runId;
+  return answer;
+};
+
+/** The JSON API: method, path pattern, handler, and for a POST the action's name: an action passes the request guard and is logged with its principal (audit.ts). */
+const ROUTES: [string, RegExp, Route, string?][] = [
   ['GET', /^\/api\/runs$/, async (d, _req, url) => ok(await listRunSummaries(d.pool, parseRunFilter(url.searchParams)))],
   ['GET', /^\/api\/runs\/([^/]+)$/, async (d, _req, url, [id]) => ok(await getRunDetail(d.pool, id, parseTaskFilter(url.searchParams)))],
   ['GET', /^\/api\/workflows$/, async (d) => ok({ workflows: await listWorkflows(d.pool) })],
-  ['POST', /^\/api\/runs$/, async (d, req) => triggerAction(d, await readJsonBody(req))],
-  ['POST', /^\/api\/runs\/([^/]+)\/cancel$/, async (d, _req, _url, [id]) => cancelAction(d, id)],
-  ['POST', /^\/api\/runs\/([^/]+)\/retry$/, async (d, _req, _url, [id]) => retryAction(d, id)],
+  ['POST', /^\/api\/runs$/, trigger, 'trigger'],
+  ['POST', /^\/api\/runs\/([^/]+)\/cancel$/, async (d, _req, _url, [id], target) => cancelAction(d, (target.run_id = id)), 'cancel'],
+  ['POST', /^\/api\/runs\/([^/]+)\/retry$/, async (d, _req, _url, [id], target) => retryAction(d, (target.run_id = id)), 'retry'],
 ];
 
-async function route(deps: DashboardDeps, req: IncomingMessage, res: ServerResponse, opts: { loopbackOnly: boolean }): Promise<void> {
-  if (opts.loopbackOnly) checkLoopbackHost(req);
+async function route(deps: DashboardDeps, req: IncomingMessage, res: ServerResponse, mode: DashboardMode): Promise<void> {
+  if (mode === 'local') checkLoopbackHost(req);
   const url = new URL(req.url ?? '/', 'http://dashboard');
   const method = req.method ?? 'GET';
   const page = ASSETS[url.pathname === '/index.html' ? '/' : url.pathname];
@@ -85,36 +95,37 @@ async function route(deps: DashboardDeps, req: IncomingMessage, res: ServerRespo
     if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, `use GET for ${url.pathname}`);
     return sendAsset(req, res, page);
   }
-  const matches = ROUTES.map(([m, pattern, handler]) => ({ m, handler, params: pattern.exec(url.pathname) })).filter((r) => r.params);
+  const matches = ROUTES.map(([m, pattern, handler, action]) => ({ m, handler, action, params: pattern.exec(url.pathname) })).filter((r) => r.params);
   if (matches.length === 0) throw new HttpError(404, `no such page: ${url.pathname} (the API is /api/runs, /api/runs/ID, /api/workflows)`);
   const match = matches.find((r) => r.m === method);
   if (!match) {
     res.setHeader('allow', matches.map((r) => r.m).join(', '));
     throw new HttpError(405, `use ${matches.map((r) => r.m).join(' or ')} for ${url.pathname}`);
   }
-  if (method === 'POST') checkActionRequest(req);
-  const { status, body } = await match.handler(deps, req, url, match.params!.slice(1).map(decodeURIComponent));
+  const params = match.params!.slice(1).map(decodeURIComponent);
+  const target: ActionTarget = {};
+  const perform = () => match.handler(deps, req, url, params, target);
+  if (!match.action && mode === 'cloud') checkApiRead(req);
+  const { status, body } = match.action ? await auditAction(req, mode, match.action, target, perform) : await perform();
   sendJson(res, status, body);
 }
 
 /**
  * The dashboard as one request handler, for node:http (`tickrun dev`) and for functions-framework
- * (Express passes its own request and response, which extend node's). `loopbackOnly` refuses any Host
- * but this machine's: the local server has no other guard, while in Google Cloud IAM stands in front.
+ * (Express passes its own request and response, which extend node's). `local` refuses any Host but this
+ * machine's: the local server has no other guard. `cloud`, the default, sits behind IAM and is reached
+ * through `gcloud run services proxy`, whose address its actions must come from (guard.ts).
  */
-export function dashboardHandler(deps: DashboardDeps, opts: { loopbackOnly?: boolean } = {}): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
-  const options = { loopbackOnly: opts.loopbackOnly ?? false };
+export function dashboardHandler(deps: DashboardDeps, opts: { mode?: DashboardMode } = {}): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const mode = opts.mode ?? 'cloud';
   return async (req, res) => {
     try {
-      await route(deps, req, res, options);
+      await route(deps, req, res, mode);
     } catch (err) {
-      if (res.headersSent) return void res.end();
-      if (err instanceof HttpError) return sendJson(res, err.status, { error: err.message });
-      // The read model and the operator API speak the CLI's errors: bad input, or nothing by that name.
-      if (err instanceof UsageError) return sendJson(res, err instanceof NotFoundError ? 404 : 400, { error: err.message });
-      const message = err instanceof Error ? err.message : String(err);
-      log('ERROR', `dashboard ${req.method} ${req.url} failed: ${message}`);
-      sendJson(res, 500, { error: message });
+      // Our own 4xx messages are meant for the user; anything else is logged and answered by reference.
+      const status = statusOf(err);
+      if (status < 500 && !res.headersSent) return sendJson(res, status, { error: (err as Error).message });
+      sendInternalError(req, res, err);
     }
   };
 }
@@ -127,7 +138,7 @@ export interface DashboardServer {
 
 /** Serves the dashboard on 127.0.0.1 (port 0: a free one), for `tickrun dev` and the tests. */
 export async function startDashboardServer(deps: DashboardDeps, opts: { port: number }): Promise<DashboardServer> {
-  const server = http.createServer(dashboardHandler(deps, { loopbackOnly: true }));
+  const server = http.createServer(dashboardHandler(deps, { mode: 'local' }));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, '127.0.0.1', () => {

@@ -1,17 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
-import path from 'node:path';
 import type { RunStatus } from '../../shared/lifecycle';
 import { runListQuery } from '../../shared/model/runs';
-import { freePort } from '../../shared/localDb';
 import { triggerRun } from '../../shared/operator/trigger';
 import { tick } from '../../shared/tick';
 import { behaviourFromEnv, startCloudRunEmulator, type CloudRunEmulator } from '../helpers/cloudRunEmulator';
 import { etlWorkflow, job, startDashboard, type DashboardClient } from '../helpers/dashboard';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { createHarness, type Harness } from '../helpers/harness';
-
-const ROOT = path.resolve(__dirname, '..', '..');
+import { serveDashboardFunction, type DashboardFunction } from '../helpers/servicesProxy';
 
 const ETL = etlWorkflow('extract, transform, load');
 // A run that fails: a fails both attempts, b and c are skipped because of it, d runs on its own.
@@ -356,38 +352,22 @@ describe('the dashboard API over a real database', () => {
   });
 });
 
-/** Serves the built bundle's `dashboard` target with the real functions-framework, as in Google Cloud. */
-async function serveDashboardFunction(env: Record<string, string>): Promise<{ url: string; proc: ChildProcess }> {
-  const port = await freePort();
-  const bin = path.join(ROOT, 'node_modules', '@google-cloud', 'functions-framework', 'build', 'src', 'main.js');
-  const proc = spawn(process.execPath, [bin, '--target=dashboard', `--port=${port}`], { cwd: ROOT, env: { PATH: process.env.PATH, ...env }, stdio: 'ignore' });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
-    try {
-      await fetch(url + '/app.css');
-      return { url, proc };
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  proc.kill();
-  throw new Error('functions-framework did not start the dashboard target');
-}
-
 describe('the dashboard function served by functions-framework from dist/tick.js', () => {
   let h: Harness;
-  let fn: Awaited<ReturnType<typeof serveDashboardFunction>>;
+  let fn: DashboardFunction;
   beforeAll(async () => {
     h = await createHarness();
     await h.apply(`name: fn\ntasks:\n  a: { job: ${job('a')} }\n`);
     fn = await serveDashboardFunction({ DATABASE_URL: h.db.url });
   });
   afterAll(async () => {
-    fn?.proc.kill();
+    fn?.stop();
     await h?.close();
   });
 
   it('serves the page and the API, takes an action from its own origin and refuses one without the header', async () => {
+    // Reached directly, its address is a loopback one with a port, as the proxy's is: its own page names it.
+    const read = (path: string) => fetch(fn.url + path, { headers: { referer: fn.url + '/' } });
     const page = await fetch(fn.url + '/');
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('app.js');
@@ -395,12 +375,12 @@ describe('the dashboard function served by functions-framework from dist/tick.js
     const made = await fetch(fn.url + '/api/runs', { method: 'POST', headers, body: JSON.stringify({ workflow: 'fn', params: { a: '1' } }) });
     expect(made.status).toBe(201);
     const { runId } = (await made.json()) as any;
-    const list = (await (await fetch(fn.url + '/api/runs?workflow=fn')).json()) as any;
+    const list = (await (await read('/api/runs?workflow=fn')).json()) as any;
     expect(list.runs.map((r: any) => r.id)).toEqual([runId]);
-    expect(((await (await fetch(`${fn.url}/api/runs/${runId}`)).json()) as any).run.params).toEqual({ a: '1' });
+    expect(((await (await read(`/api/runs/${runId}`)).json()) as any).run.params).toEqual({ a: '1' });
     const refused = await fetch(fn.url + '/api/runs', { method: 'POST', headers: { 'content-type': 'application/json', origin: fn.url }, body: '{"workflow":"fn"}' });
     expect(refused.status).toBe(403);
-    expect(await fetch(fn.url + '/api/runs/12345').then((r) => r.status)).toBe(400);
+    expect(await read('/api/runs/12345').then((r) => r.status)).toBe(400);
   });
 });
 
