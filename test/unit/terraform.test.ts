@@ -360,6 +360,25 @@ describe('jobs.tf', () => {
 });
 
 describe('IAM', () => {
+  it("lets the tick act as each job's runtime service account, and as no other (jobs:run with overrides needs iam.serviceAccounts.actAs on it)", () => {
+    // https://cloud.google.com/run/docs/execute/jobs#override-job-configuration: overriding an
+    // execution's configuration needs run.jobs.runWithOverrides on the job and actAs on its account.
+    const grants = Object.entries(tf.resources.google_service_account_iam_member ?? {}).filter(([, b]) => b.member === '${google_service_account.tick.member}');
+    const actAs = grants.filter(([, b]) => b.role === 'roles/iam.serviceAccountUser');
+    expect(actAs.map(([name]) => name)).toEqual(['tick_acts_as_job_runtime']);
+    const [, grant] = actAs[0];
+    // By full id, so an account of another project works too.
+    expect(grant.service_account_id).toBe('projects/-/serviceAccounts/${each.value}');
+    expect(grant.for_each).toBe('${local.job_runtime_accounts}');
+    // The shared jobs account, and each account a job names in var.jobs: the accounts the jobs run as.
+    const accounts = tf.locals.job_runtime_accounts as string;
+    expect(accounts).toContain('google_service_account.jobs.email');
+    expect(accounts).toMatch(/for \w+ in values\(var\.jobs\) : \w+\.service_account if \w+\.service_account != null/);
+    expect(accounts).toMatch(/^\$\{toset\(/);
+    // The job itself falls back to the same shared account: the two lists cannot disagree.
+    expect(only(only(resource('google_cloud_run_v2_job', 'workflow'), 'template'), 'template').service_account).toBe('${coalesce(each.value.service_account, google_service_account.jobs.email)}');
+  });
+
   /** Every grant in the configuration: IAM resources, with the role lists they iterate over. */
   const grants = () =>
     Object.entries(tf.resources)
