@@ -67,3 +67,25 @@ resource "google_cloud_run_v2_job_iam_member" "tick_reads" {
   role     = "roles/run.viewer"
   member   = google_service_account.tick.member
 }
+
+locals {
+  # The accounts the jobs run as: the shared one, and each account a job names itself. The same
+  # fallback as the job's own template (coalesce above), so the two cannot disagree.
+  job_runtime_accounts = toset(concat(
+    [google_service_account.jobs.email],
+    [for j in values(var.jobs) : j.service_account if j.service_account != null],
+  ))
+}
+
+# Running a job with overrides needs iam.serviceAccounts.actAs on the account the job runs as, besides
+# run.jobs.runWithOverrides on the job (https://cloud.google.com/run/docs/execute/jobs#override-job-configuration;
+# roles/iam.serviceAccountUser carries it). Granted on each of those accounts only, never on the project,
+# where it would let the tick act as every account in it. By full id: a job's account may live in
+# another project ("-" lets IAM find it).
+resource "google_service_account_iam_member" "tick_acts_as_job_runtime" {
+  for_each = local.job_runtime_accounts
+
+  service_account_id = "projects/-/serviceAccounts/${each.value}"
+  role               = "roles/iam.serviceAccountUser"
+  member             = google_service_account.tick.member
+}
