@@ -72,7 +72,7 @@ resource "google_sql_database" "tickrun" {
 # ".gserviceaccount.com"; the function's DB_USER is this name.
 resource "google_sql_user" "tick" {
   instance = google_sql_database_instance.tickrun.name
-  name     = trimsuffix(google_service_account.tick.email, ".gserviceaccount.com")
+  name     = trimsuffix(local.accounts.tick, ".gserviceaccount.com")
   type     = "CLOUD_IAM_SERVICE_ACCOUNT"
   # PostgreSQL refuses to drop a role that still holds grants; leave the user to the instance's fate.
   deletion_policy = "ABANDON"
@@ -81,7 +81,7 @@ resource "google_sql_user" "tick" {
 # The deploy pipeline's IAM database user: it creates and owns the schema (see the top of this file).
 resource "google_sql_user" "deploy" {
   instance        = google_sql_database_instance.tickrun.name
-  name            = trimsuffix(google_service_account.deploy.email, ".gserviceaccount.com")
+  name            = trimsuffix(local.accounts.deploy, ".gserviceaccount.com")
   type            = "CLOUD_IAM_SERVICE_ACCOUNT"
   database_roles  = ["cloudsqlsuperuser"]
   deletion_policy = "ABANDON"
@@ -99,8 +99,6 @@ resource "terraform_data" "database_ready" {
     tick_db_user             = google_sql_user.tick.name
   }
 
-  depends_on = [
-    google_project_iam_member.deploy,
-    google_project_iam_member.tick,
-  ]
+  # The deploy account's own access to the database is the bootstrap's, made before this runs.
+  depends_on = [google_project_iam_member.tick]
 }

@@ -32,22 +32,22 @@ output "deploy_db_user" {
 
 output "tick_service_account" {
   description = "Email of the tick function's service account."
-  value       = google_service_account.tick.email
+  value       = local.accounts.tick
 }
 
 output "scheduler_service_account" {
   description = "Email of the account Cloud Scheduler calls the tick as (the only run.invoker on it)."
-  value       = google_service_account.scheduler.email
+  value       = local.accounts.scheduler
 }
 
 output "deploy_service_account" {
   description = "Email of the account cloudbuild.yaml must run as (gcloud builds submit --service-account)."
-  value       = google_service_account.deploy.email
+  value       = local.accounts.deploy
 }
 
 output "jobs_service_account" {
   description = "Email of the default identity of the Cloud Run jobs; grant it what the jobs need."
-  value       = google_service_account.jobs.email
+  value       = local.accounts.jobs
 }
 
 output "jobs" {

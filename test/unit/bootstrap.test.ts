@@ -51,8 +51,10 @@ describe('service accounts', () => {
   });
 
   it('the main module names the same accounts the bootstrap creates', () => {
-    const text = strings(main.locals).join('\n');
-    for (const account of ['tick', 'scheduler', 'jobs', 'build', 'deploy']) expect(text).toContain(`\${var.name}-${account}@\${var.project_id}.iam.gserviceaccount.com`);
+    const accounts = main.locals.accounts as string;
+    expect(accounts).toContain('"${var.name}-${a}@${var.project_id}.iam.gserviceaccount.com"');
+    const names = JSON.parse(/for a in (\[[^\]]*\])/.exec(accounts)![1]);
+    expect(names.sort()).toEqual(['build', 'deploy', 'jobs', 'scheduler', 'tick']);
   });
 });
 
@@ -130,7 +132,11 @@ describe('the deploy account', () => {
     const onAccounts = deployGrants().filter((g) => g.type === 'google_service_account_iam_member');
     const targets = onAccounts.flatMap((g) => strings([g.block.service_account_id, g.block.for_each]));
     for (const account of ['tick', 'scheduler', 'jobs', 'build']) expect(targets.join(' ')).toContain(account);
-    expect(targets.join(' ')).toContain('var.job_service_accounts');
+    // The jobs' own accounts, of this project and of others, all from var.job_service_accounts.
+    for (const local of ['own_job_accounts', 'foreign_job_accounts']) {
+      expect(targets.join(' ')).toContain(`local.${local}`);
+      expect(boot.locals[local]).toContain('var.job_service_accounts');
+    }
     expect(targets.join(' ')).not.toMatch(/google_service_account\.(ci|deploy)\b/);
   });
 

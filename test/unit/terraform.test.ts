@@ -177,7 +177,7 @@ describe('database.tf', () => {
   it("makes the tick's service account an IAM database user", () => {
     const user = resource('google_sql_user', 'tick');
     expect(user.type).toBe('CLOUD_IAM_SERVICE_ACCOUNT');
-    expect(user.name).toContain('google_service_account.tick.email');
+    expect(user.name).toContain('local.accounts.tick');
     expect(user.name).toContain('.gserviceaccount.com');
     expect(user.instance).toBe('${google_sql_database_instance.tickrun.name}');
     // The tick gets table privileges from the pipeline's grant step, not a database role.
@@ -187,7 +187,7 @@ describe('database.tf', () => {
   it('makes the deploy account an IAM database user that may create the schema', () => {
     const user = resource('google_sql_user', 'deploy');
     expect(user.type).toBe('CLOUD_IAM_SERVICE_ACCOUNT');
-    expect(user.name).toContain('google_service_account.deploy.email');
+    expect(user.name).toContain('local.accounts.deploy');
     expect(user.database_roles).toEqual(['cloudsqlsuperuser']);
   });
 
@@ -198,7 +198,7 @@ describe('database.tf', () => {
   it('gives the first deploy one target that brings up the database and its users', () => {
     const ready = resource('terraform_data', 'database_ready');
     const refs = strings(ready).join(' ');
-    for (const ref of ['google_sql_database_instance.tickrun', 'google_sql_database.tickrun', 'google_sql_user.deploy', 'google_sql_user.tick', 'google_project_iam_member.deploy', 'google_project_iam_member.tick']) {
+    for (const ref of ['google_sql_database_instance.tickrun', 'google_sql_database.tickrun', 'google_sql_user.deploy', 'google_sql_user.tick', 'google_project_iam_member.tick']) {
       expect(refs).toContain(ref);
     }
   });
@@ -231,7 +231,7 @@ describe('function.tf', () => {
   });
 
   it('runs as its own service account', () => {
-    expect(only(fn(), 'service_config').service_account_email).toBe('${google_service_account.tick.email}');
+    expect(only(fn(), 'service_config').service_account_email).toBe('${local.accounts.tick}');
   });
 
   it('is given the database, the profile and the budget through the variables the code reads', () => {
@@ -271,7 +271,7 @@ describe('function.tf', () => {
     const invoker = resource('google_cloud_run_v2_service_iam_binding', 'tick_invoker');
     expect(invoker.role).toBe('roles/run.invoker');
     expect(invoker.name).toBe('${google_cloudfunctions2_function.tick.service_config[0].service}');
-    expect(invoker.members).toEqual(['${google_service_account.scheduler.member}']);
+    expect(invoker.members).toEqual(['${local.members.scheduler}']);
     const otherInvokers = Object.entries(tf.resources)
       .filter(([type]) => /_iam_(member|binding)$/.test(type))
       .flatMap(([type, byName]) => Object.entries(byName).map(([name, block]) => ({ id: `${type}.${name}`, role: block.role })))
@@ -287,7 +287,7 @@ describe('function.tf', () => {
     expect(only(only(build, 'source'), 'storage_source')).toEqual(only(only(only(fn(), 'build_config'), 'source'), 'storage_source'));
     const service = only(dashboard, 'service_config');
     // The tick's account and database settings: the same tables, the same jobs to cancel executions of.
-    expect(service.service_account_email).toBe('${google_service_account.tick.email}');
+    expect(service.service_account_email).toBe('${local.accounts.tick}');
     expect(service.environment_variables).toContain('local.tick_env');
     expect(service.min_instance_count).toBe(0);
   });
@@ -321,7 +321,7 @@ describe('scheduler.tf', () => {
     expect(target.uri).toBe('${google_cloudfunctions2_function.tick.service_config[0].uri}');
     expect(target.http_method).toBe('POST');
     const oidc = only(target, 'oidc_token');
-    expect(oidc.service_account_email).toBe('${google_service_account.scheduler.email}');
+    expect(oidc.service_account_email).toBe('${local.accounts.scheduler}');
     expect(oidc.audience).toBe('${google_cloudfunctions2_function.tick.service_config[0].uri}');
     expect(target.oauth_token).toBeUndefined();
   });
@@ -345,7 +345,7 @@ describe('jobs.tf', () => {
     const container = only(template, 'containers');
     expect(container.image).toBe('${each.value.image}');
     expect(only(container, 'resources').limits).toEqual({ cpu: '${each.value.cpu}', memory: '${each.value.memory}' });
-    expect(template.service_account).toContain('google_service_account.jobs.email');
+    expect(template.service_account).toContain('local.accounts.jobs');
   });
 
   it("lets the tick's account run exactly those jobs with overrides, and read, list and cancel their executions", () => {
@@ -354,7 +354,7 @@ describe('jobs.tf', () => {
     for (const grant of grants) {
       expect(grant.for_each).toBe('${google_cloud_run_v2_job.workflow}');
       expect(grant.name).toBe('${each.value.name}');
-      expect(grant.member).toBe('${google_service_account.tick.member}');
+      expect(grant.member).toBe('${local.members.tick}');
     }
   });
 });
@@ -363,20 +363,21 @@ describe('IAM', () => {
   it("lets the tick act as each job's runtime service account, and as no other (jobs:run with overrides needs iam.serviceAccounts.actAs on it)", () => {
     // https://cloud.google.com/run/docs/execute/jobs#override-job-configuration: overriding an
     // execution's configuration needs run.jobs.runWithOverrides on the job and actAs on its account.
-    const grants = Object.entries(tf.resources.google_service_account_iam_member ?? {}).filter(([, b]) => b.member === '${google_service_account.tick.member}');
+    const grants = Object.entries(tf.resources.google_service_account_iam_member ?? {}).filter(([, b]) => b.member === '${local.members.tick}');
     const actAs = grants.filter(([, b]) => b.role === 'roles/iam.serviceAccountUser');
     expect(actAs.map(([name]) => name)).toEqual(['tick_acts_as_job_runtime']);
     const [, grant] = actAs[0];
-    // By full id, so an account of another project works too.
-    expect(grant.service_account_id).toBe('projects/-/serviceAccounts/${each.value}');
-    expect(grant.for_each).toBe('${local.job_runtime_accounts}');
+    // Those of this project; another project's account is granted by terraform/bootstrap/ (test/unit/bootstrap.test.ts).
+    expect(grant.service_account_id).toBe('projects/${var.project_id}/serviceAccounts/${each.value}');
+    expect(grant.for_each).toBe('${local.own_job_runtime_accounts}');
+    expect(tf.locals.own_job_runtime_accounts).toMatch(/for (\w+) in local\.job_runtime_accounts : \1 if endswith\(\1, "@\$\{var\.project_id\}\.iam\.gserviceaccount\.com"\)/);
     // The shared jobs account, and each account a job names in var.jobs: the accounts the jobs run as.
     const accounts = tf.locals.job_runtime_accounts as string;
-    expect(accounts).toContain('google_service_account.jobs.email');
+    expect(accounts).toContain('local.accounts.jobs');
     expect(accounts).toMatch(/for \w+ in values\(var\.jobs\) : \w+\.service_account if \w+\.service_account != null/);
     expect(accounts).toMatch(/^\$\{toset\(/);
     // The job itself falls back to the same shared account: the two lists cannot disagree.
-    expect(only(only(resource('google_cloud_run_v2_job', 'workflow'), 'template'), 'template').service_account).toBe('${coalesce(each.value.service_account, google_service_account.jobs.email)}');
+    expect(only(only(resource('google_cloud_run_v2_job', 'workflow'), 'template'), 'template').service_account).toBe('${coalesce(each.value.service_account, local.accounts.jobs)}');
   });
 
   /** Every grant in the configuration: IAM resources, with the role lists they iterate over. */
@@ -396,11 +397,11 @@ describe('IAM', () => {
     for (const role of roles) expect(role).not.toMatch(/^roles\/(owner|editor|viewer)$/);
   });
 
-  it('grants to named service accounts (or the operators and dashboard_invokers variables), never to a bare email or domain', () => {
+  it("grants to named service accounts (the bootstrap's, by local.members; or the operators and dashboard_invokers variables), never to a bare email or domain", () => {
     for (const { id, block } of grants()) {
       // `members` is a list, or one expression naming a list variable.
       for (const member of [block.member, ...[block.members ?? []].flat()].filter(Boolean)) {
-        expect([id, member]).toEqual([id, expect.stringMatching(/^\$\{(google_service_account\.[a-z_]+\.member|each\.value|var\.dashboard_invokers)\}$/)]);
+        expect([id, member]).toEqual([id, expect.stringMatching(/^\$\{(local\.members\.[a-z]+|each\.value|var\.dashboard_invokers)\}$/)]);
       }
     }
   });
@@ -411,7 +412,7 @@ describe('IAM', () => {
   });
 
   it("gives the tick's account on the project only the Cloud SQL connection, narrowed to tickrun's instance", () => {
-    const projectGrants = Object.entries(tf.resources.google_project_iam_member).filter(([, b]) => b.member === '${google_service_account.tick.member}');
+    const projectGrants = Object.entries(tf.resources.google_project_iam_member).filter(([, b]) => b.member === '${local.members.tick}');
     expect(projectGrants.map(([name]) => name)).toEqual(['tick']);
     const [, grant] = projectGrants[0];
     expect(tf.locals.tick_project_roles).toEqual(['roles/cloudsql.client', 'roles/cloudsql.instanceUser']);
@@ -419,20 +420,16 @@ describe('IAM', () => {
     expect(only(grant, 'condition').expression).toContain('local.instance_resource_name');
     expect(tf.locals.instance_resource_name).toContain('google_sql_database_instance.tickrun.name');
   });
-
-  it('lets the deploy account connect to the database it migrates', () => {
-    expect(tf.locals.deploy_project_roles).toEqual(expect.arrayContaining(['roles/cloudsql.client', 'roles/cloudsql.instanceUser']));
-  });
 });
 
 describe('outputs.tf', () => {
   it.each([
     ['function_url', 'google_cloudfunctions2_function.tick.service_config[0].uri'],
     ['instance_connection_name', 'google_sql_database_instance.tickrun.connection_name'],
-    ['tick_service_account', 'google_service_account.tick.email'],
-    ['scheduler_service_account', 'google_service_account.scheduler.email'],
-    ['deploy_service_account', 'google_service_account.deploy.email'],
-    ['jobs_service_account', 'google_service_account.jobs.email'],
+    ['tick_service_account', 'local.accounts.tick'],
+    ['scheduler_service_account', 'local.accounts.scheduler'],
+    ['deploy_service_account', 'local.accounts.deploy'],
+    ['jobs_service_account', 'local.accounts.jobs'],
     ['dashboard_url', 'google_cloudfunctions2_function.dashboard.service_config[0].uri'],
     ['dashboard_service', 'google_cloudfunctions2_function.dashboard.service_config[0].service'],
   ])('%s is %s', (name, ref) => {
