@@ -45,7 +45,8 @@ resource "google_cloud_run_v2_job" "workflow" {
 }
 
 # Start executions of these jobs with overrides (tickrun passes TICKRUN_* in the container's env, and a
-# task's args and task_count), and cancel them: roles/run.jobsExecutorWithOverrides on each job.
+# task's args and task_count), and cancel them: roles/run.jobsExecutorWithOverrides on each job, whose
+# three permissions (run.jobs.run, run.jobs.runWithOverrides, run.executions.cancel) are all used.
 resource "google_cloud_run_v2_job_iam_member" "tick_runs" {
   for_each = google_cloud_run_v2_job.workflow
 
@@ -56,15 +57,17 @@ resource "google_cloud_run_v2_job_iam_member" "tick_runs" {
   member   = local.members.tick
 }
 
-# Read the executions of these jobs: their status on every poll, and the list of a job's executions
-# when a tick reconciles an attempt whose dispatch answer was lost. roles/run.viewer on the job only.
+# Read the executions of these jobs: their status on every poll, the list of a job's executions when a
+# tick settles a batch or reconciles an attempt whose dispatch answer was lost, and the job itself to
+# tell a vanished execution from a vanished job. The bootstrap's jobReader role (run.jobs.get,
+# run.executions.get, run.executions.list) on the job only: roles/run.viewer would add 40 more.
 resource "google_cloud_run_v2_job_iam_member" "tick_reads" {
   for_each = google_cloud_run_v2_job.workflow
 
   project  = var.project_id
   location = each.value.location
   name     = each.value.name
-  role     = "roles/run.viewer"
+  role     = "${local.custom_role}.jobReader"
   member   = local.members.tick
 }
 
@@ -81,13 +84,14 @@ locals {
 }
 
 # Running a job with overrides needs iam.serviceAccounts.actAs on the account the job runs as, besides
-# run.jobs.runWithOverrides on the job (https://cloud.google.com/run/docs/execute/jobs#override-job-configuration;
-# roles/iam.serviceAccountUser carries it). Granted on each of those accounts only, never on the project,
-# where it would let the tick act as every account in it.
+# run.jobs.runWithOverrides on the job (https://cloud.google.com/run/docs/execute/jobs#override-job-configuration).
+# The bootstrap's actAs role, which holds that permission alone (roles/iam.serviceAccountUser adds get
+# and list); on each of those accounts only, never on the project, where it would let the tick act as
+# every account in it.
 resource "google_service_account_iam_member" "tick_acts_as_job_runtime" {
   for_each = local.own_job_runtime_accounts
 
   service_account_id = "projects/${var.project_id}/serviceAccounts/${each.value}"
-  role               = "roles/iam.serviceAccountUser"
+  role               = "${local.custom_role}.actAs"
   member             = local.members.tick
 }

@@ -58,6 +58,18 @@ describe('service accounts', () => {
   });
 });
 
+describe('custom roles', () => {
+  it('terraform/ names them by the id the bootstrap gives them', () => {
+    const role = bootResource('google_project_iam_custom_role', 'tickrun');
+    expect(role.role_id).toBe('${local.role_prefix}.${each.key}');
+    expect(boot.locals.role_prefix).toBe('${replace(var.name, "-", "_")}');
+    expect(main.locals.custom_role).toBe('projects/${var.project_id}/roles/${replace(var.name, "-", "_")}');
+    const used = strings(main.resources).flatMap((s) => [...s.matchAll(/local\.custom_role\}\.(\w+)/g)].map((m) => m[1]));
+    expect(used.length).toBeGreaterThan(0);
+    for (const name of used) expect(Object.keys(boot.locals.custom_roles)).toContain(name);
+  });
+});
+
 describe('APIs', () => {
   it('enables what tickrun and its pipeline call, iamcredentials (operators impersonate the tick) included, and never disables them on destroy', () => {
     const service = bootResource('google_project_service', 'enabled');

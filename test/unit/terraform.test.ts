@@ -350,7 +350,7 @@ describe('jobs.tf', () => {
 
   it("lets the tick's account run exactly those jobs with overrides, and read, list and cancel their executions", () => {
     const grants = Object.values(tf.resources.google_cloud_run_v2_job_iam_member);
-    expect(grants.map((g) => g.role).sort()).toEqual(['roles/run.jobsExecutorWithOverrides', 'roles/run.viewer']);
+    expect(grants.map((g) => g.role).sort()).toEqual(['${local.custom_role}.jobReader', 'roles/run.jobsExecutorWithOverrides']);
     for (const grant of grants) {
       expect(grant.for_each).toBe('${google_cloud_run_v2_job.workflow}');
       expect(grant.name).toBe('${each.value.name}');
@@ -364,7 +364,7 @@ describe('IAM', () => {
     // https://cloud.google.com/run/docs/execute/jobs#override-job-configuration: overriding an
     // execution's configuration needs run.jobs.runWithOverrides on the job and actAs on its account.
     const grants = Object.entries(tf.resources.google_service_account_iam_member ?? {}).filter(([, b]) => b.member === '${local.members.tick}');
-    const actAs = grants.filter(([, b]) => b.role === 'roles/iam.serviceAccountUser');
+    const actAs = grants.filter(([, b]) => b.role === '${local.custom_role}.actAs');
     expect(actAs.map(([name]) => name)).toEqual(['tick_acts_as_job_runtime']);
     const [, grant] = actAs[0];
     // Those of this project; another project's account is granted by terraform/bootstrap/ (test/unit/bootstrap.test.ts).
