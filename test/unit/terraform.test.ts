@@ -168,6 +168,20 @@ describe('database.tf', () => {
     expect(ip.ssl_mode).toMatch(/ENCRYPTED_ONLY|TRUSTED_CLIENT_CERTIFICATE_REQUIRED/);
   });
 
+  it('refuses connections that do not come through the connector or the Auth Proxy (the tick and the pipeline use only the connector)', () => {
+    // shared/db.ts: a Cloud SQL database is reached through @google-cloud/cloud-sql-connector, never directly.
+    expect(readFileSync(path.join(ROOT, 'shared/db.ts'), 'utf8')).toMatch(/if \(db\.kind === 'url'\)[\s\S]*new Connector\(\)/);
+    expect(only(resource('google_sql_database_instance', 'tickrun'), 'settings').connector_enforcement).toBe('REQUIRED');
+  });
+
+  it('protects the instance from deletion, in Terraform and in the API, by one variable that defaults to true', () => {
+    const instance = resource('google_sql_database_instance', 'tickrun');
+    expect(instance.deletion_protection).toBe('${var.deletion_protection}');
+    expect(only(instance, 'settings').deletion_protection_enabled).toBe('${var.deletion_protection}');
+    expect(tf.variables.deletion_protection?.type).toBe('${bool}');
+    expect(tf.variables.deletion_protection?.default).toBe(true);
+  });
+
   it('takes a shared-core tier only with the ENTERPRISE edition (PostgreSQL 16+ defaults to ENTERPRISE_PLUS)', () => {
     expect(only(resource('google_sql_database_instance', 'tickrun'), 'settings').edition).toBe('${var.database.edition}');
     expect(optionalDefault(tf.variables.database.type, 'edition')).toBe('ENTERPRISE');
@@ -431,9 +445,19 @@ describe('outputs.tf', () => {
     ['deploy_service_account', 'local.accounts.deploy'],
     ['jobs_service_account', 'local.accounts.jobs'],
     ['dashboard_url', 'google_cloudfunctions2_function.dashboard.service_config[0].uri'],
-    ['dashboard_service', 'google_cloudfunctions2_function.dashboard.service_config[0].service'],
   ])('%s is %s', (name, ref) => {
     expect(tf.outputs[name].value).toBe(`\${${ref}}`);
+  });
+
+  it('gives the dashboard service as the short name `gcloud run services proxy` takes, its region, and the command', () => {
+    // The function's service_config.service is a full resource name (projects/P/locations/R/services/S).
+    const service = tf.outputs.dashboard_service.value as string;
+    expect(service).toContain('google_cloudfunctions2_function.dashboard.service_config[0].service');
+    expect(service).toMatch(/split\("\/"/);
+    expect(tf.outputs.dashboard_region.value).toBe('${var.region}');
+    const command = tf.outputs.dashboard_proxy_command.value as string;
+    expect(command).toMatch(/^gcloud run services proxy \$\{local\.dashboard_service\} --region \$\{var\.region\} --project \$\{var\.project_id\}/);
+    expect(tf.locals.dashboard_service).toBe(service);
   });
 
   it('describes every output', () => {
