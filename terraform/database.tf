@@ -14,9 +14,9 @@ resource "google_sql_database_instance" "tickrun" {
   database_version = var.database.version
 
   # Terraform refuses to destroy the instance, and so does the API (deletion_protection_enabled,
-  # which also guards the console and gcloud). To remove everything on purpose, set both to false,
-  # apply, then destroy (docs/deploy.md).
-  deletion_protection = true
+  # which also guards the console and gcloud). One variable for both: to remove everything on purpose,
+  # set deletion_protection = false, apply, then destroy (docs/deploy.md).
+  deletion_protection = var.deletion_protection
 
   settings {
     edition           = var.database.edition
@@ -26,7 +26,7 @@ resource "google_sql_database_instance" "tickrun" {
     disk_size         = var.database.disk_size_gb
     disk_autoresize   = true
 
-    deletion_protection_enabled = true
+    deletion_protection_enabled = var.deletion_protection
     # The automated backups outlive an instance deleted by mistake.
     retain_backups_on_delete = true
 
@@ -34,6 +34,11 @@ resource "google_sql_database_instance" "tickrun" {
       name  = "cloudsql.iam_authentication"
       value = "on"
     }
+
+    # Only the connector (the tick, the pipeline: shared/db.ts) or the Cloud SQL Auth Proxy (an operator)
+    # may connect; a direct connection is refused even with a client certificate
+    # (https://cloud.google.com/sql/docs/postgres/connect-connectors#enforce).
+    connector_enforcement = "REQUIRED"
 
     # A public IP with no authorized network: the only way in is the connector (or the Cloud SQL Auth
     # Proxy), which authenticates with IAM and presents a client certificate.

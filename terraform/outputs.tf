@@ -61,11 +61,27 @@ output "scheduler_job" {
 }
 
 output "dashboard_url" {
-  description = "URL of the dashboard function; open it with `gcloud run services proxy SERVICE --region REGION` as one of dashboard_invokers."
+  description = "URL of the dashboard function; open it with dashboard_proxy_command as one of dashboard_invokers."
   value       = google_cloudfunctions2_function.dashboard.service_config[0].uri
 }
 
+locals {
+  # service_config.service is the service's full resource name (projects/P/locations/R/services/S);
+  # `gcloud run services proxy` takes only S, with the region apart.
+  dashboard_service = reverse(split("/", google_cloudfunctions2_function.dashboard.service_config[0].service))[0]
+}
+
 output "dashboard_service" {
-  description = "Cloud Run service behind the dashboard function, the SERVICE of `gcloud run services proxy`."
-  value       = google_cloudfunctions2_function.dashboard.service_config[0].service
+  description = "Name of the Cloud Run service behind the dashboard function, the SERVICE of `gcloud run services proxy SERVICE --region REGION`."
+  value       = reverse(split("/", google_cloudfunctions2_function.dashboard.service_config[0].service))[0]
+}
+
+output "dashboard_region" {
+  description = "Region of the dashboard's service, the --region of `gcloud run services proxy`."
+  value       = var.region
+}
+
+output "dashboard_proxy_command" {
+  description = "Opens the dashboard on http://localhost:8080 as the caller (one of dashboard_invokers)."
+  value       = "gcloud run services proxy ${local.dashboard_service} --region ${var.region} --project ${var.project_id} --port 8080"
 }

@@ -99,6 +99,12 @@ variable "database" {
   }
 }
 
+variable "deletion_protection" {
+  description = "Whether Terraform and the Cloud SQL API refuse to delete the instance. Set false, apply, then destroy to remove tickrun on purpose; the automated backups are kept (retain_backups_on_delete) and keep costing until deleted."
+  type        = bool
+  default     = true
+}
+
 variable "tick" {
   description = <<-EOT
     The tick function and the scheduler job that calls it. schedule: five-field cron in UTC (every

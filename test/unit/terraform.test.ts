@@ -154,9 +154,10 @@ describe('database.tf', () => {
 
   it('has IAM database authentication, backups with point-in-time recovery, and deletion protection', () => {
     const instance = resource('google_sql_database_instance', 'tickrun');
-    expect(instance.deletion_protection).toBe(true);
+    // Both follow var.deletion_protection, true unless set otherwise (the case below).
+    expect(instance.deletion_protection).toBe('${var.deletion_protection}');
     const settings = only(instance, 'settings');
-    expect(settings.deletion_protection_enabled).toBe(true);
+    expect(settings.deletion_protection_enabled).toBe('${var.deletion_protection}');
     expect(settings.database_flags).toContainEqual({ name: 'cloudsql.iam_authentication', value: 'on' });
     const backup = only(settings, 'backup_configuration');
     expect(backup.enabled).toBe(true);
