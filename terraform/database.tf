@@ -36,8 +36,8 @@ resource "google_sql_database_instance" "tickrun" {
     }
 
     # Only the connector (the tick, the pipeline: shared/db.ts) or the Cloud SQL Auth Proxy (an operator)
-    # may connect; a direct connection is refused even with a client certificate
-    # (https://cloud.google.com/sql/docs/postgres/connect-connectors#enforce).
+    # may connect; a direct connection is refused (Settings.connectorEnforcement REQUIRED, Cloud SQL
+    # Admin API: https://cloud.google.com/sql/docs/postgres/admin-api/rest/v1beta4/instances).
     connector_enforcement = "REQUIRED"
 
     # A public IP with no authorized network: the only way in is the connector (or the Cloud SQL Auth

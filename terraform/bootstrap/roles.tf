@@ -2,10 +2,11 @@
 # matrix, test/unit/permissions.test.ts, checks both ways). They live here, not in terraform/: an
 # identity that may edit a role bound to an account it can act as can widen its own access.
 #
-# A custom role of this project can be granted only on this project and its resources
-# (https://cloud.google.com/iam/docs/roles-overview#custom), hence the predefined fallback for a job's
-# account in another project (accounts.tf, deploy.tf). A deleted custom role keeps its id for up to 44
-# days: to rename var.name, pick a name not used in that time.
+# A custom role made in this project can be granted only within this project
+# (https://cloud.google.com/iam/docs/understanding-custom-roles), hence the predefined fallback for a
+# job's account in another project (accounts.tf, deploy.tf). A deleted custom role can be undeleted for 7
+# days and its id stays taken for up to 30 more (the google provider's google_project_iam_custom_role
+# page): a bootstrap destroyed and applied again within that time must keep var.name or wait.
 
 locals {
   # Role ids take letters, digits, '_' and '.', not '-'.
