@@ -26,6 +26,13 @@ type Target = string;
 const covers = (on: Target, target: Target) => on === target || (on === 'project' && target !== 'account:foreignJobRuntime');
 
 /**
+ * A permission held on `on` is used by a need on `target` when the grant is no wider than the use: a
+ * project-wide grant must be needed project-wide (creating a resource, or acting on every one of a kind),
+ * not for one bucket or one instance that a narrower grant could name.
+ */
+const usedBy = (on: Target, target: Target) => on === target || (on !== 'project' && covers(on, target));
+
+/**
  * The permissions this test holds identities to, both ways. Left out: what nearly every predefined role
  * carries to find its resources (resourcemanager.projects.get/list), logging (the builds' logs), and the
  * parts of the storage object roles no pipeline step touches (folders, managed folders, multipart uploads,
@@ -108,8 +115,10 @@ const RESOURCE_PERMISSIONS: Record<string, string[]> = {
   google_sql_database_instance: ['create', 'get', 'update', 'delete'].map((v) => `cloudsql.instances.${v}`),
   google_sql_database: ['create', 'get', 'update', 'delete'].map((v) => `cloudsql.databases.${v}`),
   google_sql_user: ['create', 'get', 'list', 'update', 'delete'].map((v) => `cloudsql.users.${v}`),
-  google_storage_bucket: [...['create', 'get', 'update', 'delete'].map((v) => `storage.buckets.${v}`), 'storage.objects.list', 'storage.objects.delete'],
-  google_storage_bucket_object: ['create', 'get', 'delete'].map((v) => `storage.objects.${v}`),
+  // The functions' source bucket: created on the project, then read, changed, emptied (force_destroy) and
+  // deleted as that one bucket; its objects written as objects of it.
+  google_storage_bucket: ['storage.buckets.create', ...['get', 'update', 'delete'].map((v) => `bucket:source ${`storage.buckets.${v}`}`), 'bucket:source storage.objects.list', 'bucket:source storage.objects.delete'],
+  google_storage_bucket_object: ['create', 'get', 'delete'].map((v) => `bucket:source storage.objects.${v}`),
   google_cloudfunctions2_function: [...['create', 'get', 'update', 'delete'].map((v) => `cloudfunctions.functions.${v}`), 'cloudfunctions.operations.get'],
   google_cloud_run_v2_service_iam_binding: ['run.services.getIamPolicy', 'run.services.setIamPolicy'],
   google_cloud_run_v2_job: [...['create', 'get', 'update', 'delete'].map((v) => `run.jobs.${v}`), 'run.operations.get'],
@@ -157,7 +166,10 @@ function accountsIn(expression: unknown): Target[] {
 function targetsOf(type: string, block: Block): Target[] {
   switch (type) {
     case 'google_project_iam_member': {
+      // A condition on resource.name narrows a project grant to tickrun's instance or one of its buckets.
       const condition = block.condition?.[0]?.expression ?? '';
+      const bucket = /projects\/_\/buckets\/\$\{var\.project_id\}-\$\{var\.name\}-([a-z]+)/.exec(condition)?.[1];
+      if (bucket) return [`bucket:${bucket}`];
       return [/resource\.name == /.test(condition) && /instance/.test(condition) ? 'instance' : 'project'];
     }
     case 'google_cloud_run_v2_job_iam_member':
@@ -238,7 +250,8 @@ function deployNeeds(): Array<[Target, string]> {
   for (const type of Object.keys(main.resources)) {
     const permissions = RESOURCE_PERMISSIONS[type];
     if (!permissions) throw new Error(`terraform/ manages ${type}, which RESOURCE_PERMISSIONS does not know: add what Terraform needs to manage it, and grant it to the deploy account`);
-    for (const p of permissions) needs.push(['project', p]);
+    // "TARGET permission" where the resource is narrower than the project.
+    for (const p of permissions) needs.push(p.includes(' ') ? (p.split(' ') as [Target, string]) : ['project', p]);
   }
   for (const block of Object.values(main.resources.google_service_account_iam_member ?? {})) {
     for (const account of accountsIn([block.service_account_id, block.for_each])) {
@@ -304,6 +317,10 @@ describe('the calls', () => {
     );
   });
 
+  it("the bootstrap's bucket conditions name the buckets terraform/ creates", () => {
+    expect(main.resources.google_storage_bucket.source.name).toBe('${var.project_id}-${var.name}-source');
+  });
+
   it("the bootstrap's instance condition names the instance terraform/ creates", () => {
     expect(main.resources.google_sql_database_instance.tickrun.name).toBe('${var.name}');
     expect(boot.locals.instance_resource_name).toBe('projects/${var.project_id}/instances/${var.name}');
@@ -319,11 +336,11 @@ describe.each(['tick', 'deploy', 'ci'])('%s', (identity) => {
     expect([...new Set(missing)].sort()).toEqual([]);
   });
 
-  it('holds no permission it never uses', () => {
+  it('holds no permission it never uses, nor one wider than where it uses it', () => {
     const needs = NEEDS[identity]();
     const unused = held()
       .filter((h) => h.identity === identity && inScope(h.permission))
-      .filter((h) => !needs.some(([target, permission]) => permission === h.permission && covers(h.on, target)))
+      .filter((h) => !needs.some(([target, permission]) => permission === h.permission && usedBy(h.on, target)))
       .filter((h) => !ALLOWED_UNUSED.some((a) => a.on === h.on && a.role === h.role && a.permissions.includes(h.permission)))
       .map((h) => `${h.permission} on ${h.on} (${h.role}, ${h.grant})`);
     expect([...new Set(unused)].sort()).toEqual([]);
