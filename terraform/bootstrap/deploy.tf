@@ -19,6 +19,22 @@ resource "google_project_iam_member" "deploy_administers" {
   member  = google_service_account.deploy.member
 }
 
+# The functions' source bucket of terraform/ (function.tf names it the same way) and its objects, and
+# no other bucket. Cloud
+# Storage names a bucket projects/_/buckets/NAME and its objects .../NAME/objects/OBJECT
+# (https://cloud.google.com/iam/docs/conditions-resource-attributes).
+resource "google_project_iam_member" "deploy_source_bucket" {
+  project = var.project_id
+  role    = local.role_id.sourceBucket
+  member  = google_service_account.deploy.member
+
+  condition {
+    title       = "${var.name} source bucket only"
+    description = "Only the bucket terraform/ uploads the functions' bundle to, and its objects."
+    expression  = "resource.name == \"projects/_/buckets/${var.project_id}-${var.name}-source\" || resource.name.startsWith(\"projects/_/buckets/${var.project_id}-${var.name}-source/\")"
+  }
+}
+
 # Builds run as a chosen account must write their own logs (CLOUD_LOGGING_ONLY).
 resource "google_project_iam_member" "deploy_logs" {
   project = var.project_id

@@ -38,6 +38,13 @@ locals {
       title       = "tickrun terraform state user"
       permissions = ["storage.objects.create", "storage.objects.get", "storage.objects.list", "storage.objects.delete"]
     }
+    # The functions' source bucket and its objects (the bundle terraform/ uploads, force_destroy),
+    # granted under a condition naming that bucket (deploy.tf): project-wide, these would let the deploy
+    # account replace a release in the releases bucket or empty any bucket of the project.
+    sourceBucket = {
+      title       = "tickrun source bucket admin"
+      permissions = ["storage.buckets.get", "storage.buckets.update", "storage.buckets.delete", "storage.objects.create", "storage.objects.get", "storage.objects.list", "storage.objects.delete"]
+    }
     # What terraform/ manages, by resource type; grants are made through projectIamAdmin (conditioned)
     # and accountBinder, the database reached through cloudsql.client and instanceUser (deploy.tf).
     deployer = {
@@ -47,9 +54,8 @@ locals {
         ["cloudsql.instances.create", "cloudsql.instances.get", "cloudsql.instances.update", "cloudsql.instances.delete"],
         ["cloudsql.databases.create", "cloudsql.databases.get", "cloudsql.databases.update", "cloudsql.databases.delete"],
         ["cloudsql.users.create", "cloudsql.users.get", "cloudsql.users.list", "cloudsql.users.update", "cloudsql.users.delete"],
-        # google_storage_bucket (the functions' source bucket, force_destroy) and its objects
-        ["storage.buckets.create", "storage.buckets.get", "storage.buckets.update", "storage.buckets.delete"],
-        ["storage.objects.create", "storage.objects.get", "storage.objects.list", "storage.objects.delete"],
+        # google_storage_bucket: creating it is checked on the project; the rest is sourceBucket's
+        ["storage.buckets.create"],
         # google_cloudfunctions2_function, waited on through its operation
         ["cloudfunctions.functions.create", "cloudfunctions.functions.get", "cloudfunctions.functions.update", "cloudfunctions.functions.delete", "cloudfunctions.operations.get"],
         # google_cloud_run_v2_service_iam_binding on the functions' services
