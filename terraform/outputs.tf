@@ -41,7 +41,7 @@ output "scheduler_service_account" {
 }
 
 output "deploy_service_account" {
-  description = "Email of the account cloudbuild.yaml must run as (gcloud builds submit --service-account)."
+  description = "Email of the account the deploy pipeline runs as and applies this configuration with (made by terraform/bootstrap/, like every account here)."
   value       = local.accounts.deploy
 }
 

@@ -24,36 +24,54 @@ resource "google_service_account" "tick" {
   account_id   = "${var.name}-tick"
   display_name = local.accounts.tick.display
   description  = local.accounts.tick.about
+
+  # On a new project the IAM API is enabled in the same apply.
+  depends_on = [google_project_service.enabled]
 }
 
 resource "google_service_account" "scheduler" {
   account_id   = "${var.name}-scheduler"
   display_name = local.accounts.scheduler.display
   description  = local.accounts.scheduler.about
+
+  # On a new project the IAM API is enabled in the same apply.
+  depends_on = [google_project_service.enabled]
 }
 
 resource "google_service_account" "jobs" {
   account_id   = "${var.name}-jobs"
   display_name = local.accounts.jobs.display
   description  = local.accounts.jobs.about
+
+  # On a new project the IAM API is enabled in the same apply.
+  depends_on = [google_project_service.enabled]
 }
 
 resource "google_service_account" "build" {
   account_id   = "${var.name}-build"
   display_name = local.accounts.build.display
   description  = local.accounts.build.about
+
+  # On a new project the IAM API is enabled in the same apply.
+  depends_on = [google_project_service.enabled]
 }
 
 resource "google_service_account" "ci" {
   account_id   = "${var.name}-ci"
   display_name = local.accounts.ci.display
   description  = local.accounts.ci.about
+
+  # On a new project the IAM API is enabled in the same apply.
+  depends_on = [google_project_service.enabled]
 }
 
 resource "google_service_account" "deploy" {
   account_id   = "${var.name}-deploy"
   display_name = local.accounts.deploy.display
   description  = local.accounts.deploy.about
+
+  # On a new project the IAM API is enabled in the same apply.
+  depends_on = [google_project_service.enabled]
 }
 
 # What the functions' build needs: write its logs, push the image to the gcf-artifacts repository, read

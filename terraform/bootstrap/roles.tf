@@ -77,4 +77,6 @@ resource "google_project_iam_custom_role" "tickrun" {
   title       = each.value.title
   description = "Made by terraform/bootstrap for ${var.name}; see terraform/IAM.md."
   permissions = each.value.permissions
+
+  depends_on = [google_project_service.enabled]
 }
