@@ -1,54 +1,14 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parse } from '@cdktf/hcl2json';
 import { parseConfig } from '../../shared/config';
+import { loadModule as loadModuleAt, strings, type Block, type Module } from '../helpers/terraformModule';
 
 // No terraform binary here: the configuration is parsed with HCL's own parser (compiled to wasm) and
 // checked for what `terraform validate` cannot see anyway: what refers to what, and what is granted.
 
 const ROOT = path.resolve(__dirname, '../..');
 const TERRAFORM = path.join(ROOT, 'terraform');
-
-type Block = Record<string, any>;
-
-/** All .tf files parsed and merged by kind, the way Terraform reads a module. */
-interface Module {
-  files: Record<string, Block>;
-  resources: Record<string, Record<string, Block>>;
-  data: Record<string, Record<string, Block>>;
-  variables: Record<string, Block>;
-  outputs: Record<string, Block>;
-  locals: Block;
-  terraform: Block[];
-}
-
-async function loadModule(): Promise<Module> {
-  const mod: Module = { files: {}, resources: {}, data: {}, variables: {}, outputs: {}, locals: {}, terraform: [] };
-  for (const file of readdirSync(TERRAFORM).filter((f) => f.endsWith('.tf'))) {
-    const json = await parse(file, readFileSync(path.join(TERRAFORM, file), 'utf8'));
-    mod.files[file] = json;
-    for (const kind of ['resource', 'data'] as const) {
-      for (const [type, byName] of Object.entries<Record<string, Block[]>>(json[kind] ?? {})) {
-        const into = kind === 'resource' ? mod.resources : mod.data;
-        into[type] ??= {};
-        for (const [name, [block]] of Object.entries(byName)) into[type][name] = block;
-      }
-    }
-    for (const [name, [block]] of Object.entries<Block[]>(json.variable ?? {})) mod.variables[name] = block;
-    for (const [name, [block]] of Object.entries<Block[]>(json.output ?? {})) mod.outputs[name] = block;
-    for (const locals of json.locals ?? []) Object.assign(mod.locals, locals);
-    mod.terraform.push(...(json.terraform ?? []));
-  }
-  return mod;
-}
-
-/** Every string anywhere in a parsed value (expressions come out as "${…}" strings). */
-function strings(value: unknown): string[] {
-  if (typeof value === 'string') return [value];
-  if (Array.isArray(value)) return value.flatMap(strings);
-  if (value && typeof value === 'object') return Object.values(value).flatMap(strings);
-  return [];
-}
+const loadModule = () => loadModuleAt(TERRAFORM);
 
 /** The default of `attr = optional(type, default)` in a variable's type expression. */
 function optionalDefault(typeExpr: string, attr: string): string | undefined {
