@@ -14,9 +14,9 @@ resource "google_sql_database_instance" "tickrun" {
   database_version = var.database.version
 
   # Terraform refuses to destroy the instance, and so does the API (deletion_protection_enabled,
-  # which also guards the console and gcloud). To remove everything on purpose, set both to false,
-  # apply, then destroy (docs/deploy.md).
-  deletion_protection = true
+  # which also guards the console and gcloud). One variable for both: to remove everything on purpose,
+  # set deletion_protection = false, apply, then destroy (docs/deploy.md).
+  deletion_protection = var.deletion_protection
 
   settings {
     edition           = var.database.edition
@@ -26,7 +26,7 @@ resource "google_sql_database_instance" "tickrun" {
     disk_size         = var.database.disk_size_gb
     disk_autoresize   = true
 
-    deletion_protection_enabled = true
+    deletion_protection_enabled = var.deletion_protection
     # The automated backups outlive an instance deleted by mistake.
     retain_backups_on_delete = true
 
@@ -34,6 +34,11 @@ resource "google_sql_database_instance" "tickrun" {
       name  = "cloudsql.iam_authentication"
       value = "on"
     }
+
+    # Only the connector (the tick, the pipeline: shared/db.ts) or the Cloud SQL Auth Proxy (an operator)
+    # may connect; a direct connection is refused (Settings.connectorEnforcement REQUIRED, Cloud SQL
+    # Admin API: https://cloud.google.com/sql/docs/postgres/admin-api/rest/v1beta4/instances).
+    connector_enforcement = "REQUIRED"
 
     # A public IP with no authorized network: the only way in is the connector (or the Cloud SQL Auth
     # Proxy), which authenticates with IAM and presents a client certificate.
@@ -72,7 +77,7 @@ resource "google_sql_database" "tickrun" {
 # ".gserviceaccount.com"; the function's DB_USER is this name.
 resource "google_sql_user" "tick" {
   instance = google_sql_database_instance.tickrun.name
-  name     = trimsuffix(google_service_account.tick.email, ".gserviceaccount.com")
+  name     = trimsuffix(local.accounts.tick, ".gserviceaccount.com")
   type     = "CLOUD_IAM_SERVICE_ACCOUNT"
   # PostgreSQL refuses to drop a role that still holds grants; leave the user to the instance's fate.
   deletion_policy = "ABANDON"
@@ -81,7 +86,7 @@ resource "google_sql_user" "tick" {
 # The deploy pipeline's IAM database user: it creates and owns the schema (see the top of this file).
 resource "google_sql_user" "deploy" {
   instance        = google_sql_database_instance.tickrun.name
-  name            = trimsuffix(google_service_account.deploy.email, ".gserviceaccount.com")
+  name            = trimsuffix(local.accounts.deploy, ".gserviceaccount.com")
   type            = "CLOUD_IAM_SERVICE_ACCOUNT"
   database_roles  = ["cloudsqlsuperuser"]
   deletion_policy = "ABANDON"
@@ -99,8 +104,6 @@ resource "terraform_data" "database_ready" {
     tick_db_user             = google_sql_user.tick.name
   }
 
-  depends_on = [
-    google_project_iam_member.deploy,
-    google_project_iam_member.tick,
-  ]
+  # The deploy account's own access to the database is the bootstrap's, made before this runs.
+  depends_on = [google_project_iam_member.tick]
 }

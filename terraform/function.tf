@@ -73,7 +73,7 @@ resource "google_cloudfunctions2_function" "tick" {
   build_config {
     runtime         = var.tick.runtime
     entry_point     = "tick"
-    service_account = google_service_account.build.id
+    service_account = "projects/${var.project_id}/serviceAccounts/${local.accounts.build}"
 
     source {
       storage_source {
@@ -84,7 +84,7 @@ resource "google_cloudfunctions2_function" "tick" {
   }
 
   service_config {
-    service_account_email = google_service_account.tick.email
+    service_account_email = local.accounts.tick
     environment_variables = local.tick_env
 
     # One request per instance and, by default, one instance: a scheduled tick that finds the last one
@@ -109,10 +109,7 @@ resource "google_cloudfunctions2_function" "tick" {
 
   # The database must be migrated before a new tick runs against it: cloudbuild.yaml migrates before
   # it applies this, and the first deploy creates the database alone first (database_ready).
-  depends_on = [
-    terraform_data.database_ready,
-    google_project_iam_member.build,
-  ]
+  depends_on = [terraform_data.database_ready]
 }
 
 # Only the scheduler's account may invoke the tick. A binding (not a member) is authoritative for the
@@ -122,7 +119,7 @@ resource "google_cloud_run_v2_service_iam_binding" "tick_invoker" {
   location = var.region
   name     = google_cloudfunctions2_function.tick.service_config[0].service
   role     = "roles/run.invoker"
-  members  = [google_service_account.scheduler.member]
+  members  = [local.members.scheduler]
 }
 
 # The dashboard: a second function from the same bundle and the same uploaded object, under its own
@@ -136,7 +133,7 @@ resource "google_cloudfunctions2_function" "dashboard" {
   build_config {
     runtime         = var.tick.runtime
     entry_point     = "dashboard"
-    service_account = google_service_account.build.id
+    service_account = "projects/${var.project_id}/serviceAccounts/${local.accounts.build}"
 
     source {
       storage_source {
@@ -147,7 +144,7 @@ resource "google_cloudfunctions2_function" "dashboard" {
   }
 
   service_config {
-    service_account_email = google_service_account.tick.email
+    service_account_email = local.accounts.tick
     # Two connections per instance: a page load makes a few short queries, and every instance's pool
     # counts against the database tier's connection limit beside the tick's.
     environment_variables = merge(local.tick_env, { TICKRUN_POOL_SIZE = "2" })
@@ -164,10 +161,7 @@ resource "google_cloudfunctions2_function" "dashboard" {
     all_traffic_on_latest_revision = true
   }
 
-  depends_on = [
-    terraform_data.database_ready,
-    google_project_iam_member.build,
-  ]
+  depends_on = [terraform_data.database_ready]
 }
 
 # Only the listed people and groups may open the dashboard. Authoritative for run.invoker on this

@@ -15,7 +15,7 @@ resource "google_cloud_run_v2_job" "workflow" {
     task_count = each.value.task_count
 
     template {
-      service_account = coalesce(each.value.service_account, google_service_account.jobs.email)
+      service_account = coalesce(each.value.service_account, local.accounts.jobs)
       timeout         = each.value.timeout
       # tickrun retries failed attempts itself (a workflow's `retries:` and `backoff:`) and counts
       # them; a retry inside Cloud Run would be invisible to it and run the attempt twice.
@@ -45,7 +45,8 @@ resource "google_cloud_run_v2_job" "workflow" {
 }
 
 # Start executions of these jobs with overrides (tickrun passes TICKRUN_* in the container's env, and a
-# task's args and task_count), and cancel them: roles/run.jobsExecutorWithOverrides on each job.
+# task's args and task_count), and cancel them: roles/run.jobsExecutorWithOverrides on each job, whose
+# three permissions (run.jobs.run, run.jobs.runWithOverrides, run.executions.cancel) are all used.
 resource "google_cloud_run_v2_job_iam_member" "tick_runs" {
   for_each = google_cloud_run_v2_job.workflow
 
@@ -53,17 +54,44 @@ resource "google_cloud_run_v2_job_iam_member" "tick_runs" {
   location = each.value.location
   name     = each.value.name
   role     = "roles/run.jobsExecutorWithOverrides"
-  member   = google_service_account.tick.member
+  member   = local.members.tick
 }
 
-# Read the executions of these jobs: their status on every poll, and the list of a job's executions
-# when a tick reconciles an attempt whose dispatch answer was lost. roles/run.viewer on the job only.
+# Read the executions of these jobs: their status on every poll, the list of a job's executions when a
+# tick settles a batch or reconciles an attempt whose dispatch answer was lost, and the job itself to
+# tell a vanished execution from a vanished job. The bootstrap's jobReader role (run.jobs.get,
+# run.executions.get, run.executions.list) on the job only: roles/run.viewer would add 40 more.
 resource "google_cloud_run_v2_job_iam_member" "tick_reads" {
   for_each = google_cloud_run_v2_job.workflow
 
   project  = var.project_id
   location = each.value.location
   name     = each.value.name
-  role     = "roles/run.viewer"
-  member   = google_service_account.tick.member
+  role     = "${local.custom_role}.jobReader"
+  member   = local.members.tick
+}
+
+locals {
+  # The accounts the jobs run as: the shared one, and each account a job names itself. The same
+  # fallback as the job's own template (coalesce above), so the two cannot disagree.
+  job_runtime_accounts = toset(concat(
+    [local.accounts.jobs],
+    [for j in values(var.jobs) : j.service_account if j.service_account != null],
+  ))
+  # Those of this project; an account of another project is granted by terraform/bootstrap/
+  # (job_service_accounts there), since the deploy account has no say over that project's accounts.
+  own_job_runtime_accounts = toset([for e in local.job_runtime_accounts : e if endswith(e, "@${var.project_id}.iam.gserviceaccount.com")])
+}
+
+# Running a job with overrides needs iam.serviceAccounts.actAs on the account the job runs as, besides
+# run.jobs.runWithOverrides on the job (https://cloud.google.com/run/docs/execute/jobs#override-job-configuration).
+# The bootstrap's actAs role, which holds that permission alone (roles/iam.serviceAccountUser adds get
+# and list); on each of those accounts only, never on the project, where it would let the tick act as
+# every account in it.
+resource "google_service_account_iam_member" "tick_acts_as_job_runtime" {
+  for_each = local.own_job_runtime_accounts
+
+  service_account_id = "projects/${var.project_id}/serviceAccounts/${each.value}"
+  role               = "${local.custom_role}.actAs"
+  member             = local.members.tick
 }

@@ -32,22 +32,22 @@ output "deploy_db_user" {
 
 output "tick_service_account" {
   description = "Email of the tick function's service account."
-  value       = google_service_account.tick.email
+  value       = local.accounts.tick
 }
 
 output "scheduler_service_account" {
   description = "Email of the account Cloud Scheduler calls the tick as (the only run.invoker on it)."
-  value       = google_service_account.scheduler.email
+  value       = local.accounts.scheduler
 }
 
 output "deploy_service_account" {
-  description = "Email of the account cloudbuild.yaml must run as (gcloud builds submit --service-account)."
-  value       = google_service_account.deploy.email
+  description = "Email of the account the deploy pipeline runs as and applies this configuration with (made by terraform/bootstrap/, like every account here)."
+  value       = local.accounts.deploy
 }
 
 output "jobs_service_account" {
   description = "Email of the default identity of the Cloud Run jobs; grant it what the jobs need."
-  value       = google_service_account.jobs.email
+  value       = local.accounts.jobs
 }
 
 output "jobs" {
@@ -61,11 +61,27 @@ output "scheduler_job" {
 }
 
 output "dashboard_url" {
-  description = "URL of the dashboard function; open it with `gcloud run services proxy SERVICE --region REGION` as one of dashboard_invokers."
+  description = "URL of the dashboard function; open it with dashboard_proxy_command as one of dashboard_invokers."
   value       = google_cloudfunctions2_function.dashboard.service_config[0].uri
 }
 
+locals {
+  # service_config.service is the service's full resource name (projects/P/locations/R/services/S);
+  # `gcloud run services proxy` takes only S, with the region apart.
+  dashboard_service = reverse(split("/", google_cloudfunctions2_function.dashboard.service_config[0].service))[0]
+}
+
 output "dashboard_service" {
-  description = "Cloud Run service behind the dashboard function, the SERVICE of `gcloud run services proxy`."
-  value       = google_cloudfunctions2_function.dashboard.service_config[0].service
+  description = "Name of the Cloud Run service behind the dashboard function, the SERVICE of `gcloud run services proxy SERVICE --region REGION`."
+  value       = reverse(split("/", google_cloudfunctions2_function.dashboard.service_config[0].service))[0]
+}
+
+output "dashboard_region" {
+  description = "Region of the dashboard's service, the --region of `gcloud run services proxy`."
+  value       = var.region
+}
+
+output "dashboard_proxy_command" {
+  description = "Opens the dashboard on http://localhost:8080 as the caller (one of dashboard_invokers)."
+  value       = "gcloud run services proxy ${local.dashboard_service} --region ${var.region} --project ${var.project_id} --port 8080"
 }

@@ -25,7 +25,7 @@ resource "google_cloud_scheduler_job" "tick" {
     # No body: the tick runs with TICKRUN_BUDGET_MS from its environment.
 
     oidc_token {
-      service_account_email = google_service_account.scheduler.email
+      service_account_email = local.accounts.scheduler
       audience              = google_cloudfunctions2_function.tick.service_config[0].uri
     }
   }

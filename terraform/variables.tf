@@ -99,6 +99,12 @@ variable "database" {
   }
 }
 
+variable "deletion_protection" {
+  description = "Whether Terraform and the Cloud SQL API refuse to delete the instance. Set false, apply, then destroy to remove tickrun on purpose; the automated backups are kept (retain_backups_on_delete) and keep costing until deleted."
+  type        = bool
+  default     = true
+}
+
 variable "tick" {
   description = <<-EOT
     The tick function and the scheduler job that calls it. schedule: five-field cron in UTC (every
@@ -169,6 +175,8 @@ variable "jobs" {
     `image` with `cpu`/`memory` limits; `timeout` bounds one attempt (tickrun's own `timeout:` in the
     workflow can cancel it earlier); Cloud Run's own retries are off (max_retries 0): tickrun retries.
     `service_account` is the email the job runs as; unset, the shared jobs account, which holds no roles.
+    A job's own account must also be listed in terraform/bootstrap's job_service_accounts (applied by a
+    project owner first): the deploy account may attach, and the tick run jobs as, only the accounts there.
     Example: { orders-extract = { image = "us-docker.pkg.dev/my-project/etl/extract:1.4", memory = "2Gi" } }
   EOT
   type = map(object({

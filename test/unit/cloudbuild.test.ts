@@ -100,7 +100,7 @@ describe('cloudbuild.yaml', () => {
   });
 
   it('names the accounts the way terraform does', () => {
-    const iam = readFileSync(path.join(ROOT, 'terraform/iam.tf'), 'utf8');
+    const iam = readFileSync(path.join(ROOT, 'terraform/bootstrap/accounts.tf'), 'utf8');
     expect(iam).toContain('account_id   = "${var.name}-deploy"');
     expect(iam).toContain('account_id   = "${var.name}-tick"');
   });

@@ -1,54 +1,14 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parse } from '@cdktf/hcl2json';
 import { parseConfig } from '../../shared/config';
+import { loadModule as loadModuleAt, strings, type Block, type Module } from '../helpers/terraformModule';
 
 // No terraform binary here: the configuration is parsed with HCL's own parser (compiled to wasm) and
 // checked for what `terraform validate` cannot see anyway: what refers to what, and what is granted.
 
 const ROOT = path.resolve(__dirname, '../..');
 const TERRAFORM = path.join(ROOT, 'terraform');
-
-type Block = Record<string, any>;
-
-/** All .tf files parsed and merged by kind, the way Terraform reads a module. */
-interface Module {
-  files: Record<string, Block>;
-  resources: Record<string, Record<string, Block>>;
-  data: Record<string, Record<string, Block>>;
-  variables: Record<string, Block>;
-  outputs: Record<string, Block>;
-  locals: Block;
-  terraform: Block[];
-}
-
-async function loadModule(): Promise<Module> {
-  const mod: Module = { files: {}, resources: {}, data: {}, variables: {}, outputs: {}, locals: {}, terraform: [] };
-  for (const file of readdirSync(TERRAFORM).filter((f) => f.endsWith('.tf'))) {
-    const json = await parse(file, readFileSync(path.join(TERRAFORM, file), 'utf8'));
-    mod.files[file] = json;
-    for (const kind of ['resource', 'data'] as const) {
-      for (const [type, byName] of Object.entries<Record<string, Block[]>>(json[kind] ?? {})) {
-        const into = kind === 'resource' ? mod.resources : mod.data;
-        into[type] ??= {};
-        for (const [name, [block]] of Object.entries(byName)) into[type][name] = block;
-      }
-    }
-    for (const [name, [block]] of Object.entries<Block[]>(json.variable ?? {})) mod.variables[name] = block;
-    for (const [name, [block]] of Object.entries<Block[]>(json.output ?? {})) mod.outputs[name] = block;
-    for (const locals of json.locals ?? []) Object.assign(mod.locals, locals);
-    mod.terraform.push(...(json.terraform ?? []));
-  }
-  return mod;
-}
-
-/** Every string anywhere in a parsed value (expressions come out as "${…}" strings). */
-function strings(value: unknown): string[] {
-  if (typeof value === 'string') return [value];
-  if (Array.isArray(value)) return value.flatMap(strings);
-  if (value && typeof value === 'object') return Object.values(value).flatMap(strings);
-  return [];
-}
+const loadModule = () => loadModuleAt(TERRAFORM);
 
 /** The default of `attr = optional(type, default)` in a variable's type expression. */
 function optionalDefault(typeExpr: string, attr: string): string | undefined {
@@ -154,9 +114,10 @@ describe('database.tf', () => {
 
   it('has IAM database authentication, backups with point-in-time recovery, and deletion protection', () => {
     const instance = resource('google_sql_database_instance', 'tickrun');
-    expect(instance.deletion_protection).toBe(true);
+    // Both follow var.deletion_protection, true unless set otherwise (the case below).
+    expect(instance.deletion_protection).toBe('${var.deletion_protection}');
     const settings = only(instance, 'settings');
-    expect(settings.deletion_protection_enabled).toBe(true);
+    expect(settings.deletion_protection_enabled).toBe('${var.deletion_protection}');
     expect(settings.database_flags).toContainEqual({ name: 'cloudsql.iam_authentication', value: 'on' });
     const backup = only(settings, 'backup_configuration');
     expect(backup.enabled).toBe(true);
@@ -168,6 +129,20 @@ describe('database.tf', () => {
     expect(ip.ssl_mode).toMatch(/ENCRYPTED_ONLY|TRUSTED_CLIENT_CERTIFICATE_REQUIRED/);
   });
 
+  it('refuses connections that do not come through the connector or the Auth Proxy (the tick and the pipeline use only the connector)', () => {
+    // shared/db.ts: a Cloud SQL database is reached through @google-cloud/cloud-sql-connector, never directly.
+    expect(readFileSync(path.join(ROOT, 'shared/db.ts'), 'utf8')).toMatch(/if \(db\.kind === 'url'\)[\s\S]*new Connector\(\)/);
+    expect(only(resource('google_sql_database_instance', 'tickrun'), 'settings').connector_enforcement).toBe('REQUIRED');
+  });
+
+  it('protects the instance from deletion, in Terraform and in the API, by one variable that defaults to true', () => {
+    const instance = resource('google_sql_database_instance', 'tickrun');
+    expect(instance.deletion_protection).toBe('${var.deletion_protection}');
+    expect(only(instance, 'settings').deletion_protection_enabled).toBe('${var.deletion_protection}');
+    expect(tf.variables.deletion_protection?.type).toBe('${bool}');
+    expect(tf.variables.deletion_protection?.default).toBe(true);
+  });
+
   it('takes a shared-core tier only with the ENTERPRISE edition (PostgreSQL 16+ defaults to ENTERPRISE_PLUS)', () => {
     expect(only(resource('google_sql_database_instance', 'tickrun'), 'settings').edition).toBe('${var.database.edition}');
     expect(optionalDefault(tf.variables.database.type, 'edition')).toBe('ENTERPRISE');
@@ -177,7 +152,7 @@ describe('database.tf', () => {
   it("makes the tick's service account an IAM database user", () => {
     const user = resource('google_sql_user', 'tick');
     expect(user.type).toBe('CLOUD_IAM_SERVICE_ACCOUNT');
-    expect(user.name).toContain('google_service_account.tick.email');
+    expect(user.name).toContain('local.accounts.tick');
     expect(user.name).toContain('.gserviceaccount.com');
     expect(user.instance).toBe('${google_sql_database_instance.tickrun.name}');
     // The tick gets table privileges from the pipeline's grant step, not a database role.
@@ -187,7 +162,7 @@ describe('database.tf', () => {
   it('makes the deploy account an IAM database user that may create the schema', () => {
     const user = resource('google_sql_user', 'deploy');
     expect(user.type).toBe('CLOUD_IAM_SERVICE_ACCOUNT');
-    expect(user.name).toContain('google_service_account.deploy.email');
+    expect(user.name).toContain('local.accounts.deploy');
     expect(user.database_roles).toEqual(['cloudsqlsuperuser']);
   });
 
@@ -198,7 +173,7 @@ describe('database.tf', () => {
   it('gives the first deploy one target that brings up the database and its users', () => {
     const ready = resource('terraform_data', 'database_ready');
     const refs = strings(ready).join(' ');
-    for (const ref of ['google_sql_database_instance.tickrun', 'google_sql_database.tickrun', 'google_sql_user.deploy', 'google_sql_user.tick', 'google_project_iam_member.deploy', 'google_project_iam_member.tick']) {
+    for (const ref of ['google_sql_database_instance.tickrun', 'google_sql_database.tickrun', 'google_sql_user.deploy', 'google_sql_user.tick', 'google_project_iam_member.tick']) {
       expect(refs).toContain(ref);
     }
   });
@@ -231,7 +206,7 @@ describe('function.tf', () => {
   });
 
   it('runs as its own service account', () => {
-    expect(only(fn(), 'service_config').service_account_email).toBe('${google_service_account.tick.email}');
+    expect(only(fn(), 'service_config').service_account_email).toBe('${local.accounts.tick}');
   });
 
   it('is given the database, the profile and the budget through the variables the code reads', () => {
@@ -271,7 +246,7 @@ describe('function.tf', () => {
     const invoker = resource('google_cloud_run_v2_service_iam_binding', 'tick_invoker');
     expect(invoker.role).toBe('roles/run.invoker');
     expect(invoker.name).toBe('${google_cloudfunctions2_function.tick.service_config[0].service}');
-    expect(invoker.members).toEqual(['${google_service_account.scheduler.member}']);
+    expect(invoker.members).toEqual(['${local.members.scheduler}']);
     const otherInvokers = Object.entries(tf.resources)
       .filter(([type]) => /_iam_(member|binding)$/.test(type))
       .flatMap(([type, byName]) => Object.entries(byName).map(([name, block]) => ({ id: `${type}.${name}`, role: block.role })))
@@ -287,7 +262,7 @@ describe('function.tf', () => {
     expect(only(only(build, 'source'), 'storage_source')).toEqual(only(only(only(fn(), 'build_config'), 'source'), 'storage_source'));
     const service = only(dashboard, 'service_config');
     // The tick's account and database settings: the same tables, the same jobs to cancel executions of.
-    expect(service.service_account_email).toBe('${google_service_account.tick.email}');
+    expect(service.service_account_email).toBe('${local.accounts.tick}');
     expect(service.environment_variables).toContain('local.tick_env');
     expect(service.min_instance_count).toBe(0);
   });
@@ -321,7 +296,7 @@ describe('scheduler.tf', () => {
     expect(target.uri).toBe('${google_cloudfunctions2_function.tick.service_config[0].uri}');
     expect(target.http_method).toBe('POST');
     const oidc = only(target, 'oidc_token');
-    expect(oidc.service_account_email).toBe('${google_service_account.scheduler.email}');
+    expect(oidc.service_account_email).toBe('${local.accounts.scheduler}');
     expect(oidc.audience).toBe('${google_cloudfunctions2_function.tick.service_config[0].uri}');
     expect(target.oauth_token).toBeUndefined();
   });
@@ -345,21 +320,41 @@ describe('jobs.tf', () => {
     const container = only(template, 'containers');
     expect(container.image).toBe('${each.value.image}');
     expect(only(container, 'resources').limits).toEqual({ cpu: '${each.value.cpu}', memory: '${each.value.memory}' });
-    expect(template.service_account).toContain('google_service_account.jobs.email');
+    expect(template.service_account).toContain('local.accounts.jobs');
   });
 
   it("lets the tick's account run exactly those jobs with overrides, and read, list and cancel their executions", () => {
     const grants = Object.values(tf.resources.google_cloud_run_v2_job_iam_member);
-    expect(grants.map((g) => g.role).sort()).toEqual(['roles/run.jobsExecutorWithOverrides', 'roles/run.viewer']);
+    expect(grants.map((g) => g.role).sort()).toEqual(['${local.custom_role}.jobReader', 'roles/run.jobsExecutorWithOverrides']);
     for (const grant of grants) {
       expect(grant.for_each).toBe('${google_cloud_run_v2_job.workflow}');
       expect(grant.name).toBe('${each.value.name}');
-      expect(grant.member).toBe('${google_service_account.tick.member}');
+      expect(grant.member).toBe('${local.members.tick}');
     }
   });
 });
 
 describe('IAM', () => {
+  it("lets the tick act as each job's runtime service account, and as no other (jobs:run with overrides needs iam.serviceAccounts.actAs on it)", () => {
+    // https://cloud.google.com/run/docs/execute/jobs#override-job-configuration: overriding an
+    // execution's configuration needs run.jobs.runWithOverrides on the job and actAs on its account.
+    const grants = Object.entries(tf.resources.google_service_account_iam_member ?? {}).filter(([, b]) => b.member === '${local.members.tick}');
+    const actAs = grants.filter(([, b]) => b.role === '${local.custom_role}.actAs');
+    expect(actAs.map(([name]) => name)).toEqual(['tick_acts_as_job_runtime']);
+    const [, grant] = actAs[0];
+    // Those of this project; another project's account is granted by terraform/bootstrap/ (test/unit/bootstrap.test.ts).
+    expect(grant.service_account_id).toBe('projects/${var.project_id}/serviceAccounts/${each.value}');
+    expect(grant.for_each).toBe('${local.own_job_runtime_accounts}');
+    expect(tf.locals.own_job_runtime_accounts).toMatch(/for (\w+) in local\.job_runtime_accounts : \1 if endswith\(\1, "@\$\{var\.project_id\}\.iam\.gserviceaccount\.com"\)/);
+    // The shared jobs account, and each account a job names in var.jobs: the accounts the jobs run as.
+    const accounts = tf.locals.job_runtime_accounts as string;
+    expect(accounts).toContain('local.accounts.jobs');
+    expect(accounts).toMatch(/for \w+ in values\(var\.jobs\) : \w+\.service_account if \w+\.service_account != null/);
+    expect(accounts).toMatch(/^\$\{toset\(/);
+    // The job itself falls back to the same shared account: the two lists cannot disagree.
+    expect(only(only(resource('google_cloud_run_v2_job', 'workflow'), 'template'), 'template').service_account).toBe('${coalesce(each.value.service_account, local.accounts.jobs)}');
+  });
+
   /** Every grant in the configuration: IAM resources, with the role lists they iterate over. */
   const grants = () =>
     Object.entries(tf.resources)
@@ -377,11 +372,11 @@ describe('IAM', () => {
     for (const role of roles) expect(role).not.toMatch(/^roles\/(owner|editor|viewer)$/);
   });
 
-  it('grants to named service accounts (or the operators and dashboard_invokers variables), never to a bare email or domain', () => {
+  it("grants to named service accounts (the bootstrap's, by local.members; or the operators and dashboard_invokers variables), never to a bare email or domain", () => {
     for (const { id, block } of grants()) {
       // `members` is a list, or one expression naming a list variable.
       for (const member of [block.member, ...[block.members ?? []].flat()].filter(Boolean)) {
-        expect([id, member]).toEqual([id, expect.stringMatching(/^\$\{(google_service_account\.[a-z_]+\.member|each\.value|var\.dashboard_invokers)\}$/)]);
+        expect([id, member]).toEqual([id, expect.stringMatching(/^\$\{(local\.members\.[a-z]+|each\.value|var\.dashboard_invokers)\}$/)]);
       }
     }
   });
@@ -392,7 +387,7 @@ describe('IAM', () => {
   });
 
   it("gives the tick's account on the project only the Cloud SQL connection, narrowed to tickrun's instance", () => {
-    const projectGrants = Object.entries(tf.resources.google_project_iam_member).filter(([, b]) => b.member === '${google_service_account.tick.member}');
+    const projectGrants = Object.entries(tf.resources.google_project_iam_member).filter(([, b]) => b.member === '${local.members.tick}');
     expect(projectGrants.map(([name]) => name)).toEqual(['tick']);
     const [, grant] = projectGrants[0];
     expect(tf.locals.tick_project_roles).toEqual(['roles/cloudsql.client', 'roles/cloudsql.instanceUser']);
@@ -400,24 +395,30 @@ describe('IAM', () => {
     expect(only(grant, 'condition').expression).toContain('local.instance_resource_name');
     expect(tf.locals.instance_resource_name).toContain('google_sql_database_instance.tickrun.name');
   });
-
-  it('lets the deploy account connect to the database it migrates', () => {
-    expect(tf.locals.deploy_project_roles).toEqual(expect.arrayContaining(['roles/cloudsql.client', 'roles/cloudsql.instanceUser']));
-  });
 });
 
 describe('outputs.tf', () => {
   it.each([
     ['function_url', 'google_cloudfunctions2_function.tick.service_config[0].uri'],
     ['instance_connection_name', 'google_sql_database_instance.tickrun.connection_name'],
-    ['tick_service_account', 'google_service_account.tick.email'],
-    ['scheduler_service_account', 'google_service_account.scheduler.email'],
-    ['deploy_service_account', 'google_service_account.deploy.email'],
-    ['jobs_service_account', 'google_service_account.jobs.email'],
+    ['tick_service_account', 'local.accounts.tick'],
+    ['scheduler_service_account', 'local.accounts.scheduler'],
+    ['deploy_service_account', 'local.accounts.deploy'],
+    ['jobs_service_account', 'local.accounts.jobs'],
     ['dashboard_url', 'google_cloudfunctions2_function.dashboard.service_config[0].uri'],
-    ['dashboard_service', 'google_cloudfunctions2_function.dashboard.service_config[0].service'],
   ])('%s is %s', (name, ref) => {
     expect(tf.outputs[name].value).toBe(`\${${ref}}`);
+  });
+
+  it('gives the dashboard service as the short name `gcloud run services proxy` takes, its region, and the command', () => {
+    // The function's service_config.service is a full resource name (projects/P/locations/R/services/S).
+    const service = tf.outputs.dashboard_service.value as string;
+    expect(service).toContain('google_cloudfunctions2_function.dashboard.service_config[0].service');
+    expect(service).toMatch(/split\("\/"/);
+    expect(tf.outputs.dashboard_region.value).toBe('${var.region}');
+    const command = tf.outputs.dashboard_proxy_command.value as string;
+    expect(command).toMatch(/^gcloud run services proxy \$\{local\.dashboard_service\} --region \$\{var\.region\} --project \$\{var\.project_id\}/);
+    expect(tf.locals.dashboard_service).toBe(service);
   });
 
   it('describes every output', () => {
