@@ -15,6 +15,8 @@ import { tick as runTick } from '../../shared/tick';
 import { applyWorkflows } from '../../shared/workflows/apply';
 import { parseWorkflow } from '../../shared/workflows/parse';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { jestArgsOf, programsTestNeeds, testsJestRuns } from '../helpers/cloudbuild';
+import { imageContents } from '../helpers/cloudbuildImages';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -126,6 +128,20 @@ describe('cloudbuild.yaml', () => {
     const text = readFileSync(path.join(ROOT, 'cloudbuild.yaml'), 'utf8').replace(/#.*$/gm, '');
     const used = [...text.matchAll(/\$\{?([A-Z_][A-Z0-9_]*)\}?/g)].map((m) => m[1]);
     for (const name of used) expect([name, builtIn.has(name) || name in build.substitutions]).toEqual([name, true]);
+  });
+});
+
+describe("cloudbuild.yaml's tests", () => {
+  it('run only what their image provides: no test that drives a browser in an image without one', () => {
+    const runners = build.steps.filter((s) => jestArgsOf(s) !== null);
+    expect(runners.map((s) => s.id)).not.toEqual([]);
+    for (const s of runners) {
+      const provides = imageContents(s.name).provides;
+      const lacking = testsJestRuns(jestArgsOf(s)!).flatMap((file) =>
+        programsTestNeeds(file).filter((p) => !provides.includes(p)).map((p) => `${file} needs ${p}, which ${s.name} lacks`),
+      );
+      expect([s.id, lacking]).toEqual([s.id, []]);
+    }
   });
 });
 
