@@ -88,3 +88,109 @@ export function programsTestNeeds(file: string): string[] {
   // playwright-core downloads no browser; the tests drive Debian's chromium (test/browser).
   return /from 'playwright-core'/.test(text) ? ['chromium'] : [];
 }
+
+// Words that run no program of the image: bash's keywords and builtins.
+const KEYWORDS = new Set(['if', 'then', 'else', 'elif', 'do', 'while', 'until', '!', 'time']);
+const BUILTINS = new Set(['echo', 'printf', 'exit', 'set', 'export', 'cd', 'test', '[', '[[', 'true', 'false', 'read', 'local', 'return', 'shift', 'unset', ':', 'fi', 'done', '{', '}']);
+
+/**
+ * The programs a bash script calls, each with its words, in order: commands split on newlines, `;`,
+ * `&&`, `||`, `|` and `$( … )`, keywords and leading `VAR=value` dropped, builtins left out. Refuses
+ * what it cannot read reliably (here-documents, backticks, functions, loops, case) rather than guess.
+ */
+export function scriptCommands(script: string): string[][] {
+  for (const [pattern, what] of [[/<</, 'a here-document'], [/`/, 'backticks'], [/\(\)\s*\{/, 'a function'], [/^\s*(for|case)\b/m, 'for/case']] as const) {
+    if (pattern.test(script)) throw new Error(`the script uses ${what}, which scriptCommands does not read: keep build scripts simple`);
+  }
+  const text = script
+    .split('\n')
+    .filter((line) => !/^\s*#/.test(line))
+    .join('\n')
+    // Redirections to a descriptor (>&2, 2>&1) are not separators.
+    .replace(/[0-9]*[<>]&[0-9]+/g, ' ');
+  const segments: string[][] = [];
+  let words: string[] = [];
+  let word = '';
+  let quote: string | null = null;
+  const endWord = () => {
+    if (word) words.push(word);
+    word = '';
+  };
+  const endSegment = () => {
+    endWord();
+    if (words.length) segments.push(words);
+    words = [];
+  };
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quote) {
+      if (c === quote) quote = null;
+      else if (c === '$' && text[i + 1] === '(' && quote === '"') throw new Error('the script uses $( … ) inside double quotes, which scriptCommands does not read');
+      else word += c;
+    } else if (c === '"' || c === "'") quote = c;
+    else if (c === '$' && text[i + 1] === '(') {
+      endSegment();
+      i++;
+    } else if ('\n;|&()'.includes(c)) endSegment();
+    else if (c === '\\' && text[i + 1] === '\n') i++;
+    else if (/\s/.test(c)) endWord();
+    else word += c;
+  }
+  if (quote) throw new Error('the script has an unclosed quote');
+  endSegment();
+  return segments
+    .map((w) => {
+      let i = 0;
+      while (i < w.length && (KEYWORDS.has(w[i]) || /^[A-Za-z_][A-Za-z0-9_]*=/.test(w[i]))) i++;
+      return w.slice(i);
+    })
+    .filter((w) => w.length > 0 && !BUILTINS.has(w[0]) && !/^[<>]/.test(w[0]));
+}
+
+/** The script of a step run as `bash -c SCRIPT` (or with options before -c, as `bash -euo pipefail -c`); null otherwise. */
+export function bashScriptOf(step: Step): string | null {
+  if (step.entrypoint !== 'bash' && step.entrypoint !== 'sh') return null;
+  const args = step.args ?? [];
+  const c = args.indexOf('-c');
+  return c === -1 ? null : args[c + 1];
+}
+
+/**
+ * The programs a step runs, each with its words: the entrypoint (the image's own when the step sets
+ * none) with the args, or, for a `bash -c` script, every program the script calls.
+ */
+export function commandsOf(step: Step, imageEntrypoint: string | null): string[][] {
+  const script = bashScriptOf(step);
+  if (script !== null) return scriptCommands(script);
+  const entrypoint = step.entrypoint ?? imageEntrypoint;
+  if (!entrypoint) throw new Error(`step ${step.id} sets no entrypoint and its image ${step.name} has none to fall back on`);
+  return [[entrypoint, ...(step.args ?? [])]];
+}
+
+/**
+ * The substitutions a build config uses, as Cloud Build reads them: `$NAME` and `${NAME}` anywhere in
+ * the steps (`$$` is a literal dollar, left to the shell); YAML comments are not part of the config.
+ */
+export function substitutionsUsed(value: unknown): Set<string> {
+  const used = new Set<string>();
+  const visit = (v: unknown): void => {
+    if (typeof v === 'string') for (const m of v.replace(/\$\$/g, '').matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g)) used.add(m[1]);
+    else if (Array.isArray(v)) v.forEach(visit);
+    else if (v && typeof v === 'object') Object.values(v).forEach(visit);
+  };
+  visit(value);
+  return used;
+}
+
+/**
+ * A value as Cloud Build substitutes it: `$NAME`/`${NAME}` replaced from `values`, `$$` left as one `$`.
+ * Throws naming a substitution that `values` lacks, as Cloud Build refuses an undefined one.
+ */
+export function substitute(text: string, values: Record<string, string>): string {
+  return text.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (all, braced, bare) => {
+    if (all === '$$') return '$';
+    const name = braced ?? bare;
+    if (!(name in values)) throw new Error(`no value for substitution ${name}`);
+    return values[name];
+  });
+}
