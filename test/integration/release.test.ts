@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { execFileSync, spawnSync, type SpawnSyncOptionsWithStringEncoding, type SpawnSyncReturns } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -31,9 +31,11 @@ function runStep(build: Build, id: string, cwd: string, given: Record<string, st
   const env: Record<string, string> = { PATH: process.env.PATH!, ...extraEnv };
   for (const e of step.env ?? []) env[e.slice(0, e.indexOf('='))] = substitute(e.slice(e.indexOf('=') + 1), values);
   const script = bashScriptOf(step);
-  if (script !== null) return spawnSync('bash', ['-c', substitute(script, values)], { cwd, env, encoding: 'utf8', timeout: 60_000 });
+  // stdin closed: bash started with a socket as stdin takes itself for a remote shell and reads ~/.bashrc.
+  const options: SpawnSyncOptionsWithStringEncoding = { cwd, env, encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] };
+  if (script !== null) return spawnSync('bash', [...step.args!.slice(0, step.args!.indexOf('-c')), '-c', substitute(script, values)], options);
   const [program, ...args] = commandsOf(step, imageContents(step.name).entrypoint)[0].map((w) => substitute(w, values));
-  return spawnSync(program, args, { cwd, env, encoding: 'utf8', timeout: 60_000 });
+  return spawnSync(program, args, options);
 }
 
 /** Copies the checkout as Cloud Build receives it (the files git tracks) with the bundles the build step made. */
@@ -98,6 +100,9 @@ describe('a release, packed by the ci build and deployed by the deploy build', (
       expect([f, fs.existsSync(path.join(target, f))]).toEqual([f, true]);
     }
     expect(fs.existsSync(path.join(target, 'node_modules'))).toBe(false);
+    // Nor any above it: what the CLI needs must be in the bundle.
+    const pg = spawnSync(process.execPath, ['-e', "require.resolve('pg')"], { cwd: target, env: { PATH: process.env.PATH }, encoding: 'utf8' });
+    expect([pg.status, pg.stderr]).toEqual([1, expect.stringContaining("Cannot find module 'pg'")]);
   });
 
   it("migrates an empty database with the release's CLI and migrations alone", () => {
