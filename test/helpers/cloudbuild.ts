@@ -94,20 +94,39 @@ const KEYWORDS = new Set(['if', 'then', 'else', 'elif', 'do', 'while', 'until', 
 const BUILTINS = new Set(['echo', 'printf', 'exit', 'set', 'export', 'cd', 'test', '[', '[[', 'true', 'false', 'read', 'local', 'return', 'shift', 'unset', ':', 'fi', 'done', '{', '}']);
 
 /**
+ * Cuts each `$( … )` out of a script (also inside double quotes): the outer text with a placeholder word
+ * in its place, and the inner scripts, read as scripts of their own.
+ */
+function commandSubstitutions(script: string): { outer: string; inner: string[] } {
+  const inner: string[] = [];
+  let outer = '';
+  for (let i = 0; i < script.length; i++) {
+    if (script[i] === '$' && script[i + 1] === '(' && script[i - 1] !== '$') {
+      let depth = 1;
+      let j = i + 2;
+      for (; j < script.length && depth > 0; j++) depth += script[j] === '(' ? 1 : script[j] === ')' ? -1 : 0;
+      if (depth > 0) throw new Error('the script has an unclosed $(');
+      inner.push(script.slice(i + 2, j - 1));
+      outer += 'SUBSTITUTED';
+      i = j - 1;
+    } else outer += script[i];
+  }
+  return { outer, inner };
+}
+
+/**
  * The programs a bash script calls, each with its words, in order: commands split on newlines, `;`,
- * `&&`, `||`, `|` and `$( … )`, keywords and leading `VAR=value` dropped, builtins left out. Refuses
- * what it cannot read reliably (here-documents, backticks, functions, loops, case) rather than guess.
+ * `&&`, `||` and `|`, those inside `$( … )` read too, comments, keywords and leading `VAR=value`
+ * dropped, builtins left out. Refuses what it cannot read reliably (here-documents, backticks,
+ * functions, loops, case) rather than guess.
  */
 export function scriptCommands(script: string): string[][] {
   for (const [pattern, what] of [[/<</, 'a here-document'], [/`/, 'backticks'], [/\(\)\s*\{/, 'a function'], [/^\s*(for|case)\b/m, 'for/case']] as const) {
     if (pattern.test(script)) throw new Error(`the script uses ${what}, which scriptCommands does not read: keep build scripts simple`);
   }
-  const text = script
-    .split('\n')
-    .filter((line) => !/^\s*#/.test(line))
-    .join('\n')
-    // Redirections to a descriptor (>&2, 2>&1) are not separators.
-    .replace(/[0-9]*[<>]&[0-9]+/g, ' ');
+  const { outer, inner } = commandSubstitutions(script);
+  // Redirections to a descriptor (>&2, 2>&1) are not separators.
+  const text = outer.replace(/[0-9]*[<>]&[0-9]+/g, ' ');
   const segments: string[][] = [];
   let words: string[] = [];
   let word = '';
@@ -125,26 +144,24 @@ export function scriptCommands(script: string): string[][] {
     const c = text[i];
     if (quote) {
       if (c === quote) quote = null;
-      else if (c === '$' && text[i + 1] === '(' && quote === '"') throw new Error('the script uses $( … ) inside double quotes, which scriptCommands does not read');
       else word += c;
     } else if (c === '"' || c === "'") quote = c;
-    else if (c === '$' && text[i + 1] === '(') {
-      endSegment();
-      i++;
-    } else if ('\n;|&()'.includes(c)) endSegment();
+    else if (c === '#' && word === '') while (i + 1 < text.length && text[i + 1] !== '\n') i++;
+    else if ('\n;|&()'.includes(c)) endSegment();
     else if (c === '\\' && text[i + 1] === '\n') i++;
     else if (/\s/.test(c)) endWord();
     else word += c;
   }
   if (quote) throw new Error('the script has an unclosed quote');
   endSegment();
-  return segments
+  const own = segments
     .map((w) => {
       let i = 0;
       while (i < w.length && (KEYWORDS.has(w[i]) || /^[A-Za-z_][A-Za-z0-9_]*=/.test(w[i]))) i++;
       return w.slice(i);
     })
     .filter((w) => w.length > 0 && !BUILTINS.has(w[0]) && !/^[<>]/.test(w[0]));
+  return [...own, ...inner.flatMap(scriptCommands)];
 }
 
 /** The script of a step run as `bash -c SCRIPT` (or with options before -c, as `bash -euo pipefail -c`); null otherwise. */
