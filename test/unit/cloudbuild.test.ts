@@ -156,6 +156,15 @@ describe('cloudbuild.deploy.yaml: the deploy build, privileged', () => {
     expect(d.substitutions?._STATE_BUCKET).toBe('${PROJECT_ID}-tfstate');
   });
 
+  it('names the accounts the way terraform does', () => {
+    // Wherever terraform/ makes them (terraform/iam.tf, or the bootstrap module).
+    const tf = (dir: string): string[] =>
+      fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? (e.name.startsWith('.') ? [] : tf(path.join(dir, e.name))) : e.name.endsWith('.tf') ? [path.join(dir, e.name)] : []));
+    const text = tf(path.join(ROOT, 'terraform')).map((f) => readFileSync(f, 'utf8')).join('\n');
+    expect(text).toContain('account_id   = "${var.name}-deploy"');
+    expect(text).toContain('account_id   = "${var.name}-tick"');
+  });
+
   it('refuses to start without a release to deploy, naming _RELEASE', () => {
     const fetch = stepOf(deploy(), 'fetch');
     for (const release of ['', 'main', 'abc123']) {

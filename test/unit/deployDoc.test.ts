@@ -21,6 +21,11 @@ function blocks(lang: RegExp): { line: number; text: string }[] {
 }
 const SHELL = blocks(/^(sh|bash|shell)$/);
 const COMMANDS = SHELL.flatMap((b) => scriptCommands(b.text).map((words) => ({ line: b.line, words })));
+// gcloud and terraform commands quoted in the prose (`gcloud scheduler jobs pause …`) are commands too.
+const INLINE = [...DOC.matchAll(/`((?:gcloud|terraform) [^`]+)`/g)].map((m) => ({
+  line: DOC.slice(0, m.index).split('\n').length,
+  words: scriptCommands(m[1].replace(/\s+/g, ' '))[0],
+}));
 
 // Terraform's subcommands and the flags the guide may use with each (-chdir goes before the subcommand).
 // Source: https://developer.hashicorp.com/terraform/cli/commands and each subcommand's page there.
@@ -41,9 +46,6 @@ const GCLOUD = [
   'services enable',
   'storage buckets create',
   'storage buckets update',
-  'storage buckets delete',
-  'storage cp',
-  'storage ls',
   'storage rm',
   'builds submit',
   'builds triggers create github',
@@ -54,20 +56,18 @@ const GCLOUD = [
   'run services proxy',
   'run services update-traffic',
   'run revisions list',
-  'run jobs execute',
   'sql backups list',
   'sql backups restore',
+  'sql backups delete',
   'sql instances clone',
   'auth application-default login',
   'auth configure-docker',
   'logging read',
-  'logging metrics create',
   'monitoring channels list',
   'alpha monitoring policies create',
   'artifacts repositories create',
   'artifacts repositories add-iam-policy-binding',
-  'artifacts docker images list',
-  'artifacts docker images delete',
+  'artifacts repositories delete',
   'projects describe',
   'resource-manager org-policies describe',
 ];
@@ -139,13 +139,13 @@ describe('docs/deploy.md', () => {
   });
 
   it('gives terraform only known subcommands and flags', () => {
-    const lines = COMMANDS.filter(({ words }) => words[0] === 'terraform');
+    const lines = [...COMMANDS, ...INLINE].filter(({ words }) => words[0] === 'terraform');
     expect(lines.length).toBeGreaterThan(2);
     for (const { line, words } of lines) expect([line, words.join(' '), terraformProblems(words.slice(1))]).toEqual([line, words.join(' '), []]);
   });
 
   it('gives gcloud only known commands', () => {
-    const lines = COMMANDS.filter(({ words }) => words[0] === 'gcloud');
+    const lines = [...COMMANDS, ...INLINE].filter(({ words }) => words[0] === 'gcloud');
     expect(lines.length).toBeGreaterThan(5);
     for (const { line, words } of lines) expect([line, words.join(' '), gcloudProblems(words.slice(1))]).toEqual([line, words.join(' '), []]);
   });
@@ -190,8 +190,10 @@ describe('docs/deploy.md', () => {
     expect(gcloudProblems(['run', '--region=x'])).toEqual(['gcloud run starts with no command in the list']);
   });
 
-  it('has HCL blocks that parse', async () => {
+  it('has HCL and JSON blocks that parse', async () => {
     for (const b of blocks(/^hcl$/)) await expect(parseHcl(`deploy.md:${b.line}`, b.text)).resolves.toBeDefined();
+    expect(blocks(/^json$/).length).toBeGreaterThan(0);
+    for (const b of blocks(/^json$/)) expect(() => JSON.parse(b.text)).not.toThrow();
   });
 
   it('covers a first deploy to a scheduled DAG, and living with it', () => {
