@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync, type SpawnSyncOptionsWithStringEncoding, type SpawnSyncReturns } from 'node:child_process';
+import { spawnSync, type SpawnSyncOptionsWithStringEncoding, type SpawnSyncReturns } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -38,13 +38,21 @@ function runStep(build: Build, id: string, cwd: string, given: Record<string, st
   return spawnSync(program, args, options);
 }
 
-/** Copies the checkout as Cloud Build receives it (the files git tracks) with the bundles the build step made. */
-function copyCheckout(to: string): void {
-  const files = execFileSync('git', ['ls-files', '-z'], { cwd: ROOT, encoding: 'utf8' }).split('\0').filter(Boolean);
-  for (const f of [...files, 'dist/tick.js', 'dist/cli.js']) {
-    if (!fs.existsSync(path.join(ROOT, f))) continue;
-    fs.mkdirSync(path.dirname(path.join(to, f)), { recursive: true });
-    fs.copyFileSync(path.join(ROOT, f), path.join(to, f));
+// What a checkout in Cloud Build lacks or the pack step must not see: the step runs on a clean source.
+const NOT_SOURCE = new Set(['node_modules', '.git', '.tickrun', 'release', 'coverage', 'artifacts', '.terraform']);
+
+/**
+ * Copies the checkout as the ci build has it when it packs: the source (no .git, which a build's source
+ * need not have, no node_modules) with the bundles the build step made.
+ */
+function copyCheckout(from: string, to: string): void {
+  for (const entry of fs.readdirSync(from, { withFileTypes: true })) {
+    if (NOT_SOURCE.has(entry.name)) continue;
+    const source = path.join(from, entry.name);
+    if (entry.isDirectory()) {
+      fs.mkdirSync(path.join(to, entry.name));
+      copyCheckout(source, path.join(to, entry.name));
+    } else if (entry.isFile()) fs.copyFileSync(source, path.join(to, entry.name));
   }
 }
 
@@ -65,7 +73,7 @@ describe('a release, packed by the ci build and deployed by the deploy build', (
   beforeAll(async () => {
     workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'tickrun-ci-'));
     target = fs.mkdtempSync(path.join(os.tmpdir(), 'tickrun-deploy-'));
-    copyCheckout(workspace);
+    copyCheckout(ROOT, workspace);
     // A user's workflows, where the deploy build looks for them.
     fs.mkdirSync(path.join(workspace, 'workflows'));
     fs.copyFileSync(path.join(ROOT, 'examples/local-etl.yaml'), path.join(workspace, 'workflows/local-etl.yaml'));
