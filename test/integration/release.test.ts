@@ -119,6 +119,19 @@ describe('a release, packed by the ci build and deployed by the deploy build', (
     expect([r.status, r.stderr, r.stdout.trim()]).toEqual([0, '', `applied ${all.join(', ')}`]);
   });
 
+  it('reaches Cloud SQL with the connector bundled in its CLI: without credentials it asks for them, not for a module', () => {
+    // The step's own env (INSTANCE_CONNECTION_NAME, DB_USER, DB_NAME), no DATABASE_URL; no credentials
+    // file under HOME and a metadata server that refuses, so the connector fails where it needs a token.
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'tickrun-nocreds-'));
+    try {
+      const r = runStep(deploy, 'migrate', target, { _RELEASE: COMMIT }, { HOME: home, GCE_METADATA_HOST: '127.0.0.1:9' });
+      expect([r.status, r.stderr]).toEqual([1, expect.stringContaining('Could not load the default credentials')]);
+      expect(r.stderr).not.toMatch(/Cannot find module/);
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  });
+
   it("grants the tick's database user its tables", async () => {
     const r = runStep(deploy, 'grant', target, { _RELEASE: COMMIT, _NAME: name }, { DATABASE_URL: databaseUrl });
     expect([r.status, r.stderr, r.stdout.trim()]).toEqual([0, '', `granted "${tickUser}" reading and writing of tickrun's tables`]);
