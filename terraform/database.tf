@@ -5,7 +5,7 @@
 # Who owns the schema: on PostgreSQL 15+ only the database's owner may create tables in `public`, and
 # a database made through the Cloud SQL API belongs to cloudsqlsuperuser. The deploy account is
 # therefore a member of cloudsqlsuperuser (database_roles, below); it runs `tickrun migrate` and so owns
-# every table. The tick's user gets no role here: the pipeline's `grant` step (cloudbuild.yaml) gives
+# every table. The tick's user gets no role here: the deploy pipeline's `grant` step (cloudbuild.deploy.yaml) gives
 # it reading and writing on those tables, and nothing else (no DDL, no other database's objects).
 
 resource "google_sql_database_instance" "tickrun" {

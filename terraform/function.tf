@@ -107,7 +107,7 @@ resource "google_cloudfunctions2_function" "tick" {
     all_traffic_on_latest_revision = true
   }
 
-  # The database must be migrated before a new tick runs against it: cloudbuild.yaml migrates before
+  # The database must be migrated before a new tick runs against it: cloudbuild.deploy.yaml migrates before
   # it applies this, and the first deploy creates the database alone first (database_ready).
   depends_on = [terraform_data.database_ready]
 }
