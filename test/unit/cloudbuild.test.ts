@@ -300,6 +300,12 @@ describe('the grant step', () => {
       await expect(tick.query(`insert into tickrun_migrations (name, run_on) values ('x', now())`)).rejects.toThrow(/permission denied/);
     });
 
+    it("lets it read the schema's version, which it checks every cycle, and not change it", async () => {
+      expect((await tick.query('select version, oldest_tick from tickrun_schema')).rows).toHaveLength(1);
+      await expect(tick.query('update tickrun_schema set oldest_tick = 1')).rejects.toThrow(/permission denied/);
+      await expect(tick.query('delete from tickrun_schema')).rejects.toThrow(/permission denied/);
+    });
+
     it('covers tables a later migration adds, through default privileges', async () => {
       // The deploy account (here the test server's owner) adds a table after the grant ran.
       await db.pool.query('create table later_table (id serial primary key, note text)');
