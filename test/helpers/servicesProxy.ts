@@ -1,10 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
-import { freePort } from '../../shared/localDb';
-
-const ROOT = path.resolve(__dirname, '..', '..');
+import { serveFunction } from './functionServer';
 
 /** The service's own host, as Cloud Run names it: what the function sees behind the proxy. */
 export const RUN_APP_HOST = 'tickrun-dashboard-abc123-uc.a.run.app';
@@ -84,21 +81,6 @@ export interface DashboardFunction {
 
 /** Serves dist/tick.js's `dashboard` target as `functions-framework --target=dashboard` does in Google Cloud. */
 export async function serveDashboardFunction(env: Record<string, string>): Promise<DashboardFunction> {
-  const port = await freePort();
-  const bin = path.join(ROOT, 'node_modules', '@google-cloud', 'functions-framework', 'build', 'src', 'main.js');
-  const proc = spawn(process.execPath, [bin, '--target=dashboard', `--port=${port}`], { cwd: ROOT, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (out += d));
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
-    try {
-      await fetch(url + '/app.css');
-      return { url, proc, logs: () => out, stop: () => void proc.kill() };
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  proc.kill();
-  throw new Error(`functions-framework did not start the dashboard target: ${out}`);
+  const { origin, ...server } = await serveFunction('dashboard', env, (at) => fetch(`${at}/app.css`));
+  return { url: origin, ...server };
 }

@@ -6,7 +6,7 @@ import { tick } from '../../shared/tick';
 import { migrationNumber } from '../compat/fixture';
 import { startCloudRunEmulator, type CloudRunEmulator } from '../helpers/cloudRunEmulator';
 import { createHarness, type Harness } from '../helpers/harness';
-import { post, serveTick, type TickServer } from '../helpers/tickServer';
+import { post, serveTick, type TickServer } from '../helpers/functionServer';
 
 // A tick built for the newest migration, against a schema that no longer lets it run (a breaking migration
 // of a later release) or that lacks a migration it needs: one error that says which and what to do, and

@@ -4,7 +4,7 @@ import { parseWorkflow } from '../../shared/workflows/parse';
 import { triggerRun } from '../../shared/operator/trigger';
 import { startCloudRunEmulator, type CloudRunEmulator } from '../helpers/cloudRunEmulator';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { post, serveTick } from '../helpers/tickServer';
+import { post, serveTick } from '../helpers/functionServer';
 
 describe('the tick function served by functions-framework', () => {
   let db: TestDatabase;
