@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { runCli } from '../helpers/cli';
 import type { CloudRunEmulator } from '../helpers/cloudRunEmulator';
 import { emulatorHarness, type Harness } from '../helpers/harness';
@@ -89,5 +92,20 @@ describe('tickrun logs for Cloud Run tasks', () => {
     expect(exhausted.stderr).toContain('RESOURCE_EXHAUSTED');
     expect(exhausted.stdout).toMatch(/^https:\/\/console\.cloud\.google\.com\/logs\/query;query=/);
     expect(logging.requests).toHaveLength(2);
+  });
+
+  it('gives the link when there are no credentials to read Cloud Logging with', async () => {
+    // No emulator: Google's endpoint with the ambient credentials, of which this machine has none (no
+    // key file, an empty gcloud config, and no metadata server to ask: METADATA_SERVER_DETECTION=none).
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'tickrun-nocreds-'));
+    try {
+      const { CLOUD_LOGGING_EMULATOR_HOST, ...rest } = env;
+      const result = await runCli(['logs', runId, 'work'], { ...rest, HOME: home, METADATA_SERVER_DETECTION: 'none' });
+      expect(result).toMatchObject({ code: 0, stderr: expect.stringMatching(/cannot read work attempt 1's logs from Cloud Logging \(.*credentials/i) });
+      expect(result.stdout).toMatch(/^https:\/\/console\.cloud\.google\.com\/logs\/query;query=.+\?project=demo\n$/);
+      expect(logging.requests).toHaveLength(0);
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
   });
 });
