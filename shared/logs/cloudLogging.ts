@@ -3,7 +3,7 @@
 // by every command, and the deploy build runs that bundle (migrate) where only tickrun logs would use it.
 import type { LoggingServiceV2Client } from '@google-cloud/logging-api/build/src/v2/logging_service_v2_client';
 import type { protos } from '@google-cloud/logging-api';
-import { PassThroughClient } from 'google-auth-library';
+import { GoogleAuth, PassThroughClient } from 'google-auth-library';
 import { ConfigError } from '../errors';
 
 type ClientOptions = NonNullable<ConstructorParameters<typeof LoggingServiceV2Client>[0]>;
@@ -49,13 +49,25 @@ export function loggingEmulatorHost(env: NodeJS.ProcessEnv): string | undefined 
 export function createPageReader(emulatorHost: string | undefined): ReadPage {
   let client: LoggingServiceV2Client | undefined;
   return async ({ project, filter, pageToken }) => {
-    client ??= new (await loadClientClass())(clientOptions(emulatorHost));
+    if (!client) {
+      if (!emulatorHost) await findCredentials();
+      client = new (await loadClientClass())(clientOptions(emulatorHost));
+    }
     const [entries, , response] = await client.listLogEntries(
       { resourceNames: [`projects/${project}`], filter, orderBy: 'timestamp asc', pageSize: PAGE_SIZE, pageToken: pageToken ?? '' },
       { autoPaginate: false },
     );
     return { entries: entries ?? [], nextPageToken: response?.nextPageToken || undefined };
   };
+}
+
+/**
+ * Looks for the ambient credentials before the client is made, and throws when there are none. The client
+ * would look too, but once per method: each of its methods' stubs waits on that lookup, and those not
+ * called reject unhandled, which ended the process (exit 1) after the link had been printed.
+ */
+async function findCredentials(): Promise<void> {
+  await new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/logging.read'] }).getClient();
 }
 
 /** The generated client class, through @google-cloud/logging (the package this project depends on). */
