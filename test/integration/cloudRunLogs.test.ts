@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { getRun } from '../../shared/model/runs';
+import { tick } from '../../shared/tick';
 import { runCli } from '../helpers/cli';
 import type { CloudRunEmulator } from '../helpers/cloudRunEmulator';
 import { emulatorHarness, type Harness } from '../helpers/harness';
@@ -107,5 +109,30 @@ describe('tickrun logs for Cloud Run tasks', () => {
     } finally {
       fs.rmSync(home, { recursive: true, force: true });
     }
+  });
+
+  it('--follow prints entries as they arrive while the execution runs, each once, and ends after it', async () => {
+    await h.apply(`name: longer\ntasks:\n  work: { job: ${JOBS}/logjob, env: { EMU_DURATION_MS: "3000" } }\n`);
+    const id = await h.trigger('longer');
+    await tick(h.deps, { budgetMs: 0 });
+    const [task] = await h.tasks(id);
+    const name = task.executionName!.split('/').pop()!;
+    const t0 = emu.executions.find((e) => e.name === task.executionName)!.createdAt;
+    logging.entries.push(entry(name, t0 + 10, 'started'));
+    const following = runCli(['logs', id, 'work', '--follow'], env);
+    let ended = false;
+    following.then(() => (ended = true));
+    await new Promise((r) => setTimeout(r, 1000));
+    // Written later, one of them at the same instant as the last line already read.
+    logging.entries.push(entry(name, t0 + 10, 'same instant'), entry(name, t0 + 900, 'later'));
+    for (let run = await getRun(h.db.pool, id); run.status !== 'success'; run = await getRun(h.db.pool, id)) {
+      expect(ended).toBe(false);
+      await new Promise((r) => setTimeout(r, 200));
+      await tick(h.deps, { budgetMs: 0 });
+    }
+    const result = await following;
+    expect(result).toMatchObject({ code: 0, stdout: 'started\nsame instant\nlater\n' });
+    // One read at the start, then one every 5 s until the end is recorded, and a last one after it.
+    expect(logging.requests.length).toBeLessThanOrEqual(3);
   });
 });
