@@ -272,7 +272,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
       }
       const cfg = config();
       await withPool(cfg, (pool) =>
-        showLogs(pool, cfg.home, env, { runId, task, attempt, follow: Boolean(opts.follow) }, {
+        showLogs(pool, cfg, { runId, task, attempt, follow: Boolean(opts.follow) }, {
           write: (chunk) => void process.stdout.write(chunk),
           note: (line) => void process.stderr.write(line + '\n'),
         }),

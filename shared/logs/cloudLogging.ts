@@ -4,7 +4,6 @@
 import type { LoggingServiceV2Client } from '@google-cloud/logging-api/build/src/v2/logging_service_v2_client';
 import type { protos } from '@google-cloud/logging-api';
 import { GoogleAuth, PassThroughClient } from 'google-auth-library';
-import { ConfigError } from '../errors';
 
 type ClientOptions = NonNullable<ConstructorParameters<typeof LoggingServiceV2Client>[0]>;
 type LogEntry = protos.google.logging.v2.ILogEntry;
@@ -31,15 +30,6 @@ export type ReadPage = (request: PageRequest) => Promise<EntryPage>;
  * costs as few reads of the per-minute quota as it can.
  */
 export const PAGE_SIZE = 1000;
-
-/** CLOUD_LOGGING_EMULATOR_HOST, checked: host:port of a Cloud Logging REST emulator. */
-export function loggingEmulatorHost(env: NodeJS.ProcessEnv): string | undefined {
-  const host = env.CLOUD_LOGGING_EMULATOR_HOST || undefined;
-  if (host && !/^[\w.-]+:\d+$/.test(host) && !/^\[[\d:a-f]+\]:\d+$/i.test(host)) {
-    throw new ConfigError(`CLOUD_LOGGING_EMULATOR_HOST=${JSON.stringify(host)} is not valid: it accepts host:port`);
-  }
-  return host;
-}
 
 /**
  * entries.list through Google's client: REST over plain HTTP without credentials for an emulator (as the
