@@ -67,3 +67,10 @@ export async function findAttempt(pool: Pool, runId: string, taskRef: string | u
   };
   return { taskId: task.id, label, attempt: n, executionName: row.execution_name, dispatchedAt: row.dispatched_at, finishedAt: row.finished_at };
 }
+
+/** The attempt's span for a log query; an attempt recorded without a dispatch time is read from its end's day. */
+export function attemptWindow(ref: AttemptRef): { from: Date; to: Date | null } {
+  const to = ref.finishedAt;
+  const from = ref.dispatchedAt ?? new Date((to ?? new Date()).getTime() - 86_400_000);
+  return { from, to };
+}

@@ -19,6 +19,10 @@ export interface PageRequest {
   project: string;
   filter: string;
   pageToken?: string;
+  /** Newest first ("timestamp desc"), for the last lines of a log; oldest first otherwise. */
+  newestFirst?: boolean;
+  /** Default PAGE_SIZE. */
+  pageSize?: number;
 }
 
 /** Reads one page of entries.list. */
@@ -38,13 +42,13 @@ export const PAGE_SIZE = 1000;
  */
 export function createPageReader(emulatorHost: string | undefined): ReadPage {
   let client: LoggingServiceV2Client | undefined;
-  return async ({ project, filter, pageToken }) => {
+  return async ({ project, filter, pageToken, newestFirst = false, pageSize = PAGE_SIZE }) => {
     if (!client) {
       if (!emulatorHost) await findCredentials();
       client = new (await loadClientClass())(clientOptions(emulatorHost));
     }
     const [entries, , response] = await client.listLogEntries(
-      { resourceNames: [`projects/${project}`], filter, orderBy: 'timestamp asc', pageSize: PAGE_SIZE, pageToken: pageToken ?? '' },
+      { resourceNames: [`projects/${project}`], filter, orderBy: newestFirst ? 'timestamp desc' : 'timestamp asc', pageSize, pageToken: pageToken ?? '' },
       { autoPaginate: false },
     );
     return { entries: entries ?? [], nextPageToken: response?.nextPageToken || undefined };

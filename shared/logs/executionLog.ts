@@ -1,4 +1,4 @@
-import { entryText, type ReadPage } from './cloudLogging';
+import { entryText, type EntryPage, type PageRequest, type ReadPage } from './cloudLogging';
 import { executionLogTerms, type ExecutionParts } from './executionQuery';
 
 /**
@@ -48,6 +48,28 @@ function refusal(err: unknown): string {
   return status && !text.includes(status) ? `${status}: ${text}` : text;
 }
 
+/**
+ * One page, paced; a read refused for quota is tried once more after QUOTA_RETRY_MS. Returns why it could
+ * not be read instead of the page when it could not.
+ */
+async function readPage(read: ReadPage, pace: () => Promise<void>, wait: Sleep, request: PageRequest): Promise<EntryPage | string> {
+  for (let tries = 1; ; tries++) {
+    await pace();
+    try {
+      return await read(request);
+    } catch (err) {
+      if ((err as { code?: number }).code !== RESOURCE_EXHAUSTED || tries === 2) return refusal(err);
+      await wait(QUOTA_RETRY_MS);
+    }
+  }
+}
+
+/** The execution's query over the window from `from` (RFC 3339) to `to` (open while it runs), widened by CLOCK_SKEW_MS at the end. */
+function windowFilter(parts: ExecutionParts, from: string, to: Date | null): string {
+  const until = to ? [`timestamp<="${new Date(to.getTime() + CLOCK_SKEW_MS).toISOString()}"`] : [];
+  return [...executionLogTerms(parts), `timestamp>="${from}"`, ...until].join(' AND ');
+}
+
 /** The attempt's window: from its dispatch to its end (open while it runs), widened by CLOCK_SKEW_MS. */
 export interface Window {
   from: Date;
@@ -71,26 +93,16 @@ export interface ExecutionLogDeps {
  */
 export async function printExecutionLog(parts: ExecutionParts, window: Window, follow: boolean, deps: ExecutionLogDeps): Promise<string | null> {
   const { read, pace, out, wait = sleep } = deps;
-  const terms = executionLogTerms(parts);
   let from = new Date(window.from.getTime() - CLOCK_SKEW_MS).toISOString();
   let to = window.to;
   // Entries printed at the newest timestamp so far: the next read starts at that timestamp, inclusive.
   let seenAtFrom = new Set<string>();
   const readOnce = async (): Promise<string | null> => {
-    const filter = [...terms, `timestamp>="${from}"`, ...(to ? [`timestamp<="${new Date(to.getTime() + CLOCK_SKEW_MS).toISOString()}"`] : [])].join(' AND ');
+    const filter = windowFilter(parts, from, to);
     let pageToken: string | undefined;
     do {
-      let page;
-      for (let tries = 1; ; tries++) {
-        await pace();
-        try {
-          page = await read({ project: parts.project, filter, pageToken });
-          break;
-        } catch (err) {
-          if ((err as { code?: number }).code !== RESOURCE_EXHAUSTED || tries === 2) return refusal(err);
-          await wait(QUOTA_RETRY_MS);
-        }
-      }
+      const page = await readPage(read, pace, wait, { project: parts.project, filter, pageToken });
+      if (typeof page === 'string') return page;
       for (const entry of page.entries) {
         const at = timestampOf(entry);
         const id = entry.insertId ?? '';
@@ -118,4 +130,15 @@ function timestampOf(entry: { timestamp?: { seconds?: unknown; nanos?: number | 
   const nanos = entry.timestamp?.nanos ?? 0;
   const base = new Date(seconds * 1000).toISOString().slice(0, 19);
   return `${base}.${String(nanos).padStart(9, '0')}Z`;
+}
+
+/**
+ * The last `max` lines of an execution's log, for the dashboard: one read of one page, newest first, shown
+ * oldest first. `truncated` when older entries were left out.
+ */
+export async function readLatestLines(parts: ExecutionParts, window: Window, max: number, read: ReadPage, wait: Sleep = sleep): Promise<{ lines: string[]; truncated: boolean } | { error: string }> {
+  const from = new Date(window.from.getTime() - CLOCK_SKEW_MS).toISOString();
+  const page = await readPage(read, async () => {}, wait, { project: parts.project, filter: windowFilter(parts, from, window.to), newestFirst: true, pageSize: max });
+  if (typeof page === 'string') return { error: page };
+  return { lines: page.entries.map(entryText).reverse(), truncated: Boolean(page.nextPageToken) };
 }

@@ -54,3 +54,27 @@ export async function printProcessOutput(file: string, running: boolean, follow:
     offset = copyFrom(file, offset, write);
   }
 }
+
+/** The last `max` lines of a process attempt's output, read from its last `bytes` bytes; none when there is no file. */
+export function tailLines(file: string, max: number, bytes = 64 * 1024): { lines: string[]; truncated: boolean } {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { lines: [], truncated: false };
+    throw err;
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    const start = Math.max(0, size - bytes);
+    const buffer = Buffer.alloc(size - start);
+    fs.readSync(fd, buffer, 0, buffer.length, start);
+    const lines = buffer.toString('utf8').replace(/\n$/, '').split('\n');
+    // A read that starts mid-file starts mid-line: that first, partial line is dropped.
+    if (start > 0) lines.shift();
+    const all = size === 0 ? [] : lines;
+    return { lines: all.slice(-max), truncated: start > 0 || all.length > max };
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import type { Config } from '../config';
 import { executionLinks } from '../dashboard/links';
-import { findAttempt, type AttemptRef } from './attempt';
+import { attemptWindow, findAttempt } from './attempt';
 import { createPageReader } from './cloudLogging';
 import { executionParts } from './executionQuery';
 import { printExecutionLog, readPacer } from './executionLog';
@@ -37,7 +37,7 @@ export async function showLogs(pool: Pool, config: Config, req: LogsRequest, io:
 
   const parts = executionParts(ref.executionName);
   if (!parts) return io.note(`${where} ran as ${ref.executionName}, whose output tickrun cannot read`);
-  const why = await printExecutionLog(parts, windowOf(ref), req.follow, {
+  const why = await printExecutionLog(parts, attemptWindow(ref), req.follow, {
     read: createPageReader(config.cloudLogging?.emulatorHost),
     pace: readPacer(),
     out: (line) => io.write(line + '\n'),
@@ -46,11 +46,4 @@ export async function showLogs(pool: Pool, config: Config, req: LogsRequest, io:
   if (why === null) return;
   io.note(`tickrun: cannot read ${where}'s logs from Cloud Logging (${why}); they are in the console:`);
   io.write(executionLinks(ref.executionName)!.logsUrl + '\n');
-}
-
-/** The attempt's span; an attempt recorded without a dispatch time is read from its end's day. */
-function windowOf(ref: AttemptRef): { from: Date; to: Date | null } {
-  const to = ref.finishedAt;
-  const from = ref.dispatchedAt ?? new Date((to ?? new Date()).getTime() - 86_400_000);
-  return { from, to };
 }
