@@ -14,6 +14,7 @@ import { migrate } from '../shared/migrate';
 import { getRun, listRuns, type Run } from '../shared/model/runs';
 import { listTasks } from '../shared/model/tasks';
 import { listWorkflows } from '../shared/model/workflows';
+import { showLogs } from '../shared/logs/show';
 import { cancelRun } from '../shared/operator/cancel';
 import { setSchedulePaused } from '../shared/operator/pause';
 import { retryRun, whyNotRetried } from '../shared/operator/retry';
@@ -55,6 +56,7 @@ Environment:
   DATABASE_URL                 postgres URL of the database (else INSTANCE_CONNECTION_NAME, else tickrun dev's)
   INSTANCE_CONNECTION_NAME     Cloud SQL instance PROJECT:REGION:INSTANCE, with DB_USER and DB_NAME (IAM auth)
   CLOUD_RUN_EMULATOR_HOST      host:port of a Cloud Run Admin API emulator (plain HTTP, no credentials)
+  CLOUD_LOGGING_EMULATOR_HOST  host:port of a Cloud Logging API emulator, read by \`tickrun logs\` (plain HTTP, no credentials)
   GOOGLE_CLOUD_PROJECT, TICKRUN_REGION   project and region for a bare job id with none in the workflow
   TICKRUN_HOME                 local state folder (default .tickrun)
   TICKRUN_DEBUG=1              print stack traces of failures
@@ -254,6 +256,27 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
       if (!result.retried) throw new UsageError(whyNotRetried(runId, result.status));
       if (opts.json) return printJson({ runId, ...result });
       print(`retrying run ${runId}: ${result.requeuedTasks} failed tasks queued again, ${result.resetTasks} skipped tasks waiting again`);
+    });
+
+  program
+    .command('logs')
+    .description("a task's output: a process task's output.log, a Cloud Run execution's entries in Cloud Logging (else the console link)")
+    .argument('<runId>')
+    .argument('[task]', 'TASK or TASK:INDEX; may be left out when the run has one task')
+    .option('--attempt <n>', 'which attempt (default: the latest)')
+    .option('--follow', 'keep printing new output until the attempt ends')
+    .action(async (runId: string, task: string | undefined, opts) => {
+      const attempt = opts.attempt === undefined ? undefined : Number(opts.attempt);
+      if (attempt !== undefined && !(Number.isInteger(attempt) && attempt >= 1)) {
+        throw new UsageError(`--attempt ${JSON.stringify(opts.attempt)} is not valid: it accepts a whole number from 1`);
+      }
+      const cfg = config();
+      await withPool(cfg, (pool) =>
+        showLogs(pool, cfg, { runId, task, attempt, follow: Boolean(opts.follow) }, {
+          write: (chunk) => void process.stdout.write(chunk),
+          note: (line) => void process.stderr.write(line + '\n'),
+        }),
+      );
     });
 
   return program;

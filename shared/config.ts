@@ -41,6 +41,8 @@ export interface Config {
   home: string;
   database: DatabaseTarget;
   cloudRun: { emulatorHost?: string; defaultProject?: string; defaultRegion?: string };
+  /** Where `tickrun logs` and the dashboard read Cloud Run executions' logs: CLOUD_LOGGING_EMULATOR_HOST, else Google's API. */
+  cloudLogging?: { emulatorHost?: string };
 }
 
 /**
@@ -199,6 +201,15 @@ export function describeFlag(key: FlaggedSettingKey): string {
   return `${setting.help}; ${accepts(setting, setting.flag.kind)} (default: ${setting.variable}, else ${defaultText(setting)})`;
 }
 
+/** An emulator's address variable (the Google convention, host:port); ConfigError naming it when malformed. */
+function readHostPort(variable: string, env: NodeJS.ProcessEnv): string | undefined {
+  const host = env[variable] || undefined;
+  if (host && !/^[\w.-]+:\d+$/.test(host) && !/^\[[\d:a-f]+\]:\d+$/i.test(host)) {
+    throw new ConfigError(`${variable}=${JSON.stringify(host)} is not valid: it accepts host:port`);
+  }
+  return host;
+}
+
 function readDatabase(env: NodeJS.ProcessEnv, home: string): DatabaseTarget {
   if (env.DATABASE_URL) {
     if (!/^postgres(ql)?:\/\//.test(env.DATABASE_URL)) {
@@ -230,10 +241,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.
   }
   const p = PROFILES[profileName];
   const home = path.resolve(cwd, env.TICKRUN_HOME || '.tickrun');
-  const emulatorHost = env.CLOUD_RUN_EMULATOR_HOST || undefined;
-  if (emulatorHost && !/^[\w.-]+:\d+$/.test(emulatorHost) && !/^\[[\d:a-f]+\]:\d+$/i.test(emulatorHost)) {
-    throw new ConfigError(`CLOUD_RUN_EMULATOR_HOST=${JSON.stringify(emulatorHost)} is not valid: it accepts host:port`);
-  }
+  const emulatorHost = readHostPort('CLOUD_RUN_EMULATOR_HOST', env);
   const config: Config = {
     profile: profileName,
     pollIntervalMs: readVariable('pollIntervalMs', env, p),
@@ -253,6 +261,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.
       defaultProject: env.GOOGLE_CLOUD_PROJECT || env.GCLOUD_PROJECT || undefined,
       defaultRegion: env.TICKRUN_REGION || env.GOOGLE_CLOUD_REGION || undefined,
     },
+    cloudLogging: { emulatorHost: readHostPort('CLOUD_LOGGING_EMULATOR_HOST', env) },
   };
   // A dispatch must be able to end, with its margin, within what is left of a lease its tick keeps renewed
   // (two thirds of it: steps/leases.ts).

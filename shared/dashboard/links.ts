@@ -1,4 +1,4 @@
-const EXECUTION_NAME = /^projects\/([^/]+)\/locations\/([^/]+)\/jobs\/([^/]+)\/executions\/([^/]+)$/;
+import { executionLogTerms, executionParts } from '../logs/executionQuery';
 
 /** Where to look at one Cloud Run execution in the Google Cloud console. */
 export interface ExecutionLinks {
@@ -8,18 +8,14 @@ export interface ExecutionLinks {
 
 /**
  * Console links of a Cloud Run execution (`projects/P/locations/L/jobs/J/executions/E`): its page, and a
- * Logs Explorer query for its containers' logs. Null for other names (process executions).
+ * Logs Explorer query for its containers' logs (the one `tickrun logs` sends to Cloud Logging). Null for
+ * other names (process executions).
  */
 export function executionLinks(executionName: string | null): ExecutionLinks | null {
-  const m = executionName ? EXECUTION_NAME.exec(executionName) : null;
-  if (!m) return null;
-  const [, project, location, job, execution] = m;
-  const query = [
-    'resource.type="cloud_run_job"',
-    `resource.labels.job_name="${job}"`,
-    `resource.labels.location="${location}"`,
-    `labels."run.googleapis.com/execution_name"="${execution}"`,
-  ].join('\n');
+  const parts = executionParts(executionName);
+  if (!parts) return null;
+  const { project, location, execution } = parts;
+  const query = executionLogTerms(parts).join('\n');
   const p = encodeURIComponent(project);
   return {
     consoleUrl: `https://console.cloud.google.com/run/jobs/executions/details/${encodeURIComponent(location)}/${encodeURIComponent(execution)}/tasks?project=${p}`,

@@ -6,6 +6,7 @@ import { TASK_VIEW_COLUMNS, toTaskView, type TaskView } from '../model/tasks';
 import type { WorkflowDefinition } from '../workflows/definition';
 import { HttpError, checkParams, readLimit, readOneOf } from './http';
 import { executionLinks, type ExecutionLinks } from './links';
+import { outputTail } from './logs';
 
 /** One attempt of a task: from its claim and send to its end. */
 export interface AttemptView {
@@ -20,6 +21,8 @@ export interface AttemptView {
   error: string | null;
   /** Cloud Run executions only. */
   links: ExecutionLinks | null;
+  /** Process executions only: the last lines of the attempt's output (a Cloud Run attempt's are loaded on demand, /api/runs/ID/logs). */
+  outputTail: string[] | null;
 }
 
 /** A task of the run with every attempt it made. */
@@ -98,7 +101,7 @@ order by array_position($2::text[], name), task_index
 limit $7`;
 
 /** The run page's JSON. UsageError (400) for a malformed id or filter, NotFoundError (404) for an unknown run. */
-export async function getRunDetail(pool: Pool, rawId: string, filter: TaskFilter = { limit: 200 }): Promise<RunDetail> {
+export async function getRunDetail(pool: Pool, rawId: string, filter: TaskFilter = { limit: 200 }, home?: string): Promise<RunDetail> {
   const id = checkRunId(rawId);
   const { rows: runs } = await pool.query(`select ${RUN_COLUMNS}, r.definition, r.workflow_version from runs r where r.id = $1`, [id]);
   const row = runs[0];
@@ -124,7 +127,7 @@ export async function getRunDetail(pool: Pool, rawId: string, filter: TaskFilter
     // The run's counts by status, from the counts by task name and status read for the graph.
     run: { ...withoutTrigger(toRun({ ...row, tasks: sumByStatus(counts.rows) })), workflowVersion: row.workflow_version },
     graph: graphOf(definition, names, counts.rows),
-    tasks: withAttempts(shown, attempts),
+    tasks: withAttempts(shown, attempts, home),
     taskCount: counts.rows.filter((c) => (!filter.task || c.name === filter.task) && (!filter.status || c.status === filter.status)).reduce((n, c) => n + c.n, 0),
     nextCursor: page.rows.length > filter.limit && last ? Buffer.from(`${last.name}|${last.task_index}`).toString('base64url') : null,
   };
@@ -142,7 +145,7 @@ function sumByStatus(counts: { status: TaskStatus; n: number }[]): Run['tasks'] 
  * The page's task rows with their attempts, as TaskDetails: the ended ones from task_attempts, then the
  * one in flight, which is the task's own current attempt.
  */
-function withAttempts(tasks: any[], ended: any[]): TaskDetail[] {
+function withAttempts(tasks: any[], ended: any[], home: string | undefined): TaskDetail[] {
   const byTask = new Map<string, AttemptView[]>();
   const inFlight = tasks
     .filter((t) => (ON_EXECUTION_STATUSES as readonly string[]).includes(t.status))
@@ -158,6 +161,7 @@ function withAttempts(tasks: any[], ended: any[]): TaskDetail[] {
       finishedAt: iso(a.finished_at),
       error: a.error,
       links: executionLinks(a.execution_name),
+      outputTail: home === undefined ? null : outputTail(home, a.execution_name),
     });
     byTask.set(a.task_id, list);
   }

@@ -11,6 +11,7 @@ import { auditAction, type ActionTarget } from './audit';
 import { checkApiRead, checkLoopbackHost, type DashboardMode } from './guard';
 import { HttpError, readJsonBody, sendInternalError, sendJson, statusOf } from './http';
 import { getRunDetail, parseTaskFilter } from './runDetail';
+import { attemptOutput } from './logs';
 import { listRunSummaries, parseRunFilter } from './runList';
 
 /** What the dashboard reads and acts on: the same database and executors as a tick. */
@@ -79,7 +80,8 @@ const trigger: Route = async (d, req, _url, _params, target) => {
 /** The JSON API: method, path pattern, handler, and for a POST the action's name: an action passes the request guard and is logged with its principal (audit.ts). */
 const ROUTES: [string, RegExp, Route, string?][] = [
   ['GET', /^\/api\/runs$/, async (d, _req, url) => ok(await listRunSummaries(d.pool, parseRunFilter(url.searchParams)))],
-  ['GET', /^\/api\/runs\/([^/]+)$/, async (d, _req, url, [id]) => ok(await getRunDetail(d.pool, id, parseTaskFilter(url.searchParams)))],
+  ['GET', /^\/api\/runs\/([^/]+)$/, async (d, _req, url, [id]) => ok(await getRunDetail(d.pool, id, parseTaskFilter(url.searchParams), d.config.home))],
+  ['GET', /^\/api\/runs\/([^/]+)\/logs$/, async (d, _req, url, [id]) => ok(await attemptOutput(d.pool, d.config, id, url.searchParams))],
   ['GET', /^\/api\/workflows$/, async (d) => ok({ workflows: await listWorkflows(d.pool) })],
   ['POST', /^\/api\/runs$/, trigger, 'trigger'],
   ['POST', /^\/api\/runs\/([^/]+)\/cancel$/, async (d, _req, _url, [id], target) => cancelAction(d, (target.run_id = id)), 'cancel'],
@@ -96,7 +98,7 @@ async function route(deps: DashboardDeps, req: IncomingMessage, res: ServerRespo
     return sendAsset(req, res, page);
   }
   const matches = ROUTES.map(([m, pattern, handler, action]) => ({ m, handler, action, params: pattern.exec(url.pathname) })).filter((r) => r.params);
-  if (matches.length === 0) throw new HttpError(404, `no such page: ${url.pathname} (the API is /api/runs, /api/runs/ID, /api/workflows)`);
+  if (matches.length === 0) throw new HttpError(404, `no such page: ${url.pathname} (the API is /api/runs, /api/runs/ID, /api/runs/ID/logs, /api/workflows)`);
   const match = matches.find((r) => r.m === method);
   if (!match) {
     res.setHeader('allow', matches.map((r) => r.m).join(', '));

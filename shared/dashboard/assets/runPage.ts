@@ -27,7 +27,7 @@ export const RUN_PAGE_JS = String.raw`  // ---- one run ------------------------
         clear(graph); graph.appendChild(drawGraph(data.graph, depth));
         if (!filters.firstChild) drawTaskFilters(filters, data.graph, view, load);
         clear(timeline); timeline.appendChild(drawTimeline(data.run, data.tasks));
-        clear(tasks); tasks.appendChild(drawTasks(data.tasks));
+        clear(tasks); tasks.appendChild(drawTasks(id, data.tasks));
         drawPager(pager, data, view, load);
         var live = !!LIVE[data.run.status];
         setLive(live);
@@ -179,14 +179,14 @@ export const RUN_PAGE_JS = String.raw`  // ---- one run ------------------------
     return root;
   }
 
-  function drawTasks(tasks) {
+  function drawTasks(runId, tasks) {
     var rows = [];
     tasks.forEach(function (t) {
       rows.push(el('tr', { class: 'task', 'data-task': t.name + '[' + t.index + ']' }, [
         el('td', { class: 'mono', text: t.name + '[' + t.index + ']' }),
         el('td', {}, [badge(t.status)]),
         el('td', { text: t.attempt + ' of ' + t.maxAttempts }),
-        el('td', {}, t.attempts.length ? t.attempts.map(attemptLine) : [el('span', { class: 'muted', text: t.nextAttemptAt ? 'next attempt at ' + time(t.nextAttemptAt) : 'not started' })]
+        el('td', {}, t.attempts.length ? t.attempts.map(function (a) { return attemptLine(runId, t, a); }) : [el('span', { class: 'muted', text: t.nextAttemptAt ? 'next attempt at ' + time(t.nextAttemptAt) : 'not started' })]
           .concat(t.error && !t.attempts.length ? [errorBox(t.error)] : []))
       ]));
     });
@@ -195,16 +195,50 @@ export const RUN_PAGE_JS = String.raw`  // ---- one run ------------------------
       el('tbody', {}, rows)
     ]);
   }
-  function attemptLine(a) {
+  function attemptLine(runId, t, a) {
     var took = a.finishedAt ? duration(Date.parse(a.finishedAt) - Date.parse(a.claimedAt || a.sentAt || a.finishedAt)) : '';
+    var key = [runId, t.name, t.index, a.attempt].join('|');
+    var box = el('div', { class: 'output-box' });
+    var shown = LOADED_OUTPUT[key];
+    if (shown) drawOutput(box, shown);
+    else if (a.outputTail && a.outputTail.length) box.appendChild(el('pre', { class: 'output', text: a.outputTail.join('\n') }));
+    // A Cloud Run attempt's logs cost a read of the project's Cloud Logging quota: loaded on a click,
+    // never with the page's polls; a process attempt's whole output is a file read.
+    var load = a.executionName ? el('button', {
+      'data-action': 'load-logs',
+      text: a.links ? 'Load logs' : 'Full output',
+      onclick: function () {
+        load.disabled = true;
+        var q = '?task=' + encodeURIComponent(t.name) + '&index=' + t.index + '&attempt=' + a.attempt;
+        api('api/runs/' + encodeURIComponent(runId) + '/logs' + q)
+          .then(function (out) { LOADED_OUTPUT[key] = out; drawOutput(box, out); })
+          .catch(function (err) { clear(box); box.appendChild(errorBox(err.message)); })
+          .then(function () { load.disabled = false; });
+      }
+    }) : null;
     return el('div', { class: 'execution', 'data-attempt': a.attempt }, [
       el('span', { text: '#' + a.attempt + ' ' }), badge(a.status), ' ',
       el('span', { class: 'mono', title: a.executionName || '', text: a.executionName ? (a.links ? a.executionName.split('/').pop() : a.executionName) : '(not sent)' }), ' ',
       el('span', { class: 'muted', text: time(a.sentAt || a.claimedAt) + (took ? ', ' + took : '') }), ' ',
       a.links ? el('a', { href: a.links.consoleUrl, target: '_blank', rel: 'noopener noreferrer', text: 'Cloud Run' }) : null, ' ',
-      a.links ? el('a', { href: a.links.logsUrl, target: '_blank', rel: 'noopener noreferrer', text: 'Logs' }) : null,
-      a.error ? errorBox(a.error) : null
+      a.links ? el('a', { href: a.links.logsUrl, target: '_blank', rel: 'noopener noreferrer', text: 'Logs' }) : null, ' ',
+      load,
+      a.error ? errorBox(a.error) : null,
+      box
     ]);
+  }
+
+  // Output loaded on demand, by run|task|index|attempt: kept across the page's redraws while it polls.
+  var LOADED_OUTPUT = {};
+  function drawOutput(box, out) {
+    clear(box);
+    if (out.truncated) box.appendChild(el('p', { class: 'muted', text: 'Earlier lines left out.' }));
+    if (out.error) {
+      box.appendChild(errorBox('Cloud Logging could not be read: ' + out.error));
+      if (out.logsUrl) box.appendChild(el('a', { href: out.logsUrl, target: '_blank', rel: 'noopener noreferrer', text: 'Open the logs in the console' }));
+      return;
+    }
+    box.appendChild(out.lines.length ? el('pre', { class: 'output', text: out.lines.join('\n') }) : el('p', { class: 'muted', text: 'No output.' }));
   }
 
 `;
