@@ -4,8 +4,13 @@
 # and the bundle must share), uploads the zip and points the function at it.
 
 locals {
-  # The functions-framework the tests run, so the deployed one is the same.
-  functions_framework_version = jsondecode(file("${path.module}/../package.json")).dependencies["@google-cloud/functions-framework"]
+  # The packages the bundle leaves external (scripts/build.js) that the functions load, at the versions the
+  # tests run: functions-framework, whose registry the runtime and the bundle share, and
+  # @google-cloud/logging, which the dashboard imports only when someone loads a Cloud Run task's logs.
+  package_dependencies = jsondecode(file("${path.module}/../package.json")).dependencies
+  function_dependencies = {
+    for name in ["@google-cloud/functions-framework", "@google-cloud/logging"] : name => local.package_dependencies[name]
+  }
 
   # Sizing follows the budget. Every Cloud Run call of dispatch, status checks and reconciliation ends within
   # the budget (less 1 s to record the last answers: a call's deadline is cut to what is left), so a tick
@@ -44,7 +49,7 @@ data "archive_file" "tick" {
       private      = true
       main         = "tick.js"
       engines      = { node = ">=20" }
-      dependencies = { "@google-cloud/functions-framework" = local.functions_framework_version }
+      dependencies = local.function_dependencies
     })
   }
 }

