@@ -157,3 +157,12 @@ describe('the deploy account', () => {
     expect(state).toHaveLength(1);
   });
 });
+
+describe('the tick account', () => {
+  it("may read log entries, for the dashboard's Load logs of a Cloud Run task, through a role holding only logging.logEntries.list", () => {
+    const grants = grantsOf(boot).filter((g) => g.type === 'google_project_iam_member' && isAccount(g.block.member, 'tick'));
+    expect(grants.map((g) => g.block.role)).toEqual(['${google_project_iam_custom_role.tickrun["logReader"].name}']);
+    const roles = boot.locals.custom_roles as Record<string, Block[]> | string;
+    expect(JSON.stringify(roles)).toMatch(/logReader[^}]*"permissions":\s*\[\s*"logging\.logEntries\.list"\s*\]/);
+  });
+});
