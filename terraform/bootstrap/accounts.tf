@@ -86,6 +86,14 @@ resource "google_project_iam_member" "build" {
   member  = google_service_account.build.member
 }
 
+# The tick's account reads log entries for the dashboard, which runs as it: entries are read over the
+# project (a log view of one job would need a log bucket of tickrun's own), so this grant sits here.
+resource "google_project_iam_member" "tick_reads_logs" {
+  project = var.project_id
+  role    = google_project_iam_custom_role.tickrun["logReader"].name
+  member  = google_service_account.tick.member
+}
+
 # A job's own account of another project: the tick may run jobs as it (jobs:run with overrides needs
 # iam.serviceAccounts.actAs on it, https://cloud.google.com/run/docs/execute/jobs#override-job-configuration).
 # roles/iam.serviceAccountUser because a custom role of this project cannot be granted on another

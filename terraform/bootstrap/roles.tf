@@ -21,6 +21,13 @@ locals {
       title       = "tickrun job reader"
       permissions = ["run.jobs.get", "run.executions.get", "run.executions.list"]
     }
+    # The dashboard's Load logs of a Cloud Run task (shared/logs/): entries.list over the project, whose
+    # permission is logging.logEntries.list (https://cloud.google.com/logging/docs/reference/v2/rest/v2/entries/list).
+    # roles/logging.viewer adds reading the project's log buckets, sinks, metrics and exclusions.
+    logReader = {
+      title       = "tickrun log reader"
+      permissions = ["logging.logEntries.list"]
+    }
     # Attach or run as an account and nothing else: roles/iam.serviceAccountUser adds get and list.
     actAs = {
       title       = "tickrun act as"
