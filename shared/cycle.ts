@@ -77,7 +77,8 @@ const ended = (s: TickSummary) => s.succeeded + s.failed + s.cancelled + s.skipp
  * A probe comes first and says which steps have work: an idle cycle ends after that one round trip, and a
  * busy one runs only the steps with work. A step also runs when an earlier step of the same cycle made it
  * work, so nothing waits a cycle (a scheduled minute, between ticks) for it: a run scheduled is expanded,
- * tasks expanded or re-queued are claimed, and runs are completed when a task ended.
+ * tasks expanded or re-queued are claimed, tasks released by advance are claimed and sent after it, and
+ * runs are completed when a task ended.
  */
 export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<CycleEnd> {
   const cycleStart = performance.now();
