@@ -38,6 +38,7 @@ const SCENARIOS: [string, (bench: Bench) => Promise<Measured>][] = [
   ['dashboard', async (bench) => (await import('./dashboard')).measureDashboard(bench)],
   ['fanIn', measureFanIn],
   ['recovery', async (bench) => (await import('./recovery')).measureRecovery(bench)],
+  ['layers', async (bench) => (await import('./layers')).measureLayers(bench)],
 ];
 
 function table(rows: Row[]): string {

@@ -105,7 +105,7 @@ const HOUR = 3_600_000;
 
 /** Every setting: the profile's values, the tick's options and the dashboard port of `tickrun dev`. */
 export const SETTINGS = {
-  pollIntervalMs: { variable: 'TICKRUN_POLL_INTERVAL', kind: 'duration', min: 100, max: HOUR, default: 'profile', help: 'time between cycles of one tick (and of `tickrun dev`)' },
+  pollIntervalMs: { variable: 'TICKRUN_POLL_INTERVAL', kind: 'duration', min: 100, max: HOUR, default: 'profile', help: 'time between cycles of one tick (and of `tickrun dev` when idle; while tasks run it ticks every 0.5s at most)' },
   batchSize: { variable: 'TICKRUN_BATCH_SIZE', kind: 'count', min: 1, max: 10_000, default: 'profile', help: 'most tasks claimed per cycle' },
   statusBatchSize: { variable: 'TICKRUN_STATUS_BATCH_SIZE', kind: 'count', min: 1, max: 100_000, default: 'profile', help: 'most in-flight executions checked per cycle' },
   dispatchConcurrency: { variable: 'TICKRUN_DISPATCH_CONCURRENCY', kind: 'count', min: 1, max: 1000, default: 'profile', help: 'executions started at once' },
