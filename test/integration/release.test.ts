@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parse as parseHcl } from '@cdktf/hcl2json';
 import { Pool } from 'pg';
+import { copyCheckout } from '../helpers/checkout';
 import { bashScriptOf, commandsOf, readBuild, stepOf, substitute, type Build, type Step } from '../helpers/cloudbuild';
 import { imageContents } from '../helpers/cloudbuildImages';
 
@@ -38,23 +39,8 @@ function runStep(build: Build, id: string, cwd: string, given: Record<string, st
   return spawnSync(program, args, options);
 }
 
-// What a checkout in Cloud Build lacks or the pack step must not see: the step runs on a clean source.
-const NOT_SOURCE = new Set(['node_modules', '.git', '.tickrun', 'release', 'coverage', 'artifacts', '.terraform']);
-
-/**
- * Copies the checkout as the ci build has it when it packs: the source (no .git, which a build's source
- * need not have, no node_modules) with the bundles the build step made.
- */
-function copyCheckout(from: string, to: string): void {
-  for (const entry of fs.readdirSync(from, { withFileTypes: true })) {
-    if (NOT_SOURCE.has(entry.name)) continue;
-    const source = path.join(from, entry.name);
-    if (entry.isDirectory()) {
-      fs.mkdirSync(path.join(to, entry.name));
-      copyCheckout(source, path.join(to, entry.name));
-    } else if (entry.isFile()) fs.copyFileSync(source, path.join(to, entry.name));
-  }
-}
+// copyCheckout gives the checkout as the ci build has it when it packs: the source (no .git, which a
+// build's source need not have, no node_modules) with the bundles the build step made.
 
 describe('a release, packed by the ci build and deployed by the deploy build', () => {
   const ci = readBuild('cloudbuild.yaml');
