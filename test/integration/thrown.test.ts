@@ -61,3 +61,37 @@ describe('a thrown value of any kind', () => {
     for (const [, value, line] of KINDS) expect(`tickrun: ${describeThrown(value)}`).toMatch(line);
   });
 });
+
+// The functions, in this process under functions-framework's own test server: the tick's run and the
+// dashboard's instance reject with the value under test.
+let mockTickThrown: unknown;
+jest.mock('../../shared/tick', () => ({ ...jest.requireActual('../../shared/tick'), tick: () => Promise.reject(mockTickThrown) }));
+jest.mock('../../shared/instance', () => ({ ...jest.requireActual('../../shared/instance'), instanceDeps: () => Promise.reject(mockTickThrown) }));
+
+describe('a thrown value of any kind, through the functions', () => {
+  let ports: number[];
+  let close: () => void;
+  beforeAll(async () => {
+    require('../../functions/tick');
+    require('../../functions/dashboard');
+    const { getTestServer } = require('@google-cloud/functions-framework/testing');
+    const servers = ['tick', 'dashboard'].map((name) => getTestServer(name));
+    ports = await Promise.all(servers.map((s) => new Promise<number>((resolve) => s.listen(0, '127.0.0.1', () => resolve(s.address().port)))));
+    close = () => servers.forEach((s) => s.close());
+  });
+  afterAll(() => close());
+  afterEach(() => jest.restoreAllMocks());
+
+  it.each(KINDS)('%s: the tick answers 500 with a JSON error saying what failed, the dashboard 500 with its reference', async (_kind, value, line) => {
+    mockTickThrown = value;
+    jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const [tickPort, dashboardPort] = ports;
+    const tick = await fetch(`http://127.0.0.1:${tickPort}/`, { method: 'POST' });
+    expect(tick.status).toBe(500);
+    expect(`tickrun: ${((await tick.json()) as { error: string }).error}`).toMatch(line);
+    const dashboard = await fetch(`http://127.0.0.1:${dashboardPort}/api/runs`);
+    expect(dashboard.status).toBe(500);
+    expect(await dashboard.json()).toEqual({ error: 'internal error', ref: expect.stringMatching(/^[0-9a-f]{8}$/) });
+  });
+});
