@@ -54,7 +54,8 @@ describe('tickrun dev, started again in the same folder', () => {
   }
 
   afterAll(() => {
-    if (dev?.proc.exitCode === null) process.kill(-dev.proc.pid!, 'SIGKILL');
+    // Still running only when it has neither exited nor been ended by a signal (Ctrl-C leaves exitCode null).
+    if (dev && dev.proc.exitCode === null && dev.proc.signalCode === null) process.kill(-dev.proc.pid!, 'SIGKILL');
     fs.rmSync(home, { recursive: true, force: true });
     fs.rmSync(output, { recursive: true, force: true });
   });

@@ -70,7 +70,8 @@ describe("the README's first screen, on a fresh copy of the checkout", () => {
     fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
   });
   afterAll(() => {
-    if (started?.proc.exitCode === null) process.kill(-started.proc.pid!, 'SIGKILL');
+    // Still running only when it has neither exited nor been ended by a signal (Ctrl-C leaves exitCode null).
+    if (started && started.proc.exitCode === null && started.proc.signalCode === null) process.kill(-started.proc.pid!, 'SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });
     fs.rmSync(output, { recursive: true, force: true });
   });
@@ -124,5 +125,6 @@ describe("the README's first screen, on a fresh copy of the checkout", () => {
     await waitFor('a run after the restart to end', () => /"status": "success"/.test(npx(['status', next, '--json']).stdout), 60_000);
     process.kill(-started.proc.pid!, 'SIGINT');
     await started.exited;
+    await waitFor('the second start to stop', () => /stopped\s*$/.test(started!.out()), 30_000, started.out);
   }, 300_000);
 });
