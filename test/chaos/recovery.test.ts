@@ -7,7 +7,7 @@ import { FULL, runRecovery, SMALL } from './recovery';
 // attempt spent on a fault.
 //
 // `npm run test:chaos` (CHAOS_SIZE=full): issue 15's workload (20 runs of 50 → 50, 6 ticks) over 5
-// consecutive seeds from CHAOS_SEED (else a random one). `npm test`: one seed of 4 runs of 10 → 10 on
+// consecutive seeds from CHAOS_SEED (else a random one). `npm test`: one seed of 8 runs of 20 → 20 on
 // 3 ticks with one of them killed, under a minute, giving up once past 3× the clean time. It proves the
 // same things at a smaller scale: a fault or a killed tick costs what its recovery costs whatever the
 // size, while the clean run still takes its few poll cycles, so recovery that takes minutes fails the
