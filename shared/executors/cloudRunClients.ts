@@ -5,6 +5,7 @@ import { ExecutionsClient } from '@google-cloud/run/build/src/v2/executions_clie
 import { JobsClient } from '@google-cloud/run/build/src/v2/jobs_client';
 import type { protos } from '@google-cloud/run';
 import { PassThroughClient } from 'google-auth-library';
+import { emulatorClientOptions } from '../emulatorClient';
 
 type Execution = protos.google.cloud.run.v2.IExecution;
 type ClientOptions = NonNullable<ConstructorParameters<typeof JobsClient>[0]>;
@@ -107,15 +108,8 @@ class DeadlineClient extends PassThroughClient {
 /** REST over plain HTTP without credentials for an emulator; the default (gRPC, ambient credentials) otherwise. */
 function clientOptions({ emulatorHost }: ClientTarget): ClientOptions {
   if (!emulatorHost) return {};
-  const url = new URL(`http://${emulatorHost}`);
-  return {
-    fallback: true,
-    protocol: 'http',
-    apiEndpoint: url.hostname,
-    port: Number(url.port || 80),
-    // Without fetchImplementation gaxios imports node-fetch dynamically, which jest refuses.
-    // The cast: google-gax types authClient with its own nested copy of google-auth-library, so
-    // TypeScript sees two unrelated AuthClient classes; at run time gax only calls fetch on it.
-    authClient: new DeadlineClient({ transporterOptions: { fetchImplementation: fetch } }) as unknown as ClientOptions['authClient'],
-  };
+  // Without fetchImplementation gaxios imports node-fetch dynamically, which jest refuses.
+  // The cast: google-gax types authClient with its own nested copy of google-auth-library, so
+  // TypeScript sees two unrelated AuthClient classes; at run time gax only calls fetch on it.
+  return emulatorClientOptions(emulatorHost, new DeadlineClient({ transporterOptions: { fetchImplementation: fetch } })) as ClientOptions;
 }

@@ -4,6 +4,7 @@
 import type { LoggingServiceV2Client } from '@google-cloud/logging-api/build/src/v2/logging_service_v2_client';
 import type { protos } from '@google-cloud/logging-api';
 import { GoogleAuth, PassThroughClient } from 'google-auth-library';
+import { emulatorClientOptions } from '../emulatorClient';
 
 type ClientOptions = NonNullable<ConstructorParameters<typeof LoggingServiceV2Client>[0]>;
 type LogEntry = protos.google.logging.v2.ILogEntry;
@@ -72,16 +73,8 @@ async function loadClientClass(): Promise<typeof LoggingServiceV2Client> {
 
 function clientOptions(emulatorHost: string | undefined): ClientOptions {
   if (!emulatorHost) return {};
-  const url = new URL(`http://${emulatorHost}`);
-  return {
-    fallback: true,
-    protocol: 'http',
-    apiEndpoint: url.hostname,
-    port: Number(url.port || 80),
-    // Without fetchImplementation gaxios imports node-fetch dynamically; the cast: gax types authClient
-    // with its own nested copy of google-auth-library (see executors/cloudRunClients.ts).
-    authClient: new PassThroughClient({ transporterOptions: { fetchImplementation: fetch } }) as unknown as ClientOptions['authClient'],
-  };
+  // Without fetchImplementation gaxios imports node-fetch dynamically; the cast: see executors/cloudRunClients.ts.
+  return emulatorClientOptions(emulatorHost, new PassThroughClient({ transporterOptions: { fetchImplementation: fetch } })) as ClientOptions;
 }
 
 /** An entry's text: the line a container wrote (textPayload), or a structured entry's message. */
