@@ -37,12 +37,26 @@ export interface Config {
   claimLeaseMs: number;
   /** How long stopping an attempt may take, from the first time it is asked, before the attempt ends anyway. */
   stopTimeoutMs: number;
+  /** Each (project, region)'s Cloud Run limits, unless `tickrun regions set` gave that region its own (shared/regions.ts). */
+  regions: RegionLimits;
   /** Local state: the embedded database, process executions and their logs. */
   home: string;
   database: DatabaseTarget;
   cloudRun: { emulatorHost?: string; defaultProject?: string; defaultRegion?: string };
   /** Where `tickrun logs` and the dashboard read Cloud Run executions' logs: CLOUD_LOGGING_EMULATOR_HOST, else Google's API. */
   cloudLogging?: { emulatorHost?: string };
+}
+
+/** Cloud Run's limits per (project, region) as tickrun keeps within them. */
+export interface RegionLimits {
+  /** Job run requests per minute: the run budget's ceiling. */
+  runPerMinute: number;
+  /** Read requests per minute. */
+  readPerMinute: number;
+  /** Most executions running at once… */
+  maxRunning: number;
+  /** …of which this many are left to executions started outside tickrun. */
+  reserved: number;
 }
 
 /**
@@ -129,6 +143,22 @@ export const SETTINGS = {
   stopTimeoutMs: {
     variable: 'TICKRUN_STOP_TIMEOUT', kind: 'duration', min: 1000, max: 24 * HOUR, default: 600_000,
     help: 'how long stopping an attempt (past its timeout, or of a cancelled run) may take before it ends anyway, its execution maybe still running',
+  },
+  runRequestsPerMinute: {
+    variable: 'TICKRUN_RUN_REQUESTS_PER_MINUTE', kind: 'count', min: 1, max: 1_000_000, default: 180,
+    help: "Cloud Run job run requests per minute per project and region, shared by every tick (Cloud Run's \"Job run requests per minute per region\" quota; `tickrun regions set` sets one region's)",
+  },
+  readRequestsPerMinute: {
+    variable: 'TICKRUN_READ_REQUESTS_PER_MINUTE', kind: 'count', min: 1, max: 1_000_000, default: 1200,
+    help: "Cloud Run read requests per minute per project and region (Cloud Run's \"Read requests per minute per region\" quota)",
+  },
+  maxRunningExecutions: {
+    variable: 'TICKRUN_MAX_RUNNING_EXECUTIONS', kind: 'count', min: 1, max: 10_000, default: 1000,
+    help: "most Cloud Run executions running at once per project and region (Cloud Run's limit is 1,000), the reserve below included",
+  },
+  reservedExecutions: {
+    variable: 'TICKRUN_RESERVED_EXECUTIONS', kind: 'count', min: 0, max: 10_000, default: 0,
+    help: 'executions per project and region kept free for those started outside tickrun: tickrun runs at most the maximum less this',
   },
   dashboardPort: {
     variable: 'TICKRUN_DASHBOARD_PORT', flag: { name: '--port', kind: 'port' }, kind: 'port', min: 0, max: 65_535, minMeans: 'any free one', default: 8787,
@@ -254,6 +284,12 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.
     timeouts: readTimeouts(env),
     claimLeaseMs: readVariable('claimLeaseMs', env),
     stopTimeoutMs: readVariable('stopTimeoutMs', env),
+    regions: {
+      runPerMinute: readVariable('runRequestsPerMinute', env),
+      readPerMinute: readVariable('readRequestsPerMinute', env),
+      maxRunning: readVariable('maxRunningExecutions', env),
+      reserved: readVariable('reservedExecutions', env),
+    },
     home,
     database: readDatabase(env, home),
     cloudRun: {
@@ -269,6 +305,11 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.
   if (config.claimLeaseMs < least) {
     throw new ConfigError(
       `${SETTINGS.claimLeaseMs.variable} (${formatDuration(config.claimLeaseMs)}) must be at least 1.5 × (${SETTINGS.dispatchTimeoutMs.variable} + 1s) = ${formatDuration(least)}`,
+    );
+  }
+  if (config.regions.reserved >= config.regions.maxRunning) {
+    throw new ConfigError(
+      `${SETTINGS.reservedExecutions.variable} (${config.regions.reserved}) must be less than ${SETTINGS.maxRunningExecutions.variable} (${config.regions.maxRunning}): nothing would be left for tickrun to run`,
     );
   }
   return config;

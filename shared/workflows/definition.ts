@@ -13,6 +13,11 @@ export interface WorkflowDefinition {
   catchup?: 'latest' | 'all';
   /** Most tasks of this workflow in flight at once, across its runs. */
   concurrency?: number;
+  /**
+   * Its share of the claims, against other workflows' (default 1): with ready tasks waiting in the same
+   * region, a workflow of priority 2 is claimed twice as often as one of priority 1 (shared/regions.ts).
+   */
+  priority?: number;
   /** Absolute folder of the workflow file: `process` commands run there. */
   dir: string;
   tasks: Record<string, TaskSpec>;

@@ -109,6 +109,7 @@ const workflowSchema = z.strictObject(
       .optional(),
     catchup: z.enum(['latest', 'all'], expected('latest (only the newest missed slot) or all (every missed slot)')).optional(),
     concurrency: whole(1, 100_000, 'a whole number, 1 or more').optional(),
+    priority: whole(1, 1000, 'a whole number from 1 to 1000').optional(),
     defaults: defaultsSchema.optional(),
     tasks: z
       .record(
