@@ -21,9 +21,11 @@ create table regions (
   max_running     integer check (max_running between 1 and 10000),
   reserved        integer check (reserved >= 0),
   -- The run budget's state: the rate now allowed (per minute, shrunk by 429s and grown back; null: the
-  -- ceiling), the ceiling the last claim used, the tokens left and when they were counted.
+  -- ceiling), the ceiling and the cap the last claim used (the tick's settings, which the CLI may not
+  -- share), the tokens left and when they were counted.
   run_rate        double precision,
   run_ceiling     double precision,
+  cap             integer,
   run_tokens      double precision not null default 0,
   refilled_at     timestamptz,
   -- The last 429 that shrank the rate.

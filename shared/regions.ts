@@ -1,0 +1,87 @@
+import { SETTINGS } from './config';
+
+/**
+ * Cloud Run's limits per (project, region), kept in Postgres and shared by every tick (the `regions`
+ * table, migration 0009), defined once here; steps/claim.ts, steps/expand.ts, steps/advance.ts and
+ * steps/record.ts build their statements from these rules:
+ *
+ * - **The run budget.** Each region has a rate of job run requests per minute, at most its ceiling
+ *   (`tickrun regions set`, else TICKRUN_RUN_REQUESTS_PER_MINUTE). The claim spends one token per Cloud
+ *   Run task it claims, in the statement that claims them and under a lock on the region's row, so ticks
+ *   claiming at once never spend more than there is. Tokens come back at RUN_HEADROOM of the rate, and at
+ *   most BURST_SECONDS of them are kept: in any 60 s, what is sent stays under the quota even when the
+ *   calls go out a little after their claims (Cloud Run does not say whether its per-minute windows roll
+ *   or are fixed; this holds for both).
+ * - **Adaptive.** A 429 from Cloud Run (the quota is lower than configured, or other clients share it)
+ *   multiplies the rate by THROTTLE_FACTOR and drops the tokens, at most once per THROTTLE_COOLDOWN_MS
+ *   (one cut for one burst of refusals); each minute of claiming without one grows it back by
+ *   GROWTH_PER_MINUTE of the ceiling. The rate is the region's, so every tick follows what one learned.
+ * - **The running-executions cap.** At most `max_running - reserved` (TICKRUN_MAX_RUNNING_EXECUTIONS less
+ *   TICKRUN_RESERVED_EXECUTIONS) Cloud Run tasks in flight per region: each holds one of the region's
+ *   numbered slots from its claim until the statement that records it out of flight frees it, and a claim
+ *   takes only free slots numbered up to the cap. A lowered cap is reached as the executions in slots
+ *   above it end.
+ * - **The fair order.** Ready tasks are claimed by `fair_key`, not by age: when a run's tasks become ready
+ *   they are spaced by the run's share from the region's `pass` (the key of its newest claim), so runs
+ *   take turns, a run of priority 2 twice as often as one of priority 1, and a run triggered after a
+ *   10,000-task fan-out starts within a cycle instead of after it. A run's share is its workflow's
+ *   priority divided among that workflow's running runs, so workflows share by priority and the runs of
+ *   one workflow share its part. Retries and tasks given back keep their key, so they go first.
+ */
+
+/** The region of tasks run on this machine (`process`), which no budget or cap limits. */
+export const LOCAL_REGION = '';
+
+/** Tokens come back at this part of the rate. */
+export const RUN_HEADROOM = 0.97;
+/** At most this many seconds of tokens are kept (at least one token). */
+export const BURST_SECONDS = 1;
+/** A 429 multiplies the region's rate by this… */
+export const THROTTLE_FACTOR = 0.7;
+/** …at most once in this long. */
+export const THROTTLE_COOLDOWN_MS = 2000;
+/** Each minute of claiming without a 429 adds this part of the ceiling back to the rate. */
+export const GROWTH_PER_MINUTE = 0.1;
+/** The rate never falls below this many requests per minute, so a region always recovers. */
+export const MIN_RATE_PER_MINUTE = 1;
+/** Slots each region has: the highest cap that can be set. */
+export const REGION_SLOTS = SETTINGS.maxRunningExecutions.max;
+
+/**
+ * SQL: the region (`project/region`) of a task from its spec (jsonb), as the Cloud Run executor names the
+ * job: a full job name's own, else the task's project and region, else the tick's defaults (`project`,
+ * `region`: SQL expressions, null when unset). `?` stands for a part that is missing (that task's
+ * dispatch is refused for it); '' for a process task.
+ */
+export const regionOfSpecSql = (spec: string, project: string, region: string) => `
+  case when ${spec} ->> 'executor' = 'process' then '${LOCAL_REGION}'
+       when ${spec} ->> 'job' ~ '^projects/[^/]+/locations/[^/]+/jobs/'
+         then split_part(${spec} ->> 'job', '/', 2) || '/' || split_part(${spec} ->> 'job', '/', 4)
+       else coalesce(${spec} ->> 'project', ${project}, '?') || '/' || coalesce(${spec} ->> 'region', ${region}, '?') end`;
+
+/**
+ * SQL: the space between the fair keys of one run's tasks, `r` the run: its workflow's running runs (this
+ * one at least) over the workflow's priority.
+ */
+export const runSpacingSql = (r: string) => `
+  (greatest(1, (select count(*) from runs x where x.workflow = ${r}.workflow and x.status = 'running'))::float8
+   / coalesce((${r}.definition ->> 'priority')::float8, 1))`;
+
+/** SQL: the pass of a region (where its newly ready tasks join the order), 0 for one not seen yet. */
+export const regionPassSql = (region: string) => `coalesce((select g.pass from regions g where g.region = ${region}), 0)`;
+
+/**
+ * SQL: creates the rows of regions first seen in `source` (a query with a `region` column), each with its
+ * slots. Two ticks creating the same region at once: the second waits on the key and adds nothing.
+ */
+export const ensureRegionsSql = (source: string) => `
+new_regions as (
+  insert into regions (region)
+  select distinct region from (${source}) s where region is not null
+  on conflict (region) do nothing
+  returning region
+), new_slots as (
+  insert into region_slots (region, slot)
+  select n.region, g from new_regions n cross join lateral generate_series(1, ${REGION_SLOTS}) g
+  where n.region <> '${LOCAL_REGION}'
+)`;
