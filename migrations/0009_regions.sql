@@ -11,7 +11,7 @@ alter table tasks add column region text;
 -- divided among that workflow's running runs) from where the region's claims are when they become ready,
 -- so a run triggered after a large fan-out is interleaved with it instead of queued behind it.
 alter table tasks add column fair_key double precision;
-create index tasks_ready_fair on tasks (region, fair_key) where status = 'queued' and not limited;
+create index tasks_ready_fair on tasks (region, fair_key) where status = 'queued';
 
 create table regions (
   region          text primary key,

@@ -61,14 +61,11 @@ export const regionOfSpecSql = (spec: string, project: string, region: string) =
 
 /**
  * SQL: the space between the fair keys of one run's tasks, `r` the run: its workflow's running runs (this
- * one at least) over the workflow's priority.
+ * one too, when it is being expanded) over the workflow's priority.
  */
 export const runSpacingSql = (r: string) => `
-  (greatest(1, (select count(*) from runs x where x.workflow = ${r}.workflow and x.status = 'running'))::float8
+  (greatest(1, (select count(*) from runs x where x.workflow = ${r}.workflow and x.status = 'running') + (${r}.status = 'pending')::int)::float8
    / coalesce((${r}.definition ->> 'priority')::float8, 1))`;
-
-/** SQL: the pass of a region (where its newly ready tasks join the order), 0 for one not seen yet. */
-export const regionPassSql = (region: string) => `coalesce((select g.pass from regions g where g.region = ${region}), 0)`;
 
 /**
  * SQL: creates the rows of regions first seen in `source` (a query with a `region` column), each with its

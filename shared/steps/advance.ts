@@ -1,5 +1,6 @@
 import type { TickContext } from '../context';
 import { BROKEN_STATUSES, sqlList } from '../lifecycle';
+import { runSpacingSql } from '../regions';
 
 // Waiting tasks move on in one statement: `skipped` when any task they depend on, directly or not,
 // ended failed or cancelled (so a failure skips its whole downstream at once), `queued` when every
@@ -54,12 +55,25 @@ with waiting as (
   select t.id, d.status from decided d join tasks t on t.id = d.id
   where t.status = 'waiting'
   for update of t skip locked
+), shares as materialized (
+  -- Each run's share once, not once per task released.
+  select r.id, ${runSpacingSql('r')} as spacing from runs r
+  where r.id in (select t.run_id from moving m join tasks t on t.id = m.id where m.status = 'queued')
+), keyed as (
+  -- A released task joins its region's fair order from where the region's claims are now, spaced by
+  -- its run's share (shared/regions.ts).
+  select m.id, m.status,
+         case when m.status = 'queued'
+              then coalesce(g.pass, 0) + s.spacing * row_number() over (partition by t.run_id, t.region, m.status order by t.name, t.task_index) end as fair_key
+  from moving m join tasks t on t.id = m.id
+  left join shares s on s.id = t.run_id
+  left join regions g on g.region = t.region
 )
 update tasks t
-set status = m.status, next_attempt_at = now(), updated_at = now(),
+set status = m.status, next_attempt_at = now(), updated_at = now(), fair_key = m.fair_key,
     finished_at = case when m.status = 'skipped' then now() end,
     error = case when m.status = 'skipped' then 'a task it depends on did not succeed' end
-from moving m
+from keyed m
 where t.id = m.id
 returning t.status`;
 

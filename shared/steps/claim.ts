@@ -1,4 +1,5 @@
 import type { TickContext } from '../context';
+import { BURST_SECONDS, GROWTH_PER_MINUTE, LOCAL_REGION, MIN_RATE_PER_MINUTE, RUN_HEADROOM } from '../regions';
 import type { TaskSpec } from '../workflows/definition';
 
 /** A task claimed for dispatch, with what its run pinned of the workflow. */
@@ -20,21 +21,58 @@ export interface ClaimedTask {
 
 // One statement claims both kinds of ready task and moves them to `claimed` with a lease, the next attempt
 // number and a token, before any API call, so no other tick can start the same attempt:
-// - tasks of workflows without a limit: the oldest ready, from their own index, skipping rows other
-//   ticks hold;
+// - tasks of workflows without a limit: per region, the first ready in the region's fair order (their
+//   own index), skipping rows other ticks hold;
 // - tasks of limited workflows: first the free concurrency slots (FOR UPDATE SKIP LOCKED, so two ticks
 //   never take the same slot, and a slot another tick just filled fails the re-check of
 //   `task_id is null`), then, per workflow, as many of its ready tasks as it has free slots, oldest run
 //   first. Rows over the limit are never read, and a slot is held until the task leaves flight
 //   (steps/record.ts frees it).
+// Both kinds then meet Cloud Run's limits per region (shared/regions.ts), in the same statement: each
+// region's row is locked, its tokens refilled, and at most that many of its tasks, each with a free
+// region slot numbered up to the cap, are taken, the first in the fair order; the row keeps what is
+// left. Ticks claiming at once queue on the region's row for the few milliseconds of the statement, and
+// the next one reads the tokens and slots the first left (the lock returns the row's newest version, and
+// a slot taken meanwhile fails its re-check), so together they never spend more than the budget nor
+// run more than the cap. Process tasks (region '') and tasks made before the regions existed (null) are
+// claimed without a budget.
 // A task is claimed only while its run runs: a cancelled run starts nothing (and no statement leaves a
 // task queued in an ended run: operator/cancel.ts, steps/record.ts). A scalar subquery, not a join: it
 // filters the ready index read row by row by the run's key, so the claim still stops at its batch in
 // index order instead of hashing every ready task against the runs (test/integration/explain.test.ts).
 const ofRunningRun = (t: string) => `(select r.status from runs r where r.id = ${t}.run_id) = 'running'`;
 
+// The ready tasks of a region are read in its fair order from tasks_ready_fair, which stops at the limit,
+// never all due tasks from tasks_ready and then sorted (a 10,000-task fan-out is due all at once). The
+// planner, which expects few rows, would pick that; written so, tasks_ready's condition (`not limited`,
+// `next_attempt_at`) matches nothing, while tasks_ready_fair's (status only) still does. `limited` is
+// never null, so `is not true` is `not limited`; tasks not yet due are few, filtered on the way.
+const notLimited = (t: string) => `${t}.limited is not true`;
+const dueNow = (t: string) => `coalesce(${t}.next_attempt_at, now()) <= now()`;
+
+// $1 the batch, $2 the lease (ms), $3–$5 the tick's run requests per minute, maximum running executions
+// and reserve (config.regions), for regions without their own.
+const ceiling = `coalesce(g.run_per_minute, $3)::float8`;
+const elapsedMinutes = `least(1, extract(epoch from now() - coalesce(g.refilled_at, now() - interval '1 minute')) / 60)::float8`;
+
 export const CLAIM_SQL = `
-with open_slots as (
+with budget as materialized (
+  -- Each region's rate, grown back since the last claim, and its tokens, refilled at that rate.
+  select g.region, c.ceiling, c.cap, c.rate,
+         case when g.region = '${LOCAL_REGION}' then $1::float8
+              else least(greatest(1, c.rate * ${RUN_HEADROOM} * ${BURST_SECONDS} / 60), g.run_tokens + c.rate * ${RUN_HEADROOM} * c.minutes) end as tokens
+  from regions g
+  cross join lateral (
+    select ${ceiling} as ceiling, ${elapsedMinutes} as minutes,
+           greatest(0, coalesce(g.max_running, $4) - coalesce(g.reserved, $5)) as cap,
+           least(${ceiling}, greatest(${MIN_RATE_PER_MINUTE}, coalesce(g.run_rate, ${ceiling})) + ${ceiling} * ${GROWTH_PER_MINUTE} * ${elapsedMinutes}) as rate
+  ) c
+  for update of g
+), regions_open as (
+  select region, greatest(0, floor(tokens))::int as tokens from budget
+  union all
+  select '${LOCAL_REGION}', $1 where not exists (select 1 from budget where region = '${LOCAL_REGION}')
+), open_slots as (
   select s.workflow, s.slot
   from concurrency_slots s
   join workflows w on w.name = s.workflow
@@ -48,33 +86,94 @@ with open_slots as (
 ), wanted as (
   select workflow, count(*) as k from free group by workflow
 ), picked as (
-  select p.id, p.workflow, row_number() over (partition by p.workflow order by p.run_created_at, p.id) as n
+  select p.id, p.workflow, p.region, p.fair_key, row_number() over (partition by p.workflow order by p.run_created_at, p.id) as n
   from wanted w
   cross join lateral (
-    select t.id, t.workflow, t.run_created_at from tasks t
+    select t.id, t.workflow, t.run_created_at, coalesce(t.region, '${LOCAL_REGION}') as region, t.fair_key from tasks t
     where t.workflow = w.workflow and t.status = 'queued' and t.limited and t.next_attempt_at <= now()
       and ${ofRunningRun('t')}
     order by t.run_created_at, t.id
     limit w.k
     for update skip locked
   ) p
+), ready as (
+  select c.id, o.region, c.fair_key
+  from regions_open o
+  cross join lateral (
+    select t.id, t.fair_key from tasks t
+    where t.region = o.region and t.status = 'queued' and ${notLimited('t')} and ${dueNow('t')}
+    order by t.fair_key
+    limit least($1, o.tokens)
+    for update skip locked
+  ) c
+  union all
+  select c.id, '${LOCAL_REGION}', c.fair_key
+  from (
+    select t.id, t.fair_key from tasks t
+    where t.region is null and t.status = 'queued' and ${notLimited('t')} and ${dueNow('t')}
+    order by t.region, t.fair_key
+    limit $1
+    for update skip locked
+  ) c
+), candidates as (
+  select r.id, r.region, r.fair_key, false as limited from ready r join tasks t on t.id = r.id where ${ofRunningRun('t')}
+  union all
+  select id, region, fair_key, true from picked
+), wanting as (
+  select region, count(*) as k from candidates where region <> '${LOCAL_REGION}' group by region
+), region_free as (
+  select o.region, s.slot, row_number() over (partition by o.region order by s.slot) as n
+  from wanting o join budget b on b.region = o.region
+  cross join lateral (
+    select s.slot from region_slots s
+    where s.region = o.region and s.task_id is null and s.slot <= b.cap
+    order by s.slot
+    limit least(o.k, greatest(0, floor(b.tokens)))::int
+    for update skip locked
+  ) s
+), room as (
+  select region, count(*) as k from region_free group by region
+  union all
+  select '${LOCAL_REGION}', $1
+), chosen as materialized (
+  -- Within each region's room, then the batch, the first in the fair order.
+  select c.id, c.region, c.fair_key, c.limited, c.n
+  from (select c.*, row_number() over (partition by c.region order by c.fair_key, c.id) as n from candidates c) c
+  join room m on m.region = c.region
+  where c.n <= m.k
+  order by c.fair_key nulls first, c.id
+  limit $1
 ), taken as (
   update concurrency_slots s set task_id = p.id
-  from picked p join free f on f.workflow = p.workflow and f.n = p.n
+  from chosen c join picked p on p.id = c.id join free f on f.workflow = p.workflow and f.n = p.n
   where s.workflow = f.workflow and s.slot = f.slot
   returning s.task_id as id
-), ready as (
-  select id from tasks t
-  where status = 'queued' and not limited and next_attempt_at <= now() and ${ofRunningRun('t')}
-  order by next_attempt_at
-  limit $1
-  for update skip locked
+), held as (
+  -- Each Cloud Run task chosen holds a slot of its region's cap until it leaves flight (steps/record.ts).
+  update region_slots s set task_id = c.id
+  from (select id, region, row_number() over (partition by region order by fair_key, id) as n from chosen where region <> '${LOCAL_REGION}') c
+  join region_free f on f.region = c.region and f.n = c.n
+  where s.region = f.region and s.slot = f.slot
+), spent as (
+  update regions g
+  set run_tokens = case when g.region = '${LOCAL_REGION}' then 0 else b.tokens - coalesce(k.n, 0) end,
+      run_rate = case when g.region = '${LOCAL_REGION}' then null else b.rate end,
+      run_ceiling = case when g.region = '${LOCAL_REGION}' then null else b.ceiling end,
+      cap = case when g.region = '${LOCAL_REGION}' then null else b.cap end,
+      refilled_at = now(), pass = greatest(g.pass, coalesce(k.top, g.pass))
+  from budget b left join (select region, count(*) as n, max(fair_key) as top from chosen group by region) k on k.region = b.region
+  where g.region = b.region
+), used as (
+  insert into region_usage (region, minute, run_calls)
+  select region, date_trunc('minute', now()), count(*) from chosen where region <> '${LOCAL_REGION}' group by region
+  on conflict (region, minute) do update set run_calls = region_usage.run_calls + excluded.run_calls
 )
 update tasks t
 set status = 'claimed', attempt = t.attempt + 1, lease_until = now() + $2 * interval '1 millisecond',
     lease_token = gen_random_uuid(), claimed_at = now(), updated_at = now()
-from (select id from ready union all select id from taken) c, runs r
-where t.id = c.id and r.id = t.run_id
+from runs r
+-- t.id = any(…): an index condition, so the chosen rows are read by key, however few the planner expects.
+where t.id = any (array(select id from chosen where not limited union all select id from taken)) and r.id = t.run_id
 returning t.id, t.lease_token, t.run_id, t.name, t.task_index, t.attempt, r.workflow, r.params,
           r.definition -> 'tasks' -> t.name as spec, r.definition ->> 'dir' as dir`;
 
@@ -83,7 +182,8 @@ export async function claimReadyTasks(ctx: TickContext): Promise<ClaimedTask[]> 
   const { db, config } = ctx;
   // Read before the statement is sent, so the local view of the lease never outlasts the database's.
   const leaseEndsAt = performance.now() + config.claimLeaseMs;
-  const { rows } = await db.query(CLAIM_SQL, [config.batchSize, config.claimLeaseMs], 'tickrun_claim');
+  const { runPerMinute, maxRunning, reserved } = config.regions;
+  const { rows } = await db.query(CLAIM_SQL, [config.batchSize, config.claimLeaseMs, runPerMinute, maxRunning, reserved], 'tickrun_claim');
   return rows.map((r) => ({
     id: r.id,
     leaseToken: r.lease_token,

@@ -9,6 +9,7 @@ import type { ClaimedTask } from './claim';
 import { recordInTwo } from '../carry';
 import { BatchLease } from './leases';
 import { recordOutcomes, type AttemptOutcome, type RecordedOutcome } from './record';
+import { slowThrottledRegions } from './throttle';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -20,7 +21,8 @@ export const LOST_ANSWER = 'dispatch answer lost';
  * all results in one statement. An error on one task is recorded on that task and never fails the batch:
  * - the executor refused (503, connection refused): re-queued shortly, no attempt spent;
  * - quota (429): the same; after two in a row the rest of the batch pauses a few seconds, longer at each
- *   further one, and is re-queued unsent once its pauses add up to more than a lease;
+ *   further one, and is re-queued unsent once its pauses add up to more than a lease; and the region's
+ *   shared rate shrinks, so every tick sends less (steps/throttle.ts);
  * - the answer was lost (500, timeout, reset): the task stays claimed until reconciliation
  *   (steps/reap.ts) finds out whether the execution exists; it is never sent again blindly;
  * - refused for good (no such job, a permission missing): a failed attempt and the last one;
@@ -38,6 +40,8 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
   // their renewed leases, a fault retry's delay that doubles with each further 429 in the streak. Once its
   // pauses would add up to more than a lease, the rest is given back unsent.
   let quotaStreak = 0;
+  // Tasks whose run request met a 429: their regions are slowed once the batch is recorded.
+  const throttled: string[] = [];
   let paused = 0;
   let pausedUntil = 0;
   // Once the last call has started, the batch is recorded as soon as its calls have ended, or after a
@@ -80,6 +84,7 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
         return { ...base, outcome: 'dispatched', executionName };
       } catch (err) {
         return faultOutcome(base, err, labels, sentAt + timeoutMs, () => {
+          throttled.push(task.id);
           if (++quotaStreak < 2 || pausedUntil > performance.now()) return;
           const pause = faultRetryDelay() * 2 ** (quotaStreak - 2);
           paused += pause;
@@ -92,6 +97,7 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
   const parts = await recordInTwo(claimed, all, { started: allStarted, after: config.pollIntervalMs / 5 }, (task) => outcomes.has(task), (tasks) =>
     recordOutcomes(ctx.db, tasks.map((task) => outcomes.get(task)!)),
   );
+  await slowThrottledRegions(ctx.db, throttled, config.regions.runPerMinute);
   return parts.flat();
 }
 

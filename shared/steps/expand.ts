@@ -1,6 +1,7 @@
 import type { TickContext } from '../context';
 import { errorText, isDataError } from '../errors';
 import { log } from '../log';
+import { ensureRegionsSql, regionOfSpecSql, runSpacingSql } from '../regions';
 
 // Takes pending runs (skipping those another tick is expanding) and creates all of their tasks from the
 // pinned definition: `count` rows per task name, `waiting` when it has dependencies, else `queued`.
@@ -10,32 +11,45 @@ import { log } from '../log';
 // for these tasks and then reroutes them (workflows/apply.ts).
 const expandSql = (which: string, limit: string) => `
 with pending as (
-  select r.id, r.definition, r.workflow, r.created_at, w.concurrency is not null as limited
+  select r.id, r.definition, r.workflow, r.created_at, w.concurrency is not null as limited, ${runSpacingSql('r')} as spacing
   from runs r join workflows w on w.name = r.workflow
   where ${which}
   order by r.created_at
   limit ${limit}
   for update of r skip locked
   for share of w
-), created as (
-  insert into tasks (run_id, workflow, run_created_at, limited, name, task_index, status, max_attempts, backoff_ms,
-                     timeout_ms, depends_on, ancestors)
-  select p.id, p.workflow, p.created_at, p.limited, t.key, i,
-         case when jsonb_array_length(t.value -> 'dependsOn') > 0 then 'waiting' else 'queued' end,
-         (t.value ->> 'retries')::int + 1,
-         (t.value ->> 'backoffMs')::bigint,
-         (t.value ->> 'timeoutMs')::bigint,
-         array(select jsonb_array_elements_text(t.value -> 'dependsOn')),
-         array(select jsonb_array_elements_text(t.value -> 'ancestors'))
+), planned as (
+  select p.id as run_id, p.workflow, p.created_at, p.limited, t.key as name, i as task_index, t.value as spec,
+         jsonb_array_length(t.value -> 'dependsOn') > 0 as waits, p.spacing,
+         ${regionOfSpecSql('t.value', '$2::text', '$3::text')} as region
   from pending p
   cross join lateral jsonb_each(p.definition -> 'tasks') t
   cross join lateral generate_series(0, (t.value ->> 'count')::int - 1) i
+), created as (
+  -- A task ready now joins its region's fair order (shared/regions.ts); a waiting one when advance
+  -- releases it.
+  insert into tasks (run_id, workflow, run_created_at, limited, name, task_index, status, max_attempts, backoff_ms,
+                     timeout_ms, depends_on, ancestors, region, fair_key)
+  select q.run_id, q.workflow, q.created_at, q.limited, q.name, q.task_index,
+         case when q.waits then 'waiting' else 'queued' end,
+         (q.spec ->> 'retries')::int + 1,
+         (q.spec ->> 'backoffMs')::bigint,
+         (q.spec ->> 'timeoutMs')::bigint,
+         array(select jsonb_array_elements_text(q.spec -> 'dependsOn')),
+         array(select jsonb_array_elements_text(q.spec -> 'ancestors')),
+         q.region,
+         case when not q.waits
+              then coalesce(g.pass, 0) + q.spacing * row_number() over (partition by q.run_id, q.region, q.waits order by q.name, q.task_index) end
+  from planned q left join regions g on g.region = q.region
   returning 1
-)
+), ${ensureRegionsSql('select region from planned')}
 update runs r set status = 'running', started_at = now()
 from pending p
 where r.id = p.id
 returning r.id, (select count(*) from created)::int as tasks`;
+
+/** The project and region a Cloud Run task without its own falls back to, as the executor's ($2, $3). */
+const regionDefaults = ({ cloudRun }: TickContext['config']) => [cloudRun.defaultProject ?? null, cloudRun.defaultRegion ?? null];
 
 /** Expands up to one batch of pending runs, oldest first: the fast path, one round trip. */
 export const EXPAND_SQL = expandSql(`r.status = 'pending'`, '$1');
@@ -54,7 +68,7 @@ const REFUSE_SQL = `update runs set status = 'failed', error = $2, finished_at =
 export async function expandPendingRuns(ctx: TickContext): Promise<{ runsStarted: number; tasksCreated: number }> {
   const { db, config } = ctx;
   try {
-    const { rows } = await db.query<{ id: string; tasks: number }>(EXPAND_SQL, [config.batchSize], 'tickrun_expand');
+    const { rows } = await db.query<{ id: string; tasks: number }>(EXPAND_SQL, [config.batchSize, ...regionDefaults(config)], 'tickrun_expand');
     return { runsStarted: rows.length, tasksCreated: rows[0]?.tasks ?? 0 };
   } catch (err) {
     // Only a run's own data fails this way; a lost connection or a timeout still fails the tick.
@@ -70,7 +84,7 @@ async function expandOneByOne(ctx: TickContext): Promise<{ runsStarted: number; 
   const result = { runsStarted: 0, tasksCreated: 0 };
   for (const { id } of pending) {
     try {
-      const { rows } = await db.query<{ id: string; tasks: number }>(EXPAND_ONE_SQL, [id], 'tickrun_expand_one');
+      const { rows } = await db.query<{ id: string; tasks: number }>(EXPAND_ONE_SQL, [id, ...regionDefaults(config)], 'tickrun_expand_one');
       result.runsStarted += rows.length;
       result.tasksCreated += rows[0]?.tasks ?? 0;
     } catch (err) {

@@ -136,6 +136,11 @@ returning t.id, t.run_id, t.name, t.status, u.outcome, t.attempt, t.claimed_at, 
   update concurrency_slots s set task_id = null
   from recorded r
   where s.task_id = r.id and r.status not in ${sqlList(IN_FLIGHT_STATUSES)}
+), region_freed as (
+  -- And its region's slot (shared/regions.ts), by the same rule.
+  update region_slots s set task_id = null
+  from recorded r
+  where s.task_id = r.id and r.status not in ${sqlList(IN_FLIGHT_STATUSES)}
 )
 select id, run_id, name, status, outcome from recorded where outcome <> 'checked'`;
 

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { behaviourFromEnv, startCloudRunEmulator, type FaultKind } from '../helpers/cloudRunEmulator';
 import { mulberry32 } from '../helpers/emulatorFaults';
 import { createTestDatabase } from '../helpers/db';
+import { UNLIMITED_REGIONS } from '../helpers/harness';
 import { sqlList, TERMINAL_TASK_STATUSES, UNFINISHED_RUN_STATUSES } from '../../shared/lifecycle';
 import { applyWorkflows } from '../../shared/workflows/apply';
 import { parseWorkflow } from '../../shared/workflows/parse';
@@ -85,6 +86,7 @@ export async function runChaos(size: ChaosSize, seed: number): Promise<ChaosRepo
       TICKRUN_CLAIM_LEASE: '3s', // leaseMs below
       TICKRUN_BATCH_SIZE: '40',
       TICKRUN_POOL_SIZE: '3',
+      ...UNLIMITED_REGIONS,
     };
     const spawnTick = () => {
       const p = spawn(process.execPath, [CLI, 'tick', '--budget', `${2 + Math.floor(random() * 3)}s`], { env, stdio: 'ignore' });

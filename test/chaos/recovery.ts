@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Pool } from 'pg';
 import { behaviourFromEnv, startCloudRunEmulator, type CloudRunEmulator, type FaultKind, type FaultPlan } from '../helpers/cloudRunEmulator';
 import { mulberry32 } from '../helpers/emulatorFaults';
+import { UNLIMITED_REGIONS } from '../helpers/harness';
 import { sqlList, TERMINAL_TASK_STATUSES, UNFINISHED_RUN_STATUSES } from '../../shared/lifecycle';
 import { triggerRun } from '../../shared/operator/trigger';
 import { applyWorkflows } from '../../shared/workflows/apply';
@@ -142,7 +143,7 @@ async function runPhase(size: RecoverySize, seed: number, setup: RecoverySetup, 
     if (faulty) emu.setFaults(recoveryFaults(seed));
     await applyWorkflows(db.pool, [parseWorkflow(workflowYaml(size.fanOut), '/recovery/two-step.yaml')]);
     // Every tickrun setting at its default: what a new user gets.
-    const env = { PATH: process.env.PATH!, DATABASE_URL: db.url, CLOUD_RUN_EMULATOR_HOST: emu.host, TICKRUN_HOME: home };
+    const env = { PATH: process.env.PATH!, DATABASE_URL: db.url, CLOUD_RUN_EMULATOR_HOST: emu.host, TICKRUN_HOME: home, ...UNLIMITED_REGIONS };
     const spawnTick = () => {
       const p = spawn(process.execPath, [setup.cli, 'tick', '--budget', TICK_BUDGET], { env, stdio: 'ignore' });
       procs.add(p);

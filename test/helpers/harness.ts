@@ -33,12 +33,18 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/**
+ * Region limits no test reaches unless it sets its own: the emulator enforces none by default, and a test
+ * of something else should not wait on tickrun's run budget (test/integration/regions*.test.ts test it).
+ */
+export const UNLIMITED_REGIONS = { TICKRUN_RUN_REQUESTS_PER_MINUTE: '1000000', TICKRUN_MAX_RUNNING_EXECUTIONS: '10000' } as const;
+
 /** Builds a harness; `env` adds to or overrides the test configuration. */
 export async function createHarness(env: Record<string, string> = {}): Promise<Harness> {
   setLogSink(null);
   const db = await createTestDatabase();
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'tickrun-home-'));
-  const config = parseConfig({ DATABASE_URL: db.url, TICKRUN_HOME: home, TICKRUN_API_TIMEOUT: '3s', ...env });
+  const config = parseConfig({ DATABASE_URL: db.url, TICKRUN_HOME: home, TICKRUN_API_TIMEOUT: '3s', ...UNLIMITED_REGIONS, ...env });
   const deps: TickDeps = { config, pool: db.pool, executors: createExecutors(config) };
   return {
     db,

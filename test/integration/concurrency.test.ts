@@ -65,7 +65,7 @@ tasks:
     const client = await h.db.pool.connect();
     try {
       await client.query('begin');
-      const { rows } = await client.query(`explain (analyze, format json) ${CLAIM_SQL}`, [100, 60000]);
+      const { rows } = await client.query(`explain (analyze, format json) ${CLAIM_SQL}`, [100, 60000, 600, 1000, 0]);
       const rowsReadFromTasks: number[] = [];
       const walk = (node: any) => {
         if (node['Relation Name'] === 'tasks') rowsReadFromTasks.push(node['Actual Rows'] * (node['Actual Loops'] ?? 1));

@@ -21,13 +21,18 @@ insert into runs (id, workflow, workflow_version, definition, status, created_at
 select gen_random_uuid(), 'w', 1, '{"name":"w","dir":"/","tasks":{}}',
        case when g % 100 = 0 then 'running' else 'success' end, now() - g * interval '1 minute'
 from generate_series(1, 1000) g;
-insert into tasks (run_id, workflow, run_created_at, limited, name, task_index, status, max_attempts, backoff_ms, attempt, execution_name)
+insert into regions (region) values ('p/l');
+insert into region_slots (region, slot) select 'p/l', g from generate_series(1, 10000) g;
+insert into tasks (run_id, workflow, run_created_at, limited, name, task_index, status, max_attempts, backoff_ms, attempt, execution_name, region, fair_key)
 select r.id, 'w', r.created_at, false, 't', i,
        case when r.status = 'success' then 'success'
             else (array['waiting','queued','dispatched','running','success'])[1 + i % 5] end,
-       1, 1000, 1, 'projects/p/locations/l/jobs/j/executions/e-' || r.id || '-' || i
+       1, 1000, 1, 'projects/p/locations/l/jobs/j/executions/e-' || r.id || '-' || i, 'p/l', i
 from runs r cross join generate_series(0, 99) i;
 analyze;`;
+
+/** The claim's parameters: a batch of 100, a lease of 60 s, 600 run requests a minute, a cap of 1,000, no reserve. */
+const CLAIM_PARAMS = [100, 60000, 600, 1000, 0];
 
 /** A batch of `checked` outcomes, as record receives one: planned, never run. */
 const checks = (n: number) =>
@@ -46,9 +51,9 @@ describe('the tick statements use indexes, not a scan of tasks', () => {
   it.each<[string, string, unknown[], RegExp | null]>([
     ['probe (is there work?)', PROBE_SQL, [new Date()], /workflows_due/],
     ['schedule (due workflows)', DUE_SQL, [new Date(), 100], /workflows_due/],
-    ['expand', EXPAND_SQL, [100], null],
+    ['expand', EXPAND_SQL, [100, 'p', 'l'], null],
     ['reap', REAP_SQL, [100, 60000], null],
-    ['claim', CLAIM_SQL, [100, 60000], null],
+    ['claim', CLAIM_SQL, CLAIM_PARAMS, null],
     ['poll (in-flight fetch)', IN_FLIGHT_SQL, [100, 600_000], null],
     ['record (a batch of 100 checks)', RECORD_SQL, [checks(100)], null],
     ['advance', ADVANCE_SQL, [], null],
@@ -69,14 +74,14 @@ describe('the tick statements use indexes, not a scan of tasks', () => {
   });
 
   it('claim reads the ready tasks in index order and stops at its batch, filtering by the run row by row', async () => {
-    const { rows } = await db.pool.query(`explain ${CLAIM_SQL}`, [100, 60000]);
+    const { rows } = await db.pool.query(`explain ${CLAIM_SQL}`, CLAIM_PARAMS);
     const lines: string[] = rows.map((r) => r['QUERY PLAN']);
     // The `ready` CTE's part of the plan: the lines under it, indented deeper.
     const at = lines.findIndex((l) => /CTE ready/.test(l));
     const depth = (l: string) => l.search(/\S/);
     const end = lines.findIndex((l, i) => i > at && depth(l) <= depth(lines[at]));
     const ready = lines.slice(at, end).join('\n');
-    expect(ready).toMatch(/Limit[\s\S]*LockRows[\s\S]*Index Scan using tasks_ready on tasks/);
+    expect(ready).toMatch(/Limit[\s\S]*LockRows[\s\S]*Index Scan using tasks_ready_fair on tasks/);
     // Ordered by the index, so no sort of the ready tasks and no join reading all of them first.
     expect(ready).not.toMatch(/Sort|Hash|Merge/);
   });

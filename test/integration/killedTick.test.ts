@@ -6,7 +6,7 @@ import { getRun } from '../../shared/model/runs';
 import { tick, type TickDeps } from '../../shared/tick';
 import type { TickSummary } from '../../shared/cycle';
 import { startCloudRunEmulator, type CloudRunEmulator } from '../helpers/cloudRunEmulator';
-import { createHarness, type Harness } from '../helpers/harness';
+import { createHarness, UNLIMITED_REGIONS, type Harness } from '../helpers/harness';
 
 // Issue 15, "Recover in seconds": a tick killed with SIGKILL after claiming 100 tasks; another tick has
 // every one of them dispatched or re-queued within 15 s. Everything at its default (the lease, the
@@ -59,8 +59,9 @@ describe('a tick killed mid-dispatch', () => {
 
   it(`has every one of ${TASKS} claims dispatched or re-queued by another tick within ${RECOVERY_MS / 1000} s of a SIGKILL`, async () => {
     const runId = await h.trigger('fanout');
-    // Only what a deployment must set: where the database and Cloud Run are, and a home.
-    const env = { DATABASE_URL: h.db.url, CLOUD_RUN_EMULATOR_HOST: emu.host, TICKRUN_HOME: h.home };
+    // Only what a deployment must set: where the database and Cloud Run are, and a home; and region limits
+    // that let one tick claim all 100 at once (the emulator enforces none).
+    const env = { DATABASE_URL: h.db.url, CLOUD_RUN_EMULATOR_HOST: emu.host, TICKRUN_HOME: h.home, ...UNLIMITED_REGIONS };
     emu.latencyMs = SLOW_API_MS;
     // Its own process group, so that the kill takes the whole of it, as a lost instance would go.
     a = spawn(process.execPath, [CLI, 'tick', '--budget', '60s'], { env: { PATH: process.env.PATH, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });

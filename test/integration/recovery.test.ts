@@ -9,7 +9,7 @@ import { recordOutcomes } from '../../shared/steps/record';
 import { tick, type TickDeps } from '../../shared/tick';
 import type { TickContext } from '../../shared/context';
 import type { CloudRunEmulator } from '../helpers/cloudRunEmulator';
-import { emulatorHarness, type Harness } from '../helpers/harness';
+import { emulatorHarness, UNLIMITED_REGIONS, type Harness } from '../helpers/harness';
 import { startTcpProxy } from '../helpers/tcpProxy';
 
 const JOB = 'projects/demo/locations/us-central1/jobs/work';
@@ -136,7 +136,7 @@ describe('never start an attempt twice, never lose a task', () => {
     const url = new URL(h.db.url);
     const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port) });
     url.port = String(proxy.port);
-    const config = parseConfig({ DATABASE_URL: url.toString(), CLOUD_RUN_EMULATOR_HOST: emu.host, TICKRUN_HOME: h.home, TICKRUN_API_TIMEOUT: '500ms', TICKRUN_CLAIM_LEASE: '3s' });
+    const config = parseConfig({ DATABASE_URL: url.toString(), CLOUD_RUN_EMULATOR_HOST: emu.host, TICKRUN_HOME: h.home, TICKRUN_API_TIMEOUT: '500ms', TICKRUN_CLAIM_LEASE: '3s', ...UNLIMITED_REGIONS });
     const pool = new Pool({ connectionString: url.toString(), max: 4, application_name: 'tickrun' });
     pool.on('error', () => {});
     const deps: TickDeps = { config, pool, executors: createExecutors(config) };

@@ -1,0 +1,28 @@
+import type { Db } from '../db';
+import { LOCAL_REGION, MIN_RATE_PER_MINUTE, THROTTLE_COOLDOWN_MS, THROTTLE_FACTOR } from '../regions';
+
+// Cloud Run refused run requests of these tasks with 429: their regions' rate shrinks and their tokens
+// are dropped, at most once per cooldown (one burst of refusals is one cut), and the refusals are
+// counted for `tickrun status`. Its own statement, sent only after a batch had a 429: the record of the
+// batch then takes no lock on a region's row, which claims hold (shared/regions.ts).
+export const THROTTLE_SQL = `
+with hit as (
+  select t.region, count(*)::int as n from tasks t
+  where t.id = any ($1::uuid[]) and t.region is not null and t.region <> '${LOCAL_REGION}'
+  group by t.region
+), cut as (
+  update regions g
+  set run_rate = greatest(${MIN_RATE_PER_MINUTE}, coalesce(g.run_rate, g.run_ceiling, $2) * ${THROTTLE_FACTOR}),
+      run_tokens = least(g.run_tokens, 0), throttled_at = now()
+  from hit h
+  where g.region = h.region and (g.throttled_at is null or g.throttled_at < now() - ${THROTTLE_COOLDOWN_MS} * interval '1 millisecond')
+)
+insert into region_usage (region, minute, run_throttled)
+select region, date_trunc('minute', now()), n from hit
+on conflict (region, minute) do update set run_throttled = region_usage.run_throttled + excluded.run_throttled`;
+
+/** Slows the regions of tasks whose run request Cloud Run refused for quota (see THROTTLE_SQL). */
+export async function slowThrottledRegions(db: Db, taskIds: string[], runPerMinute: number): Promise<void> {
+  if (taskIds.length === 0) return;
+  await db.query(THROTTLE_SQL, [taskIds, runPerMinute], 'tickrun_throttle');
+}
