@@ -9,6 +9,7 @@ import { expandPendingRuns } from './steps/expand';
 import { checkInFlight, readInFlight } from './steps/poll';
 import { hasWork, probeForWork } from './steps/probe';
 import { reapExpiredClaims } from './steps/reap';
+import { BURST_SECONDS } from './regions';
 import { scheduleDueRuns } from './steps/schedule';
 import type { RecordedOutcome } from './steps/record';
 
@@ -84,8 +85,11 @@ export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<
   const cycleStart = performance.now();
   const work = await probeForWork(ctx);
   // When the soonest lease ends (a lost dispatch becomes safe to reconcile, a dead tick's claims come
-  // back) or a task given back comes due: the tick wakes for it rather than a whole poll interval later.
-  const soonest = Math.min(work.nextLeaseEndMs ?? Infinity, work.nextReadyMs ?? Infinity);
+  // back), a task given back comes due, or a region's run budget has refilled: the tick wakes for it
+  // rather than a whole poll interval later. A budget full now is spent by this cycle, so the wake is at
+  // least a refill away (shared/regions.ts BURST_SECONDS).
+  const refill = work.budgetRefillMs === null ? Infinity : Math.max(work.budgetRefillMs, BURST_SECONDS * 1000);
+  const soonest = Math.min(work.nextLeaseEndMs ?? Infinity, work.nextReadyMs ?? Infinity, refill);
   const end: CycleEnd = { wakeAt: soonest === Infinity ? undefined : performance.now() + Math.max(0, soonest), soon: false };
   if (!hasWork(work)) {
     summary.cycles++;

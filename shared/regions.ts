@@ -82,3 +82,15 @@ new_regions as (
   select n.region, g from new_regions n cross join lateral generate_series(1, ${REGION_SLOTS}) g
   where n.region <> '${LOCAL_REGION}'
 )`;
+
+/**
+ * SQL over a region's row `g`: ms until its bucket holds a burst of tokens again (0 when it does), from
+ * the rate of the last claim. The tick wakes for it when the region has ready tasks, so a budget spent
+ * is claimed again as soon as it refills, not a poll interval later.
+ */
+export const budgetRefillMsSql = (g: string) => {
+  const pacePerMs = `(coalesce(${g}.run_rate, ${g}.run_ceiling) * ${RUN_HEADROOM} / 60000)`;
+  const burst = `greatest(1, ${pacePerMs} * ${BURST_SECONDS * 1000})`;
+  const now = `least(${burst}, ${g}.run_tokens + ${pacePerMs} * extract(epoch from now() - ${g}.refilled_at) * 1000)`;
+  return `greatest(0, (${burst} - ${now}) / ${pacePerMs})`;
+};

@@ -1,5 +1,6 @@
 import type { TickContext } from '../context';
 import { ON_EXECUTION_STATUSES, sqlList, UNFINISHED_TASK_STATUSES } from '../lifecycle';
+import { budgetRefillMsSql, LOCAL_REGION } from '../regions';
 import { checkSchemaVersion } from '../schemaVersion';
 
 /** SQLSTATE undefined_table. */
@@ -13,7 +14,8 @@ const UNDEFINED_TABLE = '42P01';
 //   tick also wakes for (tasks_unfinished: the claims, a batch or two per tick);
 // - ready (claim): a ready task, of an unlimited workflow (tasks_ready) or a limited one (tasks_ready_limited);
 //   and the time until the next unlimited one comes due (a task given back after a fault, a retry's
-//   backoff), which the tick wakes for too (tasks_ready);
+//   backoff), which the tick wakes for too (tasks_ready); and, for the regions with queued tasks, when
+//   their run budget has refilled (shared/regions.ts), which it wakes for as well (tasks_ready_fair);
 // - in_flight (poll): a task in flight (tasks_in_flight);
 // - waiting (advance): a waiting task (tasks_unfinished);
 // - completable (complete): a running run with no unfinished task left (COMPLETE_SQL's own condition,
@@ -37,6 +39,10 @@ select (select version from tickrun_schema) as schema_version, (select oldest_ti
              order by workflow, run_created_at, id limit 1) is not null as ready,
        (select 1 from tasks where status in ${sqlList(ON_EXECUTION_STATUSES)} order by checked_at nulls first limit 1) is not null
          as in_flight,
+       (select min(${budgetRefillMsSql('g')})::float8 from regions g
+        where g.region <> '${LOCAL_REGION}' and g.refilled_at is not null
+          and (select 1 from tasks t where t.region = g.region and t.status = 'queued' order by t.region, t.fair_key limit 1) is not null)
+         as budget_refill_ms,
        (select 1 from tasks where status = 'waiting' order by status, run_id limit 1) is not null as waiting,
        exists (select 1 from runs r
                where r.status = 'running'
@@ -54,6 +60,8 @@ export interface Work {
   nextLeaseEndMs: number | null;
   /** Time until the next queued task comes due, when one is waiting for its time. */
   nextReadyMs: number | null;
+  /** Time until the run budget of a region with queued tasks has refilled (0: it has), when there is one. */
+  budgetRefillMs: number | null;
   ready: boolean;
   inFlight: boolean;
   waiting: boolean;
@@ -75,10 +83,10 @@ export async function probeForWork(ctx: TickContext): Promise<Work> {
   checkSchemaVersion(r.schema_version, r.oldest_tick);
   const nextLeaseEndMs: number | null = r.next_lease_end_ms;
   return {
-    due: r.due, pending: r.pending, expired: nextLeaseEndMs !== null && nextLeaseEndMs < 0, nextLeaseEndMs, nextReadyMs: r.next_ready_ms, ready: r.ready,
+    due: r.due, pending: r.pending, expired: nextLeaseEndMs !== null && nextLeaseEndMs < 0, nextLeaseEndMs, nextReadyMs: r.next_ready_ms, budgetRefillMs: r.budget_refill_ms, ready: r.ready,
     inFlight: r.in_flight, waiting: r.waiting, completable: r.completable,
   };
 }
 
 /** Whether a cycle has anything to do at all. */
-export const hasWork = ({ nextLeaseEndMs, nextReadyMs, ...steps }: Work): boolean => Object.values(steps).some(Boolean);
+export const hasWork = ({ nextLeaseEndMs, nextReadyMs, budgetRefillMs, ...steps }: Work): boolean => Object.values(steps).some(Boolean);
