@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 
+/** The CLI from a test (a bundle, like the bench's, passes its own `cli`). */
 const CLI = path.resolve(__dirname, '..', '..', 'bin', 'tickrun.js');
 
 /** Ticks running at once as separate processes, as several function instances would. */
@@ -17,13 +18,13 @@ export interface TickFleet {
  * Keeps `size` ticks (`tickrun tick --budget B`, the CLI of dist/) running at once with `env`: each, when
  * it ends, is replaced at once, as Cloud Scheduler fires again and a new instance takes the next tick.
  */
-export function startTickFleet(size: number, env: Record<string, string>, budget = '20s'): TickFleet {
+export function startTickFleet(size: number, env: Record<string, string>, { budget = '20s', cli = CLI }: { budget?: string; cli?: string } = {}): TickFleet {
   const procs = new Set<ChildProcess>();
   const lastErrors: string[] = [];
   let stopping = false;
   let started = 0;
   const startOne = () => {
-    const p = spawn(process.execPath, [CLI, 'tick', '--budget', budget], { env: { PATH: process.env.PATH!, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn(process.execPath, [cli, 'tick', '--budget', budget], { env: { PATH: process.env.PATH!, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     started++;
     procs.add(p);
     p.stderr!.on('data', (chunk: Buffer) => {
