@@ -39,6 +39,10 @@ const SCENARIOS: [string, (bench: Bench) => Promise<Measured>][] = [
   ['fanIn', measureFanIn],
   ['recovery', async (bench) => (await import('./recovery')).measureRecovery(bench)],
   ['layers', async (bench) => (await import('./layers')).measureLayers(bench)],
+  ['runBudget', async (bench) => (await import('./regions')).measureRunBudget(bench)],
+  ['runningCap', async (bench) => (await import('./regions')).measureRunningCap(bench)],
+  ['fairShare', async (bench) => (await import('./regions')).measureFairShare(bench)],
+  ['quotaDrop', async (bench) => (await import('./regions')).measureQuotaDrop(bench)],
 ];
 
 function table(rows: Row[]): string {
@@ -53,7 +57,9 @@ function table(rows: Row[]): string {
 async function main(): Promise<void> {
   setLogSink(null);
   const quick = process.argv.includes('--quick');
-  const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+  // `--only=regions` stands for the four rows of Cloud Run's limits (bench/regions.ts).
+  const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',')
+    .flatMap((key) => (key === 'regions' ? ['runBudget', 'runningCap', 'fairShare', 'quotaDrop'] : [key]));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tickrun-bench-'));
   const db = await startEmbeddedPostgres(path.join(dir, 'data'), { durable: false });
   const pool = new Pool({ connectionString: db.url, max: 20 });

@@ -3,9 +3,11 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { completedCondition, executionResource, rpcError, withNumericEnums } from './emulatedResources';
 import { FAULT_KINDS, faultsPicker, type FaultKind, type FaultPlan } from './emulatorFaults';
+import { quotaKeeper, type Quotas, type Throttled } from './emulatorQuotas';
 import { applyFieldMask, parseFieldMask } from './fieldMask';
 
 export type { FaultKind, FaultPlan } from './emulatorFaults';
+export type { Quotas, Throttled } from './emulatorQuotas';
 
 const EXECUTION_TYPE = 'type.googleapis.com/google.cloud.run.v2.Execution';
 
@@ -83,6 +85,13 @@ export interface CloudRunEmulator {
   setFaults(plan: FaultPlan | FaultPlan[] | null): void;
   /** Faults injected so far, by kind (FAULT_KINDS from zero; '401', '409' and 'hang' once injected). */
   injected: Record<FaultKind, number>;
+  /**
+   * Enforces Cloud Run's per-minute quotas and running-executions cap per location from now on, or none
+   * (null, the default); a lowered quota applies at once (test/helpers/emulatorQuotas.ts).
+   */
+  setQuotas(quotas: Quotas | null): void;
+  /** Requests the quotas refused so far, by kind (apart from `injected`; `calls` counts them too). */
+  throttled: Throttled;
   /** Executions created per `TICKRUN_TASK_ID/TICKRUN_ATTEMPT`: more than 1 is an attempt started twice. */
   startsByAttempt(): Map<string, number>;
   /** How many completed executions each job keeps from now on (default CLOUD_RUN_RETENTION). */
@@ -141,7 +150,7 @@ function permissionDenied(rpc: string, path: string): Answer {
 /**
  * Starts the emulator on 127.0.0.1 (a free port unless `port` is given). Besides the API, it has a
  * control surface for a test runner in another process, never counted as calls:
- * `GET /_emulator/state` (calls, injected faults, executions) and `POST /_emulator/faults` (a FaultPlan, an array of them, or null).
+ * `GET /_emulator/state` (calls, injected faults, quota refusals, executions), `POST /_emulator/faults` (a FaultPlan, an array of them, or null) and `POST /_emulator/quotas` (Quotas, or null).
  */
 export async function startCloudRunEmulator(opts: { latencyMs?: number; cancelDelayMs?: number; port?: number } = {}): Promise<CloudRunEmulator> {
   const byName = new Map<string, EmulatedExecution>();
@@ -161,6 +170,7 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; cancelDe
   const bornAt = Date.now();
   const deletedJobs = new Set<string>();
   const denied = new Map<string, Set<string>>();
+  const quotas = quotaKeeper();
 
   function operation(kind: 'run' | 'cancel', e: EmulatedExecution, now: number, location: string, name?: string): Record<string, unknown> {
     const opName = name ?? `${location}/operations/${crypto.randomUUID()}`;
@@ -322,7 +332,11 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; cancelDe
   function control(method: string, path: string, body: string): Answer {
     if (method === 'GET' && path === '/_emulator/state') {
       const executions = emulator.executions.map(({ name, job, env, createdAt, finishedAt, outcome, cancelled }) => ({ name, job, env, createdAt, finishedAt, outcome, cancelled }));
-      return { status: 200, body: { calls: emulator.calls, injected: emulator.injected, executions } };
+      return { status: 200, body: { calls: emulator.calls, injected: emulator.injected, throttled: emulator.throttled, executions } };
+    }
+    if (method === 'POST' && path === '/_emulator/quotas') {
+      emulator.setQuotas(JSON.parse(body || 'null') as Quotas | null);
+      return { status: 200, body: {} };
     }
     if (method === 'POST' && path === '/_emulator/faults') {
       emulator.setFaults(JSON.parse(body || 'null') as FaultPlan | FaultPlan[] | null);
@@ -370,6 +384,10 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; cancelDe
     if (injected) return send(injected);
 
     const now = Date.now();
+    // Quotas are checked before the call is carried out, like an injected 429, and never by the control surface.
+    const location = /^\/v2\/(projects\/[^/]+\/locations\/[^/]+)/.exec(path)?.[1];
+    const overQuota = location && quotas.admit(rpc, location, now, () => emulator.executions.filter((e) => now < e.finishedAt! && e.name.startsWith(`${location}/`)).length);
+    if (overQuota) return send(overQuota);
     const refused = refusal(rpc, path);
     if (refused) return send(refused);
     const job = jobOf(path);
@@ -412,6 +430,10 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; cancelDe
     latencyMs: opts.latencyMs ?? 0,
     cancelDelayMs: opts.cancelDelayMs ?? 0,
     injected: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>,
+    throttled: quotas.throttled,
+    setQuotas(next) {
+      quotas.set(next);
+    },
     setBehaviour(fn) {
       behaviour = fn;
     },

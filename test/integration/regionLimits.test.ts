@@ -1,0 +1,114 @@
+import { startCloudRunEmulator, type CloudRunEmulator } from '../helpers/cloudRunEmulator';
+import { peakRunning, startsPerMinute } from '../helpers/executionStats';
+import { createHarness, type Harness } from '../helpers/harness';
+import { startTickFleet, type TickFleet } from '../helpers/tickFleet';
+
+// Issue 18's done-when points at test size, against the emulator enforcing Cloud Run's limits, with six
+// tick processes at once; `npm run bench -- --only=regions` runs them at full size (bench/regions.ts).
+
+const TICKS = 6;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('six ticks at once keep within Cloud Run’s limits', () => {
+  let emu: CloudRunEmulator;
+  let h: Harness;
+  let fleet: TickFleet | undefined;
+  const fleetEnv = (extra: Record<string, string>) => ({
+    DATABASE_URL: h.db.url, CLOUD_RUN_EMULATOR_HOST: emu.host, TICKRUN_HOME: h.home, TICKRUN_POLL_INTERVAL: '1s', TICKRUN_POOL_SIZE: '3', ...extra,
+  });
+  const runStatus = async (runId: string) => (await h.db.pool.query('select status from runs where id = $1', [runId])).rows[0].status as string;
+  const waitForRuns = async (runIds: string[], timeoutMs: number) => {
+    const end = Date.now() + timeoutMs;
+    while (Date.now() < end) {
+      const statuses = await Promise.all(runIds.map(runStatus));
+      if (statuses.every((s) => s !== 'running' && s !== 'pending')) return statuses;
+      await sleep(200);
+    }
+    throw new Error(`runs not ended after ${timeoutMs} ms; last tick errors: ${fleet?.lastErrors.join(' | ')}`);
+  };
+  const fanOut = (name: string, count: number, durationMs: number) =>
+    `name: ${name}\ntasks:\n  t: { job: projects/p/locations/l/jobs/${name}, count: ${count}, env: { EMU_DURATION_MS: "${durationMs}" } }\n`;
+
+  beforeEach(async () => {
+    emu = await startCloudRunEmulator();
+    h = await createHarness({ CLOUD_RUN_EMULATOR_HOST: emu.host });
+  });
+  afterEach(async () => {
+    await fleet?.stop();
+    fleet = undefined;
+    await h.close();
+    await emu.stop();
+  });
+
+  it('under a run quota of 1,200/min: about the quota sent, almost no 429, no attempt started twice', async () => {
+    emu.setQuotas({ runPerMinute: 1200 });
+    await h.apply(fanOut('big', 300, 200));
+    const runId = await h.trigger('big');
+    fleet = startTickFleet(TICKS, fleetEnv({ TICKRUN_RUN_REQUESTS_PER_MINUTE: '1200' }));
+    expect(await waitForRuns([runId], 60_000)).toEqual(['success']);
+    const perMinute = startsPerMinute(emu.executions);
+    const refused = emu.calls.runJob - emu.executions.length;
+    expect(emu.executions).toHaveLength(300);
+    expect([...emu.startsByAttempt().values()].every((n) => n === 1)).toBe(true);
+    expect(refused).toBeLessThanOrEqual(3);
+    // 97% is the pace; a test of 15 s loses some at its start and end.
+    expect(perMinute).toBeGreaterThanOrEqual(1200 * 0.9);
+    expect(perMinute).toBeLessThanOrEqual(1200);
+  }, 90_000);
+
+  it('a cap of 20 running executions is never exceeded, and 200 tasks finish at about the rate it allows', async () => {
+    await h.apply(fanOut('capped', 200, 1000));
+    const runId = await h.trigger('capped');
+    const started = Date.now();
+    fleet = startTickFleet(TICKS, fleetEnv({ TICKRUN_MAX_RUNNING_EXECUTIONS: '20', TICKRUN_RUN_REQUESTS_PER_MINUTE: '100000' }));
+    expect(await waitForRuns([runId], 90_000)).toEqual(['success']);
+    const took = Date.now() - started;
+    expect(emu.executions).toHaveLength(200);
+    expect(peakRunning(emu.executions)).toBeLessThanOrEqual(20);
+    // 200 / 20 × 1 s is 10 s of running; each slot also waits for a check to see its execution end.
+    expect(took).toBeLessThan(10_000 * 3);
+  }, 120_000);
+
+  it('a 20-task run triggered after a 2,000-task one starts within a cycle and ends first, at equal priority', async () => {
+    emu.setQuotas({ runPerMinute: 1200 });
+    await h.apply(fanOut('big', 2000, 100));
+    await h.apply(fanOut('small', 20, 100));
+    const big = await h.trigger('big');
+    fleet = startTickFleet(TICKS, fleetEnv({ TICKRUN_RUN_REQUESTS_PER_MINUTE: '1200' }));
+    while (emu.executions.length < 100) await sleep(100);
+    const triggeredAt = Date.now();
+    const small = await h.trigger('small');
+    expect(await waitForRuns([small], 60_000)).toEqual(['success']);
+    const ofSmall = emu.executions.filter((e) => e.job.endsWith('/small'));
+    const firstStart = Math.min(...ofSmall.map((e) => e.createdAt));
+    // A cycle: the poll interval (1 s), with the wake for a refilled budget inside it.
+    expect(firstStart - triggeredAt).toBeLessThan(1500);
+    expect(await runStatus(big)).toBe('running');
+    const bigStarted = emu.executions.filter((e) => e.job.endsWith('/big')).length;
+    expect(bigStarted).toBeLessThan(2000);
+  }, 90_000);
+
+  it('a quota lowered mid-run is followed within a minute, with no task failed', async () => {
+    emu.setQuotas({ runPerMinute: 1200 });
+    await h.apply(fanOut('big', 700, 100));
+    const runId = await h.trigger('big');
+    fleet = startTickFleet(TICKS, fleetEnv({ TICKRUN_RUN_REQUESTS_PER_MINUTE: '1200' }));
+    await sleep(10_000);
+    const refusedAtDrop = emu.calls.runJob - emu.executions.length;
+    emu.setQuotas({ runPerMinute: 400 });
+    await sleep(60_000);
+    const minuteLater = Date.now();
+    const refusedBefore = emu.calls.runJob - emu.executions.length;
+    await sleep(15_000);
+    // In the 15 s after that minute: at most the new quota's pace, and few refusals.
+    const sent = emu.executions.filter((e) => e.createdAt > minuteLater).length;
+    const refused = emu.calls.runJob - emu.executions.length - refusedBefore;
+    expect(sent).toBeLessThanOrEqual(Math.ceil((400 * 15) / 60) + 2);
+    expect(sent).toBeGreaterThanOrEqual(Math.floor((400 * 15) / 60 * 0.5));
+    expect(refused).toBeLessThanOrEqual(3);
+    expect(refusedAtDrop).toBeLessThanOrEqual(3);
+    expect(await waitForRuns([runId], 120_000)).toEqual(['success']);
+    const { rows } = await h.db.pool.query("select count(*)::int as n from tasks where run_id = $1 and status <> 'success'", [runId]);
+    expect(rows[0].n).toBe(0);
+  }, 240_000);
+});
