@@ -12,11 +12,13 @@ import { createExecutors } from '../shared/executors';
 import { grantTableAccess } from '../shared/grant';
 import { migrate } from '../shared/migrate';
 import { getRun, listRuns, type Run } from '../shared/model/runs';
+import { listRegions, type RegionView } from '../shared/model/regions';
 import { listTasks } from '../shared/model/tasks';
 import { listWorkflows } from '../shared/model/workflows';
 import { showLogs } from '../shared/logs/show';
 import { cancelRun } from '../shared/operator/cancel';
 import { setSchedulePaused } from '../shared/operator/pause';
+import { setRegionLimits } from '../shared/operator/regions';
 import { retryRun, whyNotRetried } from '../shared/operator/retry';
 import { triggerRun } from '../shared/operator/trigger';
 import { tick } from '../shared/tick';
@@ -25,6 +27,18 @@ import { loadWorkflowFiles } from '../shared/workflows/load';
 
 const print = (text: string): void => void process.stdout.write(text + "\n");
 const printJson = (value: unknown): void => print(JSON.stringify(value, null, 2));
+
+/** The regions as `tickrun regions` and `tickrun status` print them. */
+function regionsTable(views: RegionView[]): string {
+  return table(
+    ['REGION', 'RUN BUDGET', 'USED (60S)', '429S (1H)', 'RUNNING', 'QUEUED', 'HOLDING BACK'],
+    views.map((v) => [
+      v.region,
+      `${Math.round(v.rate)}${v.rate < v.runPerMinute ? ` of ${v.runPerMinute}` : ''}/min${v.ownRunPerMinute ? ' (own)' : ''}`,
+      v.usedLastMinute, v.throttledLastHour, `${v.running} of ${v.cap}`, v.queued, v.holding,
+    ]),
+  );
+}
 
 /** Opens the configured database for one command and closes it after. */
 async function withPool<T>(config: Config, fn: (pool: Pool) => Promise<T>): Promise<T> {
@@ -218,9 +232,43 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
         if (run.error) print(`error: ${run.error}`);
         return;
       }
-      const runs = await withPool(cfg, (pool) => listRuns(pool, { limit }));
-      if (opts.json) return printJson(runs);
+      if (opts.json) return printJson(await withPool(cfg, (pool) => listRuns(pool, { limit })));
+      const [runs, regions] = await withPool(cfg, (pool) => Promise.all([listRuns(pool, { limit }), listRegions(pool, cfg.regions)]));
       print(table(['RUN', 'WORKFLOW', 'STATUS', 'CREATED', 'DURATION', 'TASKS'], runs.map(runLine)));
+      // The JSON form is the contract's array of runs; the regions are `tickrun regions --json`.
+      if (regions.length > 0) print(`\n${regionsTable(regions)}`);
+    });
+
+  const limitValue = (flag: string) => (text: string): number | null => {
+    if (text === 'default') return null;
+    if (!/^\d+$/.test(text)) throw new UsageError(`${flag} ${JSON.stringify(text)} is not valid: it accepts a whole number, or default`);
+    return Number(text);
+  };
+  const regions = program
+    .command('regions')
+    .description("Cloud Run's limits per project and region: run budget, 429s, executions running against the cap")
+    .option('--json', 'one JSON document on stdout')
+    .action(async (opts) => {
+      const cfg = config();
+      const views = await withPool(cfg, (pool) => listRegions(pool, cfg.regions));
+      if (opts.json) return printJson(views);
+      print(views.length > 0 ? regionsTable(views) : 'no region yet: a Cloud Run task adds its own when its run starts');
+    });
+  regions
+    .command('set')
+    .description("give one region its own limits, instead of the ticks' TICKRUN_* settings")
+    .argument('<region>', 'PROJECT/REGION')
+    .option('--run-per-minute <n>', `${SETTINGS.runRequestsPerMinute.help} (or default)`, limitValue('--run-per-minute'))
+    .option('--read-per-minute <n>', `${SETTINGS.readRequestsPerMinute.help} (or default)`, limitValue('--read-per-minute'))
+    .option('--max-running <n>', `${SETTINGS.maxRunningExecutions.help} (or default)`, limitValue('--max-running'))
+    .option('--reserved <n>', `${SETTINGS.reservedExecutions.help} (or default)`, limitValue('--reserved'))
+    .action(async (region: string, opts) => {
+      const cfg = config();
+      const views = await withPool(cfg, async (pool) => {
+        await setRegionLimits(pool, region, { runPerMinute: opts.runPerMinute, readPerMinute: opts.readPerMinute, maxRunning: opts.maxRunning, reserved: opts.reserved }, cfg.regions);
+        return listRegions(pool, cfg.regions);
+      });
+      print(regionsTable(views.filter((v) => v.region === region)));
     });
 
   program
@@ -229,9 +277,10 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .argument('<runId>')
     .option('--json', 'one JSON document on stdout')
     .action(async (runId: string, opts) => {
-      const tasks = await withPool(config(), (pool) => listTasks(pool, runId));
+      const cfg = config();
+      const tasks = await withPool(cfg, (pool) => listTasks(pool, runId, cfg.regions));
       if (opts.json) return printJson(tasks);
-      print(table(['TASK', 'INDEX', 'STATUS', 'ATTEMPT', 'EXECUTION', 'ERROR'], tasks.map((t) => [t.name, t.index, t.status, t.attempt, t.executionName, t.error])));
+      print(table(['TASK', 'INDEX', 'STATUS', 'ATTEMPT', 'EXECUTION', 'ERROR', 'WAITING'], tasks.map((t) => [t.name, t.index, t.status, t.attempt, t.executionName, t.error, t.waiting])));
     });
 
   program

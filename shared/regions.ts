@@ -14,7 +14,7 @@ import { SETTINGS } from './config';
  *   or are fixed; this holds for both).
  * - **Adaptive.** A 429 from Cloud Run (the quota is lower than configured, or other clients share it)
  *   multiplies the rate by THROTTLE_FACTOR and drops the tokens, at most once per THROTTLE_COOLDOWN_MS
- *   (one cut for one burst of refusals); each minute of claiming without one grows it back by
+ *   (a burst of refusals is one cut); each minute of claiming without one grows it back by
  *   GROWTH_PER_MINUTE of the ceiling. The rate is the region's, so every tick follows what one learned.
  * - **The running-executions cap.** At most `max_running - reserved` (TICKRUN_MAX_RUNNING_EXECUTIONS less
  *   TICKRUN_RESERVED_EXECUTIONS) Cloud Run tasks in flight per region: each holds one of the region's
@@ -38,8 +38,12 @@ export const RUN_HEADROOM = 0.97;
 export const BURST_SECONDS = 1;
 /** A 429 multiplies the region's rate by this… */
 export const THROTTLE_FACTOR = 0.7;
-/** …at most once in this long. */
-export const THROTTLE_COOLDOWN_MS = 2000;
+/**
+ * …at most once in this long. Cloud Run may go on refusing for as long as its window holds the calls
+ * already accepted (up to a minute after a quota is lowered): cut at every refusal, the rate would fall
+ * to nothing while that window drains, and take minutes to grow back.
+ */
+export const THROTTLE_COOLDOWN_MS = 10_000;
 /** Each minute of claiming without a 429 adds this part of the ceiling back to the rate. */
 export const GROWTH_PER_MINUTE = 0.1;
 /** The rate never falls below this many requests per minute, so a region always recovers. */

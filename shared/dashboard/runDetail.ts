@@ -2,7 +2,8 @@ import type { Pool } from 'pg';
 import { NotFoundError, UsageError } from '../errors';
 import { ON_EXECUTION_STATUSES, TASK_STATUSES, type TaskStatus } from '../lifecycle';
 import { checkRunId, RUN_COLUMNS, toRun, type Run } from '../model/runs';
-import { TASK_VIEW_COLUMNS, toTaskView, type TaskView } from '../model/tasks';
+import type { RegionLimits } from '../config';
+import { TASK_VIEW_COLUMNS, toTaskView, waitingReasons, type TaskView } from '../model/tasks';
 import type { WorkflowDefinition } from '../workflows/definition';
 import { HttpError, checkParams, readLimit, readOneOf } from './http';
 import { executionLinks, type ExecutionLinks } from './links';
@@ -101,7 +102,7 @@ order by array_position($2::text[], name), task_index
 limit $7`;
 
 /** The run page's JSON. UsageError (400) for a malformed id or filter, NotFoundError (404) for an unknown run. */
-export async function getRunDetail(pool: Pool, rawId: string, filter: TaskFilter = { limit: 200 }, home?: string): Promise<RunDetail> {
+export async function getRunDetail(pool: Pool, rawId: string, filter: TaskFilter = { limit: 200 }, home?: string, limits?: RegionLimits): Promise<RunDetail> {
   const id = checkRunId(rawId);
   const { rows: runs } = await pool.query(`select ${RUN_COLUMNS}, r.definition, r.workflow_version from runs r where r.id = $1`, [id]);
   const row = runs[0];
@@ -123,11 +124,13 @@ export async function getRunDetail(pool: Pool, rawId: string, filter: TaskFilter
     [shown.map((t) => t.id)],
   );
   const last = shown.at(-1);
+  // Why each queued task shown waits, with the tick's settings for regions without their own.
+  const waiting = limits && shown.some((t) => t.status === 'queued') ? await waitingReasons(pool, id, limits) : undefined;
   return {
     // The run's counts by status, from the counts by task name and status read for the graph.
     run: { ...withoutTrigger(toRun({ ...row, tasks: sumByStatus(counts.rows) })), workflowVersion: row.workflow_version },
     graph: graphOf(definition, names, counts.rows),
-    tasks: withAttempts(shown, attempts, home),
+    tasks: withAttempts(shown, attempts, home).map((t) => (waiting ? { ...t, waiting: waiting.get(t.id) ?? null } : t)),
     taskCount: counts.rows.filter((c) => (!filter.task || c.name === filter.task) && (!filter.status || c.status === filter.status)).reduce((n, c) => n + c.n, 0),
     nextCursor: page.rows.length > filter.limit && last ? Buffer.from(`${last.name}|${last.task_index}`).toString('base64url') : null,
   };

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import zlib from 'node:zlib';
+import { listRegions } from '../model/regions';
 import { listWorkflows } from '../model/workflows';
 import { cancelAction, retryAction, triggerAction, type ActionDeps } from './actions';
 import { APP_JS } from './assets/app';
@@ -80,9 +81,10 @@ const trigger: Route = async (d, req, _url, _params, target) => {
 /** The JSON API: method, path pattern, handler, and for a POST the action's name: an action passes the request guard and is logged with its principal (audit.ts). */
 const ROUTES: [string, RegExp, Route, string?][] = [
   ['GET', /^\/api\/runs$/, async (d, _req, url) => ok(await listRunSummaries(d.pool, parseRunFilter(url.searchParams)))],
-  ['GET', /^\/api\/runs\/([^/]+)$/, async (d, _req, url, [id]) => ok(await getRunDetail(d.pool, id, parseTaskFilter(url.searchParams), d.config.home))],
+  ['GET', /^\/api\/runs\/([^/]+)$/, async (d, _req, url, [id]) => ok(await getRunDetail(d.pool, id, parseTaskFilter(url.searchParams), d.config.home, d.config.regions))],
   ['GET', /^\/api\/runs\/([^/]+)\/logs$/, async (d, _req, url, [id]) => ok(await attemptOutput(d.pool, d.config, id, url.searchParams))],
   ['GET', /^\/api\/workflows$/, async (d) => ok({ workflows: await listWorkflows(d.pool) })],
+  ['GET', /^\/api\/regions$/, async (d) => ok({ regions: await listRegions(d.pool, d.config.regions) })],
   ['POST', /^\/api\/runs$/, trigger, 'trigger'],
   ['POST', /^\/api\/runs\/([^/]+)\/cancel$/, async (d, _req, _url, [id], target) => cancelAction(d, (target.run_id = id)), 'cancel'],
   ['POST', /^\/api\/runs\/([^/]+)\/retry$/, async (d, _req, _url, [id], target) => retryAction(d, (target.run_id = id)), 'retry'],
@@ -98,7 +100,7 @@ async function route(deps: DashboardDeps, req: IncomingMessage, res: ServerRespo
     return sendAsset(req, res, page);
   }
   const matches = ROUTES.map(([m, pattern, handler, action]) => ({ m, handler, action, params: pattern.exec(url.pathname) })).filter((r) => r.params);
-  if (matches.length === 0) throw new HttpError(404, `no such page: ${url.pathname} (the API is /api/runs, /api/runs/ID, /api/runs/ID/logs, /api/workflows)`);
+  if (matches.length === 0) throw new HttpError(404, `no such page: ${url.pathname} (the API is /api/runs, /api/runs/ID, /api/runs/ID/logs, /api/workflows, /api/regions)`);
   const match = matches.find((r) => r.m === method);
   if (!match) {
     res.setHeader('allow', matches.map((r) => r.m).join(', '));

@@ -1,3 +1,4 @@
+import { UNLIMITED_REGIONS } from '../helpers/harness';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,7 +24,7 @@ describe('tickrun CLI', () => {
     db = await createTestDatabase();
     emu = await startCloudRunEmulator();
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tickrun-cli-'));
-    env = { DATABASE_URL: db.url, CLOUD_RUN_EMULATOR_HOST: emu.host, TICKRUN_HOME: path.join(dir, '.tickrun') };
+    env = { DATABASE_URL: db.url, CLOUD_RUN_EMULATOR_HOST: emu.host, TICKRUN_HOME: path.join(dir, '.tickrun'), ...UNLIMITED_REGIONS };
     fs.mkdirSync(path.join(dir, 'flows'));
     fs.writeFileSync(
       path.join(dir, 'flows', 'etl.yaml'),

@@ -51,9 +51,9 @@ describe('six ticks at once keep within Cloud Run’s limits', () => {
     expect(emu.executions).toHaveLength(300);
     expect([...emu.startsByAttempt().values()].every((n) => n === 1)).toBe(true);
     expect(refused).toBeLessThanOrEqual(3);
-    // 97% is the pace; a test of 15 s loses some at its start and end.
+    // 97% is the pace, and the second of tokens a region starts with adds 7% to a run of 15 s.
     expect(perMinute).toBeGreaterThanOrEqual(1200 * 0.9);
-    expect(perMinute).toBeLessThanOrEqual(1200);
+    expect(perMinute).toBeLessThanOrEqual(1200 * 1.1);
   }, 90_000);
 
   it('a cap of 20 running executions is never exceeded, and 200 tasks finish at about the rate it allows', async () => {

@@ -1,3 +1,4 @@
+import { UNLIMITED_REGIONS } from '../helpers/harness';
 import { freePort } from '../../shared/localDb';
 import { applyWorkflows } from '../../shared/workflows/apply';
 import { parseWorkflow } from '../../shared/workflows/parse';
@@ -13,7 +14,7 @@ describe('the tick function served by functions-framework', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     emu = await startCloudRunEmulator();
-    server = await serveTick({ DATABASE_URL: db.url, CLOUD_RUN_EMULATOR_HOST: emu.host, TICKRUN_POLL_INTERVAL: '200ms' });
+    server = await serveTick({ DATABASE_URL: db.url, CLOUD_RUN_EMULATOR_HOST: emu.host, TICKRUN_POLL_INTERVAL: '200ms', ...UNLIMITED_REGIONS });
   });
   afterAll(async () => {
     server?.proc.kill();

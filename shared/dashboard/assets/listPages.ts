@@ -7,7 +7,29 @@ export const LIST_PAGES_JS = String.raw`  // ---- runs page --------------------
   function runsPage(query) {
     var filters = el('div', { class: 'filters' });
     var body = el('div', {}, [el('p', { class: 'muted', text: 'Loading\u2026' })]);
-    append(main, [el('h1', { text: 'Runs' }), filters, body]);
+    var regions = el('div', { class: 'regions' });
+    append(main, [el('h1', { text: 'Runs' }), regions, filters, body]);
+    // Cloud Run's limits per region (shared/regions.ts), refreshed with the runs.
+    function loadRegions() {
+      return api('api/regions').then(function (data) {
+        clear(regions);
+        if (data.regions.length === 0) return;
+        append(regions, [el('table', { class: 'regions' }, [
+          el('thead', {}, [el('tr', {}, ['Region', 'Run budget', 'Used (60 s)', '429s (1 h)', 'Running', 'Queued', ''].map(function (t) { return el('th', { text: t }); }))]),
+          el('tbody', {}, data.regions.map(function (g) {
+            return el('tr', { 'data-region': g.region }, [
+              el('td', { class: 'mono', text: g.region }),
+              el('td', { text: Math.round(g.rate) + (g.rate < g.runPerMinute ? ' of ' + g.runPerMinute : '') + '/min' }),
+              el('td', { text: String(g.usedLastMinute) }),
+              el('td', { text: String(g.throttledLastHour) }),
+              el('td', { text: g.running + ' of ' + g.cap }),
+              el('td', { text: String(g.queued) }),
+              el('td', { class: 'muted', text: g.holding || '' })
+            ]);
+          }))
+        ])]);
+      }).catch(function () {});
+    }
     var workflowSelect = el('select', { name: 'workflow', 'aria-label': 'workflow', onchange: go }, [el('option', { value: '', text: 'all workflows' })]);
     var statusSelect = el('select', { name: 'status', 'aria-label': 'status', onchange: go }, [el('option', { value: '', text: 'any status' })].concat(
       RUN_STATUSES.map(function (s) { return el('option', { value: s, text: s }); })));
@@ -24,6 +46,7 @@ export const LIST_PAGES_JS = String.raw`  // ---- runs page --------------------
       location.hash = '#/?' + q.toString();
     }
     function load() {
+      loadRegions();
       return api('api/runs?' + query.toString()).then(function (data) {
         clear(body);
         if (data.runs.length === 0) return append(body, [el('p', { class: 'muted', text: 'No runs.' })]);

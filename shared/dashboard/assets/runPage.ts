@@ -186,7 +186,8 @@ export const RUN_PAGE_JS = String.raw`  // ---- one run ------------------------
         el('td', { class: 'mono', text: t.name + '[' + t.index + ']' }),
         el('td', {}, [badge(t.status)]),
         el('td', { text: t.attempt + ' of ' + t.maxAttempts }),
-        el('td', {}, t.attempts.length ? t.attempts.map(function (a) { return attemptLine(runId, t, a); }) : [el('span', { class: 'muted', text: t.nextAttemptAt ? 'next attempt at ' + time(t.nextAttemptAt) : 'not started' })]
+        el('td', {}, (t.attempts.length ? t.attempts.map(function (a) { return attemptLine(runId, t, a); }) : [el('span', { class: 'muted', text: t.nextAttemptAt ? 'next attempt at ' + time(t.nextAttemptAt) : 'not started' })])
+          .concat(t.waiting ? [el('div', { class: 'muted waiting', text: t.waiting })] : [])
           .concat(t.error && !t.attempts.length ? [errorBox(t.error)] : []))
       ]));
     });
