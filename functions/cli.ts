@@ -239,11 +239,13 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
       if (regions.length > 0) print(`\n${regionsTable(regions)}`);
     });
 
-  const limitValue = (flag: string) => (text: string): number | null => {
-    if (text === 'default') return null;
+  // `default` stays a word here: commander keeps no null from a parser (it stores '').
+  const limitValue = (flag: string) => (text: string): number | 'default' => {
+    if (text === 'default') return text;
     if (!/^\d+$/.test(text)) throw new UsageError(`${flag} ${JSON.stringify(text)} is not valid: it accepts a whole number, or default`);
     return Number(text);
   };
+  const limitChange = (value: number | 'default' | undefined) => (value === 'default' ? null : value);
   const regions = program
     .command('regions')
     .description("Cloud Run's limits per project and region: run budget, 429s, executions running against the cap")
@@ -265,7 +267,8 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .action(async (region: string, opts) => {
       const cfg = config();
       const views = await withPool(cfg, async (pool) => {
-        await setRegionLimits(pool, region, { runPerMinute: opts.runPerMinute, readPerMinute: opts.readPerMinute, maxRunning: opts.maxRunning, reserved: opts.reserved }, cfg.regions);
+        const changes = { runPerMinute: limitChange(opts.runPerMinute), readPerMinute: limitChange(opts.readPerMinute), maxRunning: limitChange(opts.maxRunning), reserved: limitChange(opts.reserved) };
+        await setRegionLimits(pool, region, changes, cfg.regions);
         return listRegions(pool, cfg.regions);
       });
       print(regionsTable(views.filter((v) => v.region === region)));

@@ -4,7 +4,7 @@ import { UsageError } from '../errors';
 import { REGION_SLOTS } from '../regions';
 
 /** A region as tasks name it: `project/region`, the project id (or domain:project) and the region of a job. */
-export const REGION_NAME = /^[a-z][a-z0-9.:-]{0,62}\/[a-z]+(-[a-z0-9]+)+$/;
+export const REGION_NAME = /^[a-z0-9][a-z0-9.:-]{0,62}\/[a-z0-9][a-z0-9-]{0,62}$/;
 
 /** What `tickrun regions set` changes: a number, or null to fall back to the ticks' setting again. */
 export interface RegionChanges {
