@@ -2,6 +2,7 @@ import { startCloudRunEmulator, type CloudRunEmulator } from '../helpers/cloudRu
 import { peakRunning, startsPerMinute } from '../helpers/executionStats';
 import { createHarness, type Harness } from '../helpers/harness';
 import { startTickFleet, type TickFleet } from '../helpers/tickFleet';
+import { tick } from '../../shared/tick';
 
 // Issue 18's done-when points at test size, against the emulator enforcing Cloud Run's limits, with six
 // tick processes at once; `npm run bench -- --only=regions` runs them at full size (bench/regions.ts).
@@ -87,6 +88,31 @@ describe('six ticks at once keep within Cloud Run’s limits', () => {
     const bigStarted = emu.executions.filter((e) => e.job.endsWith('/big')).length;
     expect(bigStarted).toBeLessThan(2000);
   }, 90_000);
+
+  it('a tick woken for a refilled run budget claims every time, and reads the tasks in flight only every half poll interval', async () => {
+    await h.apply(fanOut('slow', 40, 60_000));
+    await h.trigger('slow');
+    let polls = 0;
+    // The pool as the tick uses it, counting the statement that reads the tasks in flight.
+    const pool = new Proxy(h.db.pool, {
+      get: (target, key) => (key === 'query'
+        ? (q: { name?: string }, ...rest: unknown[]) => {
+          if (q?.name === 'tickrun_in_flight') polls++;
+          return (target.query as (...a: unknown[]) => unknown)(q, ...rest);
+        }
+        : Reflect.get(target, key)),
+    });
+    const config = { ...h.config, pollIntervalMs: 4000, regions: { ...h.config.regions, runPerMinute: 240 } };
+    const summary = await tick({ ...h.deps, pool, config }, { budgetMs: 9000 });
+    // 240/min keeps at most 3.9 tokens: each cycle claims a few, and the tick comes back for more as
+    // the budget refills, not a poll interval (4 s) later.
+    expect(summary.cycles).toBeGreaterThanOrEqual(6);
+    expect(summary.dispatched).toBeGreaterThanOrEqual(10);
+    // A cycle about every second from the second one (at 4 s) on: reading at each would be 5 reads; one
+    // every 2 s is 3 at most.
+    expect(polls).toBeLessThanOrEqual(3);
+    expect(polls).toBeGreaterThanOrEqual(2);
+  }, 30_000);
 
   it('a quota lowered mid-run is followed within a minute, with no task failed', async () => {
     emu.setQuotas({ runPerMinute: 1200 });
