@@ -8,6 +8,13 @@ export class Carry {
   private readonly work = new Set<Promise<unknown>>();
   /** Tasks whose status check is still under way: the next cycles leave them to it. */
   readonly checking = new Set<string>();
+  /**
+   * When a cycle of this tick last read the tasks in flight (performance.now()), and whether the next one
+   * must read them anyway (a check failed, an execution was adopted): a cycle woken early for a refilled
+   * run budget leaves the checks to their interval, so claiming more often costs no Cloud Run reads.
+   */
+  polledAt = -Infinity;
+  pollNext = false;
 
   /** Goes on with `promise` in the background; its error, if any, fails the tick at its end. */
   add(promise: Promise<unknown>): void {

@@ -118,7 +118,9 @@ export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<
   // while the next cycles go on with everything else (tasks it is checking are left to it). Both are
   // settled before an error of either is thrown.
   const { carry } = ctx;
-  const inFlight = work.inFlight ? (await readInFlight(ctx)).filter((t) => !carry?.checking.has(t.id)) : [];
+  const pollDue = !carry || carry.pollNext || performance.now() - carry.polledAt >= ctx.config.pollIntervalMs / 2;
+  if (carry && work.inFlight && pollDue) carry.polledAt = performance.now();
+  const inFlight = work.inFlight && pollDue ? (await readInFlight(ctx)).filter((t) => !carry?.checking.has(t.id)) : [];
   const claimNow = deadlineWithin(dispatch, ctx.endBy) > 0 && (work.ready || expanded.runsStarted > 0 || reaped.requeued > 0);
   const sending = claimNow ? claimAndDispatch(ctx, summary) : Promise.resolve([]);
   for (const t of inFlight) carry?.checking.add(t.id);
@@ -138,6 +140,7 @@ export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<
   // A check that failed (a listing refused or hung) is tried again soon, not a whole poll interval later,
   // and an execution just adopted is checked soon: it may have ended while its claim was being settled.
   end.soon = summary.statusErrors > errorsBefore || reaped.adopted > 0;
+  if (carry) carry.pollNext = end.soon;
   // Tasks waiting before this cycle may have had their last dependency end in it; tasks expanded in it
   // wait on tasks that have not run yet.
   if (work.waiting) {
