@@ -3,11 +3,12 @@ import type { TickContext } from '../context';
 import { errorText } from '../errors';
 import { ON_EXECUTION_STATUSES, RUN_CANCELLED, sqlList, type RunStatus } from '../lifecycle';
 import { log } from '../log';
-import type { ExecutionStatus } from '../executors/executor';
+import { ExecutorFault, type ExecutionStatus } from '../executors/executor';
 import type { ExecutorKind } from '../workflows/definition';
 import { formatDuration } from '../workflows/duration';
 import { recordOutcomes, type AttemptOutcome, type RecordedOutcome } from './record';
 import { endedOutcome, readStatuses, stopAttempts, type StopEnd, type StopRequest } from './stop';
+import { countThrottledReads } from './throttle';
 
 // The least recently checked in-flight tasks with what the check needs from their run. Read, not
 // marked: the statement that records the checks marks them too (steps/record.ts, outcome `checked`),
@@ -90,8 +91,10 @@ async function settleChecks(ctx: TickContext, rows: InFlightTask[], statuses: Ma
   const { config, executors } = ctx;
   if (rows.length === 0) return { checked: 0, recorded: [], errors: 0 };
   let errors = 0;
+  const throttled = new Map<ExecutorFault, string>();
   const unread = (task: InFlightTask, err: unknown): AttemptOutcome => {
     errors++;
+    if (err instanceof ExecutorFault && err.kind === 'quota') throttled.set(err, task.execution_name);
     log('WARNING', `status of ${task.execution_name} not read: ${errorText(err)}`, { run_id: task.run_id, task_id: task.id });
     return checkedOnly(task);
   };
@@ -110,7 +113,11 @@ async function settleChecks(ctx: TickContext, rows: InFlightTask[], statuses: Ma
     errors++;
     log('WARNING', `${attempt.execution_name} not stopped: ${errorText(error)}`, { run_id: attempt.task.run_id, task_id: attempt.id });
   }
-  return { checked: rows.length, recorded: await recordOutcomes(ctx.db, [...outcomes, ...stopped.outcomes]), errors };
+  const recorded = await recordOutcomes(ctx.db, [...outcomes, ...stopped.outcomes]);
+  // A refusal is counted once, however many executions it left unread (a listing's, or the rest of a
+  // statusMany after it: cloudRun.ts answers them all with the same fault).
+  await countThrottledReads(ctx.db, [...throttled.values()]);
+  return { checked: rows.length, recorded, errors };
 }
 
 /** Why poll stops an attempt, as the end it will have: its run was cancelled, or it ran past its timeout. */

@@ -26,3 +26,24 @@ export async function slowThrottledRegions(db: Db, taskIds: string[], runPerMinu
   if (taskIds.length === 0) return;
   await db.query(THROTTLE_SQL, [taskIds, runPerMinute], 'tickrun_throttle');
 }
+
+// Reads Cloud Run refused with 429 (a status listing, an execution's read), counted per region for
+// `tickrun status`; the poll leaves their tasks to a later cycle. Its own statement, only after such a refusal.
+const READ_THROTTLE_SQL = `
+insert into region_usage (region, minute, read_throttled)
+select region, date_trunc('minute', now()), n from unnest($1::text[], $2::int[]) as r(region, n)
+on conflict (region, minute) do update set read_throttled = region_usage.read_throttled + excluded.read_throttled`;
+
+/** The region (`project/region`) of a Cloud Run execution or job name, else undefined. */
+export const regionOfName = (name: string): string | undefined => /^projects\/([^/]+)\/locations\/([^/]+)\//.exec(name)?.slice(1, 3).join('/');
+
+/** Counts reads refused for quota, one per name of an execution one of them was for (see READ_THROTTLE_SQL). */
+export async function countThrottledReads(db: Db, executionNames: string[]): Promise<void> {
+  const byRegion = new Map<string, number>();
+  for (const name of executionNames) {
+    const region = regionOfName(name);
+    if (region) byRegion.set(region, (byRegion.get(region) ?? 0) + 1);
+  }
+  if (byRegion.size === 0) return;
+  await db.query(READ_THROTTLE_SQL, [[...byRegion.keys()], [...byRegion.values()]], 'tickrun_read_throttle');
+}

@@ -114,6 +114,20 @@ describe('six ticks at once keep within Cloud Run’s limits', () => {
     expect(polls).toBeGreaterThanOrEqual(2);
   }, 30_000);
 
+  it('reads Cloud Run refuses for quota are counted for the region, once per refusal, and retried', async () => {
+    await h.apply(fanOut('reads', 30, 1500));
+    const runId = await h.trigger('reads');
+    await tick(h.deps, { budgetMs: 0 });
+    // The status listing of the job's 30 executions is one read: refused, then allowed again.
+    emu.setQuotas({ readPerMinute: 0 });
+    await tick(h.deps, { budgetMs: 0 });
+    const { rows } = await h.db.pool.query("select sum(read_throttled)::int as n from region_usage where region = 'p/l'");
+    expect(rows[0].n).toBe(emu.throttled.read);
+    expect(emu.throttled.read).toBeGreaterThanOrEqual(1);
+    emu.setQuotas(null);
+    expect((await h.runToEnd(runId, { pauseMs: 200 })).status).toBe('success');
+  });
+
   it('a quota lowered mid-run is followed within a minute, with no task failed', async () => {
     emu.setQuotas({ runPerMinute: 1200 });
     await h.apply(fanOut('big', 700, 100));
