@@ -74,9 +74,16 @@ export interface Work {
  * would find nothing: the round trips of a cycle follow the kinds of work there are, never the batch.
  */
 export async function probeForWork(ctx: TickContext): Promise<Work> {
-  const { rows } = await ctx.db.query(PROBE_SQL, [ctx.clock()], 'tickrun_probe').catch((err: { code?: string; message?: string }) => {
-    // A database migrated before 0008 has no tickrun_schema: it lacks migrations, like one at an older version.
-    if (err.code === UNDEFINED_TABLE && err.message?.includes('"tickrun_schema"')) checkSchemaVersion(null, null);
+  const { rows } = await ctx.db.query(PROBE_SQL, [ctx.clock()], 'tickrun_probe').catch(async (err: { code?: string; message?: string }) => {
+    // A table the probe reads is missing: the database lacks migrations, which its version says (one
+    // migrated before 0008 has no tickrun_schema either), so the error names that, not the table.
+    if (err.code === UNDEFINED_TABLE) {
+      const schema = await ctx.db.query('select version, oldest_tick from tickrun_schema', [], 'tickrun_schema_version').then(
+        ({ rows: [v] }) => v ?? { version: null, oldest_tick: null },
+        () => ({ version: null, oldest_tick: null }),
+      );
+      checkSchemaVersion(schema.version, schema.oldest_tick);
+    }
     throw err;
   });
   const r = rows[0];
