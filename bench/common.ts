@@ -55,9 +55,12 @@ export function contextFor(bench: Bench, config: Config = bench.config): TickCon
   return { config, db: countingDb(bench.pool), executors: bench.executors, clock: () => new Date() };
 }
 
-/** Empties the queue: no runs, no tasks. */
+/**
+ * Empties the queue: no runs, no tasks, and no regions (their slots would still name the tasks truncated
+ * here, holding the cap; the next expand makes them again).
+ */
 export async function clearRuns(pool: Pool): Promise<void> {
-  await pool.query('truncate runs, tasks, task_attempts cascade');
+  await pool.query('truncate runs, tasks, task_attempts, regions, region_usage cascade');
 }
 
 /**
