@@ -30,6 +30,11 @@ create table regions (
   refilled_at     timestamptz,
   -- The last 429 that shrank the rate.
   throttled_at    timestamptz,
+  -- The read budget: the ceiling the last poll used, the tokens left (below zero: reads owed, the poll of
+  -- this region waits) and when they were counted.
+  read_ceiling    double precision,
+  read_tokens     double precision not null default 0,
+  read_refilled_at timestamptz,
   -- The fair_key of the newest claim here: where a task that becomes ready joins the order.
   pass            double precision not null default 0,
   created_at      timestamptz not null default now()

@@ -48,8 +48,30 @@ export const THROTTLE_COOLDOWN_MS = 10_000;
 export const GROWTH_PER_MINUTE = 0.1;
 /** The rate never falls below this many requests per minute, so a region always recovers. */
 export const MIN_RATE_PER_MINUTE = 1;
+/**
+ * The read budget. Every read a tick makes of a region (status listings, an execution or job read, the
+ * search for a lost dispatch) spends a token of that region's read budget (`tickrun regions set`, else
+ * TICKRUN_READ_REQUESTS_PER_MINUTE), paid in the statement that records the checks (a poll cannot know
+ * beforehand how many pages it will read); a region whose tokens are below one is left out of the next
+ * polls until they have come back, so reads keep to the budget's pace over any minute.
+ */
 /** Slots each region has: the highest cap that can be set. */
 export const REGION_SLOTS = SETTINGS.maxRunningExecutions.max;
+
+/** The Cloud Run RPCs that spend a region's read budget ("Read requests per minute per region"). */
+export const READ_RPCS: ReadonlySet<string> = new Set(['getExecution', 'listExecutions', 'getJob', 'getOperation']);
+
+/** The region (`project/region`) of a Cloud Run job, execution or operation name, else undefined. */
+export const regionOfName = (name: string): string | undefined => /^projects\/([^/]+)\/locations\/([^/]+)(\/|$)/.exec(name)?.slice(1, 3).join('/');
+
+/**
+ * SQL: the tokens of a bucket refilled until now at `perMinute` (its pace: RUN_HEADROOM of it), keeping at
+ * most BURST_SECONDS of them (at least one); `tokens` and `at` are its columns. The run budget and the
+ * read budget are both such buckets.
+ */
+export const refilledSql = (tokens: string, at: string, perMinute: string) => `
+  least(greatest(1, ${perMinute} * ${RUN_HEADROOM} * ${BURST_SECONDS} / 60),
+        ${tokens} + ${perMinute} * ${RUN_HEADROOM} * least(60, extract(epoch from now() - coalesce(${at}, now() - interval '1 minute'))) / 60)`;
 
 /**
  * SQL: the region (`project/region`) of a task from its spec (jsonb), as the Cloud Run executor names the

@@ -1,6 +1,7 @@
 import type { protos } from '@google-cloud/run';
 import pLimit from 'p-limit';
 import { log } from '../log';
+import { READ_RPCS, regionOfName } from '../regions';
 import type { CallTimeouts } from '../config';
 import type { TaskSpec } from '../workflows/definition';
 import { createCloudRunClients } from './cloudRunClients';
@@ -40,7 +41,11 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
   };
   /** The last moment a call of this deadline may start before `endBy` (see deadlineWithin). */
   const startBy = (timeoutMs: number, endBy = Infinity) => endBy - Math.min(timeoutMs, MIN_CALL_MS);
+  // Reads sent per region since the poll last took them (takeReads): the region's read budget pays them.
+  let reads = new Map<string, number>();
   const call = async <T>(method: string, name: string, timeoutMs: number, send: () => Promise<T>): Promise<T> => {
+    const region = READ_RPCS.has(method) ? regionOfName(name) : undefined;
+    if (region) reads.set(region, (reads.get(region) ?? 0) + 1);
     try {
       return await send();
     } catch (err) {
@@ -109,6 +114,12 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
     },
 
     status: (executionName) => status(executionName),
+
+    takeReads() {
+      const taken = reads;
+      reads = new Map();
+      return taken;
+    },
 
     async statusMany(names, concurrency, endBy = Infinity, onRead) {
       const statuses = new Map<string, ExecutionStatus | Error>();

@@ -113,6 +113,11 @@ export interface Executor {
    * ending by `endBy`, on the performance.now() clock) is left out of the map.
    */
   findStarted(lost: LostAttempt[], endBy?: number): Promise<Map<LostAttempt, string | null>>;
+  /**
+   * The read requests sent since the last take, per region (`project/region`), for the region's read
+   * budget (shared/regions.ts); an executor with no such quota has none.
+   */
+  takeReads?(): Map<string, number>;
 }
 
 /** The contract's environment given to every execution, besides the task's own `env`. */

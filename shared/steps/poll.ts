@@ -6,6 +6,7 @@ import { log } from '../log';
 import { ExecutorFault, type ExecutionStatus } from '../executors/executor';
 import type { ExecutorKind } from '../workflows/definition';
 import { formatDuration } from '../workflows/duration';
+import { refilledSql } from '../regions';
 import { recordOutcomes, type AttemptOutcome, type RecordedOutcome } from './record';
 import { endedOutcome, readStatuses, stopAttempts, type StopEnd, type StopRequest } from './stop';
 import { countThrottledReads } from './throttle';
@@ -15,6 +16,8 @@ import { countThrottledReads } from './throttle';
 // so a check that finds its attempt ended costs no write of its own. Two ticks polling at the same time
 // may check the same tasks; recording is guarded, so the second records nothing. The timeout is read as
 // float8, which node-postgres returns as a number (bigint comes back as text), exact for any file's duration.
+// Tasks of a region whose read budget is spent ($3: the tick's read requests a minute) wait for the
+// polls after it has come back (shared/regions.ts).
 export const IN_FLIGHT_SQL = `
 select t.id, t.run_id, t.name, t.task_index, t.attempt, t.status, t.execution_name, t.timeout_ms::float8 as timeout_ms,
        t.deadline_at < now() as timed_out, t.stop_sent_at is not null as stop_sent,
@@ -23,6 +26,9 @@ select t.id, t.run_id, t.name, t.task_index, t.attempt, t.status, t.execution_na
 from tasks t
 join runs r on r.id = t.run_id
 where t.status in ${sqlList(ON_EXECUTION_STATUSES)}
+  and not exists (select 1 from regions g
+                  where g.region = t.region and g.read_refilled_at is not null
+                    and ${refilledSql('g.read_tokens', 'g.read_refilled_at', 'coalesce(g.read_per_minute, $3)')} < 1)
 order by t.checked_at nulls first
 limit $1`;
 
@@ -54,7 +60,7 @@ export interface PollResult {
 
 /** Up to `statusBatchSize` in-flight tasks, least recently checked first. */
 export async function readInFlight(ctx: TickContext): Promise<InFlightTask[]> {
-  const { rows } = await ctx.db.query<InFlightTask>(IN_FLIGHT_SQL, [ctx.config.statusBatchSize, ctx.config.stopTimeoutMs], 'tickrun_in_flight');
+  const { rows } = await ctx.db.query<InFlightTask>(IN_FLIGHT_SQL, [ctx.config.statusBatchSize, ctx.config.stopTimeoutMs, ctx.config.regions.readPerMinute], 'tickrun_in_flight');
   return rows;
 }
 
@@ -113,11 +119,20 @@ async function settleChecks(ctx: TickContext, rows: InFlightTask[], statuses: Ma
     errors++;
     log('WARNING', `${attempt.execution_name} not stopped: ${errorText(error)}`, { run_id: attempt.task.run_id, task_id: attempt.id });
   }
-  const recorded = await recordOutcomes(ctx.db, [...outcomes, ...stopped.outcomes]);
+  const recorded = await recordOutcomes(ctx.db, [...outcomes, ...stopped.outcomes], { byRegion: takeReads(executors), readPerMinute: config.regions.readPerMinute });
   // A refusal is counted once, however many executions it left unread (a listing's, or the rest of a
   // statusMany after it: cloudRun.ts answers them all with the same fault).
   await countThrottledReads(ctx.db, [...throttled.values()]);
   return { checked: rows.length, recorded, errors };
+}
+
+/** The read requests every executor sent since they were last taken, per region. */
+function takeReads(executors: TickContext['executors']): Map<string, number> {
+  const byRegion = new Map<string, number>();
+  for (const executor of Object.values(executors)) {
+    for (const [region, n] of executor.takeReads?.() ?? []) byRegion.set(region, (byRegion.get(region) ?? 0) + n);
+  }
+  return byRegion;
 }
 
 /** Why poll stops an attempt, as the end it will have: its run was cancelled, or it ran past its timeout. */

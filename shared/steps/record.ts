@@ -1,4 +1,5 @@
 import type { Db } from '../db';
+import { refilledSql } from '../regions';
 import { ATTEMPT_END_STATUSES, IN_FLIGHT_STATUSES, ON_EXECUTION_STATUSES, retryAllowed, retryDelaySql, RUN_CANCELLED, sqlList, type TaskStatus } from '../lifecycle';
 
 /**
@@ -141,12 +142,30 @@ returning t.id, t.run_id, t.name, t.status, u.outcome, t.attempt, t.claimed_at, 
   update region_slots s set task_id = null
   from recorded r
   where s.task_id = r.id and r.status not in ${sqlList(IN_FLIGHT_STATUSES)}
+), reads as (
+  -- The reads the checks cost, per region ($2, {"project/region": n}), paid from its read budget ($3:
+  -- the tick's read requests a minute, for regions without their own), and counted.
+  select key as region, value::int as n from jsonb_each_text($2::jsonb)
+), read_paid as (
+  update regions g
+  set read_tokens = ${refilledSql('g.read_tokens', 'g.read_refilled_at', 'coalesce(g.read_per_minute, $3)')} - r.n,
+      read_refilled_at = now(), read_ceiling = coalesce(g.read_per_minute, $3)
+  from reads r where g.region = r.region
+), read_counted as (
+  insert into region_usage (region, minute, read_calls)
+  select region, date_trunc('minute', now()), n from reads
+  on conflict (region, minute) do update set read_calls = region_usage.read_calls + excluded.read_calls
 )
 select id, run_id, name, status, outcome from recorded where outcome <> 'checked'`;
 
-/** Records a batch of attempt outcomes in one statement; returns what each task became. */
-export async function recordOutcomes(db: Db, outcomes: AttemptOutcome[]): Promise<RecordedOutcome[]> {
+/**
+ * Records a batch of attempt outcomes in one statement; returns what each task became. `reads`: the read
+ * requests the checks of the batch sent per region, paid from each region's read budget in the same
+ * statement (`readPerMinute`: the tick's setting, for regions without their own).
+ */
+export async function recordOutcomes(db: Db, outcomes: AttemptOutcome[], reads?: { byRegion: Map<string, number>; readPerMinute: number }): Promise<RecordedOutcome[]> {
   if (outcomes.length === 0) return [];
-  const { rows } = await db.query(RECORD_SQL, [JSON.stringify(outcomes)], 'tickrun_record');
+  const paid = JSON.stringify(Object.fromEntries(reads?.byRegion ?? []));
+  const { rows } = await db.query(RECORD_SQL, [JSON.stringify(outcomes), paid, reads?.readPerMinute ?? 1], 'tickrun_record');
   return rows.map((r) => ({ id: r.id, runId: r.run_id, name: r.name, status: r.status, outcome: r.outcome }));
 }

@@ -1,5 +1,5 @@
 import type { Db } from '../db';
-import { LOCAL_REGION, MIN_RATE_PER_MINUTE, THROTTLE_COOLDOWN_MS, THROTTLE_FACTOR } from '../regions';
+import { LOCAL_REGION, MIN_RATE_PER_MINUTE, regionOfName, THROTTLE_COOLDOWN_MS, THROTTLE_FACTOR } from '../regions';
 
 // Cloud Run refused run requests of these tasks with 429: their regions' rate shrinks and their tokens
 // are dropped, at most once per cooldown (one burst of refusals is one cut), and the refusals are
@@ -34,8 +34,6 @@ insert into region_usage (region, minute, read_throttled)
 select region, date_trunc('minute', now()), n from unnest($1::text[], $2::int[]) as r(region, n)
 on conflict (region, minute) do update set read_throttled = region_usage.read_throttled + excluded.read_throttled`;
 
-/** The region (`project/region`) of a Cloud Run execution or job name, else undefined. */
-export const regionOfName = (name: string): string | undefined => /^projects\/([^/]+)\/locations\/([^/]+)\//.exec(name)?.slice(1, 3).join('/');
 
 /** Counts reads refused for quota, one per name of an execution one of them was for (see READ_THROTTLE_SQL). */
 export async function countThrottledReads(db: Db, executionNames: string[]): Promise<void> {

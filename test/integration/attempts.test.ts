@@ -90,7 +90,7 @@ describe('attempts', () => {
     await tick(h.deps, { budgetMs: 0 });
     const [task] = await h.tasks(runId);
     expect(task.status).toBe('dispatched');
-    const outcome = (o: string, error: string | null = null) => [JSON.stringify([{ id: task.id, attempt: 1, outcome: o, executionName: task.executionName, error }])];
+    const outcome = (o: string, error: string | null = null) => [JSON.stringify([{ id: task.id, attempt: 1, outcome: o, executionName: task.executionName, error }]), '{}', 1200];
     // One statement records success and holds the row; another, read before it, records a failure.
     const first = await h.db.pool.connect();
     try {

@@ -96,12 +96,12 @@ describe('after cancel, no execution starts for the run', () => {
         let other: Promise<unknown>;
         if (first === 'giveBack') {
           // The give-back is written, not yet committed, when cancel comes.
-          await holder.query(RECORD_SQL, [JSON.stringify(outcomes)]);
+          await holder.query(RECORD_SQL, [JSON.stringify(outcomes), '{}', 1200]);
           other = cancelRun(h.db.pool, h.config, h.deps.executors, runId);
         } else {
           // The run's cancel is written, not yet committed, when the give-back comes.
           await holder.query("update runs set status = 'cancelled', finished_at = now(), error = 'cancelled' where id = $1", [runId]);
-          other = h.db.pool.query(RECORD_SQL, [JSON.stringify(outcomes)]);
+          other = h.db.pool.query(RECORD_SQL, [JSON.stringify(outcomes), '{}', 1200]);
         }
         await new Promise((r) => setTimeout(r, 300));
         await holder.query('commit');

@@ -54,8 +54,8 @@ describe('the tick statements use indexes, not a scan of tasks', () => {
     ['expand', EXPAND_SQL, [100, 'p', 'l'], null],
     ['reap', REAP_SQL, [100, 60000], null],
     ['claim', CLAIM_SQL, CLAIM_PARAMS, null],
-    ['poll (in-flight fetch)', IN_FLIGHT_SQL, [100, 600_000], null],
-    ['record (a batch of 100 checks)', RECORD_SQL, [checks(100)], null],
+    ['poll (in-flight fetch)', IN_FLIGHT_SQL, [100, 600_000, 1200], null],
+    ['record (a batch of 100 checks)', RECORD_SQL, [checks(100), '{}', 1200], null],
     ['advance', ADVANCE_SQL, [], null],
     ['complete', COMPLETE_SQL, [], null],
   ])('%s', async (_step, sql, params, index: RegExp | null) => {

@@ -27,7 +27,7 @@ describe('record', () => {
         "update tasks set status = 'running', execution_name = 'e-' || task_index where run_id = $1 and name = 'a' and task_index < $2 and status <> 'running'",
         [runId, inFlight],
       );
-      const plan = await analyzedPlan(h.db.pool, RECORD_SQL, [checks]);
+      const plan = await analyzedPlan(h.db.pool, RECORD_SQL, [checks, '{}', 1200]);
       // The ten checks were recorded (each moves checked_at): a statement that changed nothing would
       // read little too.
       expect(updatedTasks(plan)).toBe(10);
