@@ -114,6 +114,28 @@ describe('six ticks at once keep within Cloud Run’s limits', () => {
     expect(polls).toBeGreaterThanOrEqual(2);
   }, 30_000);
 
+  it('under a read quota of 120/min, six ticks checking 3 jobs’ executions keep to it: reads are paced, not refused', async () => {
+    emu.setQuotas({ readPerMinute: 120 });
+    for (const name of ['ra', 'rb', 'rc']) {
+      await h.apply(fanOut(name, 20, 60_000));
+      await h.trigger(name);
+    }
+    const reads = () => emu.calls.getExecution + emu.calls.listExecutions + (emu.calls.getJob ?? 0);
+    fleet = startTickFleet(TICKS, fleetEnv({ TICKRUN_READ_REQUESTS_PER_MINUTE: '120', TICKRUN_POLL_INTERVAL: '2s' }));
+    while (emu.executions.length < 60) await sleep(200);
+    const from = reads();
+    const started = Date.now();
+    await sleep(20_000);
+    const made = reads() - from;
+    const seconds = (Date.now() - started) / 1000;
+    // 120/min at its pace is 1.94 a second, and a second of them kept; each check of a job is one listing.
+    expect(emu.throttled.read).toBeLessThanOrEqual(2);
+    expect(made).toBeLessThanOrEqual(Math.ceil((120 * 0.97 * (seconds + 1)) / 60) + 6);
+    expect(made).toBeGreaterThanOrEqual(10);
+    const { rows } = await h.db.pool.query("select sum(read_calls)::int as n from region_usage where region = 'p/l'");
+    expect(rows[0].n).toBeGreaterThanOrEqual(made);
+  }, 90_000);
+
   it('reads Cloud Run refuses for quota are counted for the region, once per refusal, and retried', async () => {
     await h.apply(fanOut('reads', 30, 1500));
     const runId = await h.trigger('reads');
