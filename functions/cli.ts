@@ -31,11 +31,11 @@ const printJson = (value: unknown): void => print(JSON.stringify(value, null, 2)
 /** The regions as `tickrun regions` and `tickrun status` print them. */
 function regionsTable(views: RegionView[]): string {
   return table(
-    ['REGION', 'RUN BUDGET', 'USED (60S)', '429S (1H)', 'RUNNING', 'QUEUED', 'HOLDING BACK'],
+    ['REGION', 'RUN BUDGET', 'USED (60S)', 'READS (60S)', '429S (1H)', 'RUNNING', 'QUEUED', 'HOLDING BACK'],
     views.map((v) => [
       v.region,
       `${Math.round(v.rate)}${v.rate < v.runPerMinute ? ` of ${v.runPerMinute}` : ''}/min${v.ownRunPerMinute ? ' (own)' : ''}`,
-      v.usedLastMinute, v.throttledLastHour, `${v.running} of ${v.cap}`, v.queued, v.holding,
+      v.usedLastMinute, `${v.readsLastMinute} of ${v.readPerMinute}/min`, v.throttledLastHour, `${v.running} of ${v.cap}`, v.queued, v.holding,
     ]),
   );
 }

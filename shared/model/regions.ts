@@ -14,6 +14,10 @@ export interface RegionView {
   rate: number;
   /** Run requests sent in the last 60 s. */
   usedLastMinute: number;
+  /** The read budget per minute: the region's own, else the ticks' setting. */
+  readPerMinute: number;
+  /** Read requests sent in the last 60 s. */
+  readsLastMinute: number;
   /** Requests Cloud Run refused with 429 in the last hour. */
   throttledLastHour: number;
   throttledAt: string | null;
@@ -29,7 +33,7 @@ export interface RegionView {
 
 // Per region (the process tasks' '' aside), in one statement over the small tables. The ceiling and the
 // cap are the region's own when set, else what the ticks last used (`run_ceiling`, `cap`: their settings,
-// which this command's environment may not share), else this command's settings ($1–$3). The calls of
+// which this command's environment may not share), else this command's settings ($1–$4). The calls of
 // the last 60 s are the current minute's and the part of the previous minute still within them.
 const REGIONS_SQL = `
 select g.region, g.run_per_minute is not null as own,
@@ -43,9 +47,13 @@ select g.region, g.run_per_minute is not null as own,
              greatest(1, coalesce(g.run_rate, g.run_ceiling, $1) * ${RUN_HEADROOM} * ${BURST_SECONDS} / 60))::float8 as tokens,
        (select count(*)::int from region_slots s where s.region = g.region and s.task_id is not null) as running,
        (select count(*)::int from tasks t where t.region = g.region and t.status = 'queued') as queued,
+       coalesce(g.read_per_minute, g.read_ceiling, $4)::float8 as read_ceiling,
        (select coalesce(sum(case when u.minute = date_trunc('minute', now()) then u.run_calls
                                  else u.run_calls * (1 - extract(second from now()) / 60) end), 0)::float8
         from region_usage u where u.region = g.region and u.minute >= date_trunc('minute', now()) - interval '1 minute') as used,
+       (select coalesce(sum(case when u.minute = date_trunc('minute', now()) then u.read_calls
+                                 else u.read_calls * (1 - extract(second from now()) / 60) end), 0)::float8
+        from region_usage u where u.region = g.region and u.minute >= date_trunc('minute', now()) - interval '1 minute') as reads,
        (select coalesce(sum(u.run_throttled + u.read_throttled), 0)::int
         from region_usage u where u.region = g.region and u.minute > now() - interval '1 hour') as throttled
 from regions g
@@ -54,11 +62,11 @@ order by g.region`;
 
 /** Every region tickrun has sent work to, with its limits and use (see RegionView). */
 export async function listRegions(pool: Pool, limits: RegionLimits): Promise<RegionView[]> {
-  const { rows } = await pool.query(REGIONS_SQL, [limits.runPerMinute, limits.maxRunning, limits.reserved]);
+  const { rows } = await pool.query(REGIONS_SQL, [limits.runPerMinute, limits.maxRunning, limits.reserved, limits.readPerMinute]);
   return rows.map((r) => {
     const view: RegionView = {
       region: r.region, runPerMinute: r.ceiling, ownRunPerMinute: r.own, rate: Math.round(r.rate * 10) / 10,
-      usedLastMinute: Math.round(r.used), throttledLastHour: r.throttled, throttledAt: r.throttled_at?.toISOString() ?? null,
+      usedLastMinute: Math.round(r.used), readPerMinute: r.read_ceiling, readsLastMinute: Math.round(r.reads), throttledLastHour: r.throttled, throttledAt: r.throttled_at?.toISOString() ?? null,
       running: r.running, cap: r.cap, queued: r.queued, holding: null,
     };
     view.holding = holdingReason(view, r.tokens);

@@ -79,7 +79,7 @@ describe('regions and why queued tasks wait', () => {
     expect((await runCli(['regions'], env)).stdout).toMatch(/^no region yet/);
     const set = await runCli(['regions', 'set', 'my-project/us-central1', '--run-per-minute', '300', '--max-running', '50', '--reserved', '5'], env);
     expect(set.code).toBe(0);
-    expect(set.stdout).toMatch(/my-project\/us-central1\s+300\/min \(own\)\s+0\s+0\s+0 of 45\s+0/);
+    expect(set.stdout).toMatch(/my-project\/us-central1\s+300\/min \(own\)\s+0\s+0 of 1200\/min\s+0\s+0 of 45\s+0/);
     const json = JSON.parse((await runCli(['regions', '--json'], env)).stdout);
     expect(json).toEqual([expect.objectContaining({ region: 'my-project/us-central1', runPerMinute: 300, cap: 45, running: 0, holding: null })]);
     const slots = await h.db.pool.query("select count(*)::int as n from region_slots where region = 'my-project/us-central1'");
