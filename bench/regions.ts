@@ -56,6 +56,8 @@ async function runFleet(bench: Bench, opts: {
   const started = Date.now();
   const fleet = startTickFleet(TICKS, { DATABASE_URL: bench.env.DATABASE_URL, TICKRUN_HOME: bench.env.TICKRUN_HOME, CLOUD_RUN_EMULATOR_HOST: emu.host, ...opts.env }, { budget: '55s', cli: CLI });
   const beside = opts.during?.(emu, started);
+  // Awaited after the loop; until then this keeps its failure from being an unhandled rejection.
+  beside?.catch(() => {});
   let ended = false;
   try {
     while (!(ended = await runEnded(bench, runId)) && Date.now() - started < opts.limitMs) await sleep(250);
@@ -156,12 +158,20 @@ export async function measureFairShare(bench: Bench): Promise<Measured> {
   const ours = await runFleet(bench, {
     workflow: 'big', env: { TICKRUN_RUN_REQUESTS_PER_MINUTE: String(quota) }, limitMs: 5 * 60_000,
     prepare: (emu) => emu.setQuotas({ runPerMinute: quota }),
-    async during(emu) {
-      while (emu.executions.length < 200) await sleep(100);
+    async during(emu, started) {
+      // Bounded like the fleet's run: a row that cannot end fails, naming where it stopped.
+      const giveUpAt = started + 5 * 60_000;
+      const until = async (done: () => boolean | Promise<boolean>, what: string) => {
+        while (!(await done())) {
+          if (Date.now() > giveUpAt) throw new Error(`fair share: ${what} not reached in 5 minutes`);
+          await sleep(100);
+        }
+      };
+      await until(() => emu.executions.length >= 200, '200 executions of the big run');
       bigLeftAtTrigger = big - emu.executions.length;
       triggeredAt = Date.now();
       smallRun = (await triggerRun(bench.pool, 'small')).runId;
-      while (!(await runEnded(bench, smallRun))) await sleep(100);
+      await until(() => runEnded(bench, smallRun), 'the end of the small run');
       smallEndedAt = Date.now();
       // The big run's end is not what this row measures: cancel it.
       await bench.pool.query("update runs set status = 'cancelled', finished_at = now() where workflow = 'big' and status = 'running'");
