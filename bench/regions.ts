@@ -19,7 +19,7 @@ const TICKS = 6;
 const CLI = path.join(process.cwd(), 'bin', 'tickrun.js');
 const BASELINE_MS = 120_000;
 /** tickrun's limits out of the way: what the baseline runs with. */
-const NO_LIMITS = { TICKRUN_RUN_REQUESTS_PER_MINUTE: '1000000', TICKRUN_MAX_RUNNING_EXECUTIONS: '10000' };
+const NO_LIMITS = { TICKRUN_RUN_REQUESTS_PER_MINUTE: '1000000', TICKRUN_READ_REQUESTS_PER_MINUTE: '1000000', TICKRUN_MAX_RUNNING_EXECUTIONS: '10000' };
 
 interface Outcome {
   emu: CloudRunEmulator;

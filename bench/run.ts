@@ -76,7 +76,7 @@ async function main(): Promise<void> {
     // of tickrun's region limits either (bench/quotas.ts measures those).
     const env: Record<string, string> = {
       DATABASE_URL: db.url, CLOUD_RUN_EMULATOR_HOST: emu.host, TICKRUN_HOME: dir,
-      TICKRUN_RUN_REQUESTS_PER_MINUTE: '1000000', TICKRUN_MAX_RUNNING_EXECUTIONS: '10000',
+      TICKRUN_RUN_REQUESTS_PER_MINUTE: '1000000', TICKRUN_READ_REQUESTS_PER_MINUTE: '1000000', TICKRUN_MAX_RUNNING_EXECUTIONS: '10000',
     };
     const config = parseConfig(env);
     const bench: Bench = { pool, emu, env, config, executors: createExecutors(config), quick };

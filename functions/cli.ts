@@ -282,7 +282,8 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .action(async (runId: string, opts) => {
       const cfg = config();
       const tasks = await withPool(cfg, (pool) => listTasks(pool, runId, cfg.regions));
-      if (opts.json) return printJson(tasks);
+      // The JSON form is the contract's shape; why a task waits is the human form's and the dashboard's.
+      if (opts.json) return printJson(tasks.map(({ waiting, ...task }) => task));
       print(table(['TASK', 'INDEX', 'STATUS', 'ATTEMPT', 'EXECUTION', 'ERROR', 'WAITING'], tasks.map((t) => [t.name, t.index, t.status, t.attempt, t.executionName, t.error, t.waiting])));
     });
 

@@ -151,9 +151,12 @@ returning t.id, t.run_id, t.name, t.status, u.outcome, t.attempt, t.claimed_at, 
   set read_tokens = ${refilledSql('g.read_tokens', 'g.read_refilled_at', 'coalesce(g.read_per_minute, $3)')} - r.n,
       read_refilled_at = now(), read_ceiling = coalesce(g.read_per_minute, $3)
   from reads r where g.region = r.region
+  returning g.region
 ), read_counted as (
+  -- After read_paid (it reads its rows): a region's row is always locked before its usage row, in the
+  -- order the claim takes them, or two statements could each hold one and wait for the other.
   insert into region_usage (region, minute, read_calls)
-  select region, date_trunc('minute', now()), n from reads
+  select r.region, date_trunc('minute', now()), r.n from reads r where r.region in (select region from read_paid)
   on conflict (region, minute) do update set read_calls = region_usage.read_calls + excluded.read_calls
 )
 select id, run_id, name, status, outcome from recorded where outcome <> 'checked'`;

@@ -16,9 +16,12 @@ with hit as (
       run_tokens = least(g.run_tokens, 0), throttled_at = now()
   from hit h
   where g.region = h.region and (g.throttled_at is null or g.throttled_at < now() - ${THROTTLE_COOLDOWN_MS} * interval '1 millisecond')
+  returning g.region
 )
+-- After the cut (the scalar subquery runs it first): a region's row is locked before its usage row, in the
+-- order the claim takes them, or this and a claim could each hold one and wait for the other.
 insert into region_usage (region, minute, run_throttled)
-select region, date_trunc('minute', now()), n from hit
+select region, date_trunc('minute', now()), n from hit where (select count(*) from cut) >= 0
 on conflict (region, minute) do update set run_throttled = region_usage.run_throttled + excluded.run_throttled`;
 
 /** Slows the regions of tasks whose run request Cloud Run refused for quota (see THROTTLE_SQL). */

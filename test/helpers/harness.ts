@@ -37,7 +37,7 @@ export interface Harness {
  * Region limits no test reaches unless it sets its own: the emulator enforces none by default, and a test
  * of something else should not wait on tickrun's run budget (test/integration/regions*.test.ts test it).
  */
-export const UNLIMITED_REGIONS = { TICKRUN_RUN_REQUESTS_PER_MINUTE: '1000000', TICKRUN_MAX_RUNNING_EXECUTIONS: '10000' } as const;
+export const UNLIMITED_REGIONS = { TICKRUN_RUN_REQUESTS_PER_MINUTE: '1000000', TICKRUN_READ_REQUESTS_PER_MINUTE: '1000000', TICKRUN_MAX_RUNNING_EXECUTIONS: '10000' } as const;
 
 /** Builds a harness; `env` adds to or overrides the test configuration. */
 export async function createHarness(env: Record<string, string> = {}): Promise<Harness> {
