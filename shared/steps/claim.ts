@@ -38,8 +38,10 @@ export interface ClaimedTask {
 // claimed without a budget.
 // A task is claimed only while its run runs: a cancelled run starts nothing (and no statement leaves a
 // task queued in an ended run: operator/cancel.ts, steps/record.ts). A scalar subquery, not a join: it
-// filters the ready index read row by row by the run's key, so the claim still stops at its batch in
-// index order instead of hashing every ready task against the runs (test/integration/explain.test.ts).
+// reads the run by key for each task, never hashing every ready task against the runs
+// (test/integration/explain.test.ts). For the region's fair order it is checked on the tasks read, after
+// their limit: inside it, the planner's estimate of it made the read look like a row or two, and it chose
+// to sort every due task.
 const ofRunningRun = (t: string) => `(select r.status from runs r where r.id = ${t}.run_id) = 'running'`;
 
 // The ready tasks of a region are read in its fair order from tasks_ready_fair, which stops at the limit,
