@@ -125,7 +125,7 @@ describe('six ticks at once keep within Cloud Run’s limits', () => {
       await h.trigger(name);
     }
     const reads = () => emu.calls.getExecution + emu.calls.listExecutions + (emu.calls.getJob ?? 0);
-    fleet = startTickFleet(TICKS, fleetEnv({ TICKRUN_READ_REQUESTS_PER_MINUTE: '120', TICKRUN_POLL_INTERVAL: '2s' }));
+    fleet = startTickFleet(TICKS, fleetEnv({ TICKRUN_READ_REQUESTS_PER_MINUTE: '120', TICKRUN_RUN_REQUESTS_PER_MINUTE: '100000', TICKRUN_POLL_INTERVAL: '2s' }));
     while (emu.executions.length < 60) await sleep(200);
     const from = reads();
     const started = Date.now();
