@@ -15,6 +15,8 @@ export class Carry {
    */
   polledAt = -Infinity;
   pollNext = false;
+  /** Whether the next cycle is woken for a region's run budget alone (cycle.ts). */
+  budgetWake = false;
 
   /** Goes on with `promise` in the background; its error, if any, fails the tick at its end. */
   add(promise: Promise<unknown>): void {

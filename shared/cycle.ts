@@ -89,7 +89,8 @@ export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<
   // rather than a whole poll interval later. A budget full now is spent by this cycle, so the wake is at
   // least a refill away (shared/regions.ts BURST_SECONDS).
   const refill = work.budgetRefillMs === null ? Infinity : Math.max(work.budgetRefillMs, BURST_SECONDS * 1000);
-  const soonest = Math.min(work.nextLeaseEndMs ?? Infinity, work.nextReadyMs ?? Infinity, refill);
+  const otherWake = Math.min(work.nextLeaseEndMs ?? Infinity, work.nextReadyMs ?? Infinity);
+  const soonest = Math.min(otherWake, refill);
   const end: CycleEnd = { wakeAt: soonest === Infinity ? undefined : performance.now() + Math.max(0, soonest), soon: false };
   if (!hasWork(work)) {
     summary.cycles++;
@@ -118,7 +119,11 @@ export async function runCycle(ctx: TickContext, summary: TickSummary): Promise<
   // while the next cycles go on with everything else (tasks it is checking are left to it). Both are
   // settled before an error of either is thrown.
   const { carry } = ctx;
-  const pollDue = !carry || carry.pollNext || performance.now() - carry.polledAt >= ctx.config.pollIntervalMs / 2;
+  // A cycle woken for the budget alone (the previous one's soonest wake) leaves the checks to their
+  // interval; any other cycle checks, as it always has.
+  const wokenForBudget = carry?.budgetWake ?? false;
+  if (carry) carry.budgetWake = refill < otherWake;
+  const pollDue = !carry || !wokenForBudget || carry.pollNext || performance.now() - carry.polledAt >= ctx.config.pollIntervalMs / 2;
   if (carry && work.inFlight && pollDue) carry.polledAt = performance.now();
   const inFlight = work.inFlight && pollDue ? (await readInFlight(ctx)).filter((t) => !carry?.checking.has(t.id)) : [];
   const claimNow = deadlineWithin(dispatch, ctx.endBy) > 0 && (work.ready || expanded.runsStarted > 0 || reaped.requeued > 0);

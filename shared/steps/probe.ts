@@ -14,8 +14,9 @@ const UNDEFINED_TABLE = '42P01';
 //   tick also wakes for (tasks_unfinished: the claims, a batch or two per tick);
 // - ready (claim): a ready task, of an unlimited workflow (tasks_ready) or a limited one (tasks_ready_limited);
 //   and the time until the next unlimited one comes due (a task given back after a fault, a retry's
-//   backoff), which the tick wakes for too (tasks_ready); and, for the regions with queued tasks, when
-//   their run budget has refilled (shared/regions.ts), which it wakes for as well (tasks_ready_fair);
+//   backoff), which the tick wakes for too (tasks_ready); and, for the regions with queued tasks whose
+//   last claim spent their run budget, when it has refilled (shared/regions.ts), which it wakes for as
+//   well (tasks_ready_fair);
 // - in_flight (poll): a task in flight (tasks_in_flight);
 // - waiting (advance): a waiting task (tasks_unfinished);
 // - completable (complete): a running run with no unfinished task left (COMPLETE_SQL's own condition,
@@ -40,7 +41,7 @@ select (select version from tickrun_schema) as schema_version, (select oldest_ti
        (select 1 from tasks where status in ${sqlList(ON_EXECUTION_STATUSES)} order by checked_at nulls first limit 1) is not null
          as in_flight,
        (select min(${budgetRefillMsSql('g')})::float8 from regions g
-        where g.region <> '${LOCAL_REGION}' and g.refilled_at is not null
+        where g.region <> '${LOCAL_REGION}' and g.refilled_at is not null and g.run_tokens < 1
           and (select 1 from tasks t where t.region = g.region and t.status = 'queued' order by t.region, t.fair_key limit 1) is not null)
          as budget_refill_ms,
        (select 1 from tasks where status = 'waiting' order by status, run_id limit 1) is not null as waiting,
@@ -60,7 +61,7 @@ export interface Work {
   nextLeaseEndMs: number | null;
   /** Time until the next queued task comes due, when one is waiting for its time. */
   nextReadyMs: number | null;
-  /** Time until the run budget of a region with queued tasks has refilled (0: it has), when there is one. */
+  /** Time until the run budget of a region with queued tasks, spent by its last claim, has refilled (0: it has), when there is one. */
   budgetRefillMs: number | null;
   ready: boolean;
   inFlight: boolean;
