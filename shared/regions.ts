@@ -117,6 +117,6 @@ new_regions as (
 export const budgetRefillMsSql = (g: string) => {
   const pacePerMs = `(coalesce(${g}.run_rate, ${g}.run_ceiling) * ${RUN_HEADROOM} / 60000)`;
   const burst = `greatest(1, ${pacePerMs} * ${BURST_SECONDS * 1000})`;
-  const now = `least(${burst}, ${g}.run_tokens + ${pacePerMs} * extract(epoch from now() - ${g}.refilled_at) * 1000)`;
+  const now = refilledSql(`${g}.run_tokens`, `${g}.refilled_at`, `coalesce(${g}.run_rate, ${g}.run_ceiling)`);
   return `greatest(0, (${burst} - ${now}) / ${pacePerMs})`;
 };

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { RegionLimits } from '../config';
-import { BURST_SECONDS, LOCAL_REGION, RUN_HEADROOM } from '../regions';
+import { LOCAL_REGION, refilledSql, RUN_HEADROOM } from '../regions';
 
 /** One region's Cloud Run limits and how they are being spent, as `tickrun regions` and the dashboard show them. */
 export interface RegionView {
@@ -43,8 +43,7 @@ select g.region, g.run_per_minute is not null as own,
             then greatest(0, coalesce(g.max_running, $2) - coalesce(g.reserved, $3))
             else coalesce(g.cap, $2 - $3) end as cap,
        g.throttled_at,
-       least(g.run_tokens + coalesce(g.run_rate, g.run_ceiling, $1) * ${RUN_HEADROOM} * extract(epoch from now() - coalesce(g.refilled_at, now())) / 60,
-             greatest(1, coalesce(g.run_rate, g.run_ceiling, $1) * ${RUN_HEADROOM} * ${BURST_SECONDS} / 60))::float8 as tokens,
+       ${refilledSql('g.run_tokens', 'g.refilled_at', 'coalesce(g.run_rate, g.run_ceiling, $1)')}::float8 as tokens,
        (select count(*)::int from region_slots s where s.region = g.region and s.task_id is not null) as running,
        (select count(*)::int from tasks t where t.region = g.region and t.status = 'queued') as queued,
        coalesce(g.read_per_minute, g.read_ceiling, $4)::float8 as read_ceiling,
