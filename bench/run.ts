@@ -73,7 +73,7 @@ async function main(): Promise<void> {
   try {
     await migrate(pool);
     // The emulator enforces no limit here, and the rows that measure tickrun's own speed are held to none
-    // of tickrun's region limits either (bench/quotas.ts measures those).
+    // of tickrun's region limits either (bench/regions.ts measures those).
     const env: Record<string, string> = {
       DATABASE_URL: db.url, CLOUD_RUN_EMULATOR_HOST: emu.host, TICKRUN_HOME: dir,
       TICKRUN_RUN_REQUESTS_PER_MINUTE: '1000000', TICKRUN_READ_REQUESTS_PER_MINUTE: '1000000', TICKRUN_MAX_RUNNING_EXECUTIONS: '10000',

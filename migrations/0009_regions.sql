@@ -37,20 +37,12 @@ create table regions (
   read_refilled_at timestamptz,
   -- The fair_key of the newest claim here: where a task that becomes ready joins the order.
   pass            double precision not null default 0,
+  -- Cloud Run tasks of this region in flight, against the running-executions cap: the claim adds what it
+  -- takes and the statement that records a task leaving flight (the only way out) takes it off, each
+  -- under this row's lock, so ticks at once read the count the one before left.
+  running         integer not null default 0,
   created_at      timestamptz not null default now()
 );
-
--- The running-executions cap as slots, like a workflow's concurrency slots: a claim takes a free one per
--- Cloud Run task under FOR UPDATE SKIP LOCKED, and the statement that records a task leaving flight frees
--- it, so the count in flight never exceeds the cap however many ticks claim at once.
-create table region_slots (
-  region   text not null references regions on delete cascade,
-  slot     integer not null,
-  task_id  uuid,
-  primary key (region, slot)
-);
-create index region_slots_free on region_slots (region, slot) where task_id is null;
-create index region_slots_task on region_slots (task_id) where task_id is not null;
 
 -- What each region's calls did per minute: run requests sent, and 429s, for `tickrun status` and the
 -- dashboard (budget used, 429s in the last hour).

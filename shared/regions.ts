@@ -1,9 +1,7 @@
-import { SETTINGS } from './config';
-
 /**
  * Cloud Run's limits per (project, region), kept in Postgres and shared by every tick (the `regions`
- * table, migration 0009), defined once here; steps/claim.ts, steps/expand.ts, steps/advance.ts and
- * steps/record.ts build their statements from these rules:
+ * table, migration 0009), defined once here; steps/claim.ts, steps/expand.ts, steps/advance.ts,
+ * steps/poll.ts and steps/record.ts build their statements from these rules:
  *
  * - **The run budget.** Each region has a rate of job run requests per minute, at most its ceiling
  *   (`tickrun regions set`, else TICKRUN_RUN_REQUESTS_PER_MINUTE). The claim spends one token per Cloud
@@ -17,10 +15,9 @@ import { SETTINGS } from './config';
  *   (a burst of refusals is one cut); each minute of claiming without one grows it back by
  *   GROWTH_PER_MINUTE of the ceiling. The rate is the region's, so every tick follows what one learned.
  * - **The running-executions cap.** At most `max_running - reserved` (TICKRUN_MAX_RUNNING_EXECUTIONS less
- *   TICKRUN_RESERVED_EXECUTIONS) Cloud Run tasks in flight per region: each holds one of the region's
- *   numbered slots from its claim until the statement that records it out of flight frees it, and a claim
- *   takes only free slots numbered up to the cap. A lowered cap is reached as the executions in slots
- *   above it end.
+ *   TICKRUN_RESERVED_EXECUTIONS) Cloud Run tasks in flight per region: the region's row counts them
+ *   (`running`), the claim adding what it takes under the row's lock and the statement that records a
+ *   task out of flight (the only way out) taking it off. A lowered cap is reached as executions end.
  * - **The fair order.** Ready tasks are claimed by `fair_key`, not by age: when a run's tasks become ready
  *   they are spaced by the run's share from the region's `pass` (the key of its newest claim), so runs
  *   take turns, a run of priority 2 twice as often as one of priority 1, and a run triggered after a
@@ -51,12 +48,12 @@ export const MIN_RATE_PER_MINUTE = 1;
 /**
  * The read budget. Every read a tick makes of a region (status listings, an execution or job read, the
  * search for a lost dispatch) spends a token of that region's read budget (`tickrun regions set`, else
- * TICKRUN_READ_REQUESTS_PER_MINUTE), paid in the statement that records the checks (a poll cannot know
- * beforehand how many pages it will read); a region whose tokens are below one is left out of the next
- * polls until they have come back, so reads keep to the budget's pace over any minute.
+ * TICKRUN_READ_REQUESTS_PER_MINUTE). The poll takes the reads its checks will need from the budget in
+ * the statement that picks them (steps/poll.ts), so ticks polling at once never spend the same tokens;
+ * the statement that records the checks settles what they really cost (pages past the first, a read of a
+ * job). A region whose tokens are below one is left out of the polls until they have come back, so
+ * reads keep to the budget's pace over any minute, ahead of it by at most one poll's reads.
  */
-/** Slots each region has: the highest cap that can be set. */
-export const REGION_SLOTS = SETTINGS.maxRunningExecutions.max;
 
 /** The Cloud Run RPCs that spend a region's read budget ("Read requests per minute per region"). */
 export const READ_RPCS: ReadonlySet<string> = new Set(['getExecution', 'listExecutions', 'getJob', 'getOperation']);
@@ -64,13 +61,16 @@ export const READ_RPCS: ReadonlySet<string> = new Set(['getExecution', 'listExec
 /** The region (`project/region`) of a Cloud Run job, execution or operation name, else undefined. */
 export const regionOfName = (name: string): string | undefined => /^projects\/([^/]+)\/locations\/([^/]+)(\/|$)/.exec(name)?.slice(1, 3).join('/');
 
+/** SQL: the most tokens a bucket refilled at `perMinute` keeps: BURST_SECONDS of its pace, at least one. */
+export const burstSql = (perMinute: string) => `greatest(1, ${perMinute} * ${RUN_HEADROOM} * ${BURST_SECONDS} / 60)`;
+
 /**
  * SQL: the tokens of a bucket refilled until now at `perMinute` (its pace: RUN_HEADROOM of it), keeping at
  * most BURST_SECONDS of them (at least one); `tokens` and `at` are its columns. The run budget and the
  * read budget are both such buckets.
  */
 export const refilledSql = (tokens: string, at: string, perMinute: string) => `
-  least(greatest(1, ${perMinute} * ${RUN_HEADROOM} * ${BURST_SECONDS} / 60),
+  least(${burstSql(perMinute)},
         ${tokens} + ${perMinute} * ${RUN_HEADROOM} * least(60, extract(epoch from now() - coalesce(${at}, now() - interval '1 minute'))) / 60)`;
 
 /**
@@ -94,8 +94,8 @@ export const runSpacingSql = (r: string) => `
    / coalesce((${r}.definition ->> 'priority')::float8, 1))`;
 
 /**
- * SQL: creates the rows of regions first seen in `source` (a query with a `region` column), each with its
- * slots. Two ticks creating the same region at once: the second waits on the key and adds nothing.
+ * SQL: creates the rows of regions first seen in `source` (a query with a `region` column). Two ticks
+ * creating the same region at once: the second waits on the key and adds nothing.
  */
 export const ensureRegionsSql = (source: string) => `
 new_regions as (
@@ -103,10 +103,6 @@ new_regions as (
   select distinct region from (${source}) s where region is not null
   on conflict (region) do nothing
   returning region
-), new_slots as (
-  insert into region_slots (region, slot)
-  select n.region, g from new_regions n cross join lateral generate_series(1, ${REGION_SLOTS}) g
-  where n.region <> '${LOCAL_REGION}'
 )`;
 
 /**

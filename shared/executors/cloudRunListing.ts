@@ -20,9 +20,10 @@ export const STARTED_FIELDS = 'nextPageToken,executions.name,executions.createTi
 
 /**
  * A job's executions are read from its listing when at least this many of them are to be checked: below
- * that, listing saves at most one call and may cost two more.
+ * that, listing saves at most one call and may cost two more. The poll's read budget counts on it
+ * (steps/poll.ts).
  */
-const LIST_FROM = 3;
+export const LIST_FROM = 3;
 /** Most executions asked for in one listing page (the emulator's ceiling too; Cloud Run may give fewer). */
 const LIST_PAGE_MAX = 1000;
 /** Allowance for Cloud Run's clock running behind ours when comparing createTime with claimedAt. */

@@ -44,7 +44,7 @@ select g.region, g.run_per_minute is not null as own,
             else coalesce(g.cap, $2 - $3) end as cap,
        g.throttled_at,
        ${refilledSql('g.run_tokens', 'g.refilled_at', 'coalesce(g.run_rate, g.run_ceiling, $1)')}::float8 as tokens,
-       (select count(*)::int from region_slots s where s.region = g.region and s.task_id is not null) as running,
+       g.running,
        (select count(*)::int from tasks t where t.region = g.region and t.status = 'queued') as queued,
        coalesce(g.read_per_minute, g.read_ceiling, $4)::float8 as read_ceiling,
        (select coalesce(sum(case when u.minute = date_trunc('minute', now()) then u.run_calls

@@ -1,7 +1,6 @@
 import type { Pool } from 'pg';
 import { SETTINGS, type RegionLimits } from '../config';
 import { UsageError } from '../errors';
-import { REGION_SLOTS } from '../regions';
 
 /** A region as tasks name it: `project/region`, the project id (or domain:project) and the region of a job. */
 export const REGION_NAME = /^[a-z0-9][a-z0-9.:-]{0,62}\/[a-z0-9][a-z0-9-]{0,62}$/;
@@ -22,14 +21,10 @@ const FIELDS = {
   reserved: { column: 'reserved', setting: SETTINGS.reservedExecutions },
 } as const;
 
-// The region's row and its slots when it has none yet, then its values, in one transaction: a region set
+// The region's row when it has none yet, then its values, in one transaction: a region set
 // before any task of it ran is ready for the first claim. Only the columns given change; the rate a 429
 // shrank is reset when the ceiling changes, so a raised quota applies at once.
-const CREATE_SQL = `
-with created as (
-  insert into regions (region) values ($1) on conflict (region) do nothing returning region
-)
-insert into region_slots (region, slot) select c.region, g from created c cross join lateral generate_series(1, ${REGION_SLOTS}) g`;
+const CREATE_SQL = 'insert into regions (region) values ($1) on conflict (region) do nothing';
 
 /**
  * Gives a region its own Cloud Run limits (`tickrun regions set`). UsageError naming the region or the

@@ -29,12 +29,13 @@ export interface ClaimedTask {
 //   first. Rows over the limit are never read, and a slot is held until the task leaves flight
 //   (steps/record.ts frees it).
 // Both kinds then meet Cloud Run's limits per region (shared/regions.ts), in the same statement: each
-// region's row is locked, its tokens refilled, and at most that many of its tasks, each with a free
-// region slot numbered up to the cap, are taken, the first in the fair order; the row keeps what is
-// left. Ticks claiming at once queue on the region's row for the few milliseconds of the statement, and
-// the next one reads the tokens and slots the first left (the lock returns the row's newest version, and
-// a slot taken meanwhile fails its re-check), so together they never spend more than the budget nor
-// run more than the cap. Process tasks (region '') and tasks made before the regions existed (null) are
+// region's row is locked, its tokens refilled, and at most that many of its tasks, and no more than
+// the cap less its count in flight, are taken, the first in the fair order; the row keeps the tokens
+// left and the new count. Ticks claiming at once queue on the region's row for the few milliseconds of
+// the statement, and the next one reads what the first left (the lock returns the row's newest
+// version), so together they never spend more than the budget nor run more than the cap. A count in
+// the row, not a slot row per task: the lock already orders the claims, and 100 slot rows more to
+// write made the claim twice as slow (bench row 1). Process tasks (region '') and tasks made before the regions existed (null) are
 // claimed without a budget.
 // A task is claimed only while its run runs: a cancelled run starts nothing (and no statement leaves a
 // task queued in an ended run: operator/cancel.ts, steps/record.ts). A scalar subquery, not a join: it
@@ -62,16 +63,20 @@ with budget as materialized (
   -- Each region's rate, grown back since the last claim, and its tokens, refilled at that rate.
   select g.region, c.ceiling, c.cap, c.rate,
          case when g.region = '${LOCAL_REGION}' then $1::float8
-              else least(greatest(1, c.rate * ${RUN_HEADROOM} * ${BURST_SECONDS} / 60), g.run_tokens + c.rate * ${RUN_HEADROOM} * c.minutes) end as tokens
+              else least(greatest(1, c.rate * ${RUN_HEADROOM} * ${BURST_SECONDS} / 60), g.run_tokens + c.rate * ${RUN_HEADROOM} * c.minutes) end as tokens,
+         greatest(0, c.cap - g.running) as room
   from regions g
   cross join lateral (
     select ${ceiling} as ceiling, ${elapsedMinutes} as minutes,
            greatest(0, coalesce(g.max_running, $4) - coalesce(g.reserved, $5)) as cap,
            least(${ceiling}, greatest(${MIN_RATE_PER_MINUTE}, coalesce(g.run_rate, ${ceiling})) + ${ceiling} * ${GROWTH_PER_MINUTE} * ${elapsedMinutes}) as rate
   ) c
+  -- In the regions' order, as every statement that changes several of them locks them.
+  order by g.region
   for update of g
 ), regions_open as (
-  select region, greatest(0, floor(tokens))::int as tokens from budget
+  -- What each region can take now: its whole tokens, and no more than the cap leaves.
+  select region, case when region = '${LOCAL_REGION}' then $1 else least(greatest(0, floor(tokens))::int, room) end as tokens from budget
   union all
   select '${LOCAL_REGION}', $1 where not exists (select 1 from budget where region = '${LOCAL_REGION}')
 ), open_slots as (
@@ -99,50 +104,34 @@ with budget as materialized (
     for update skip locked
   ) p
 ), ready as (
-  select c.id, o.region, c.fair_key
+  select c.id, o.region, c.fair_key, c.run_id
   from regions_open o
   cross join lateral (
-    select t.id, t.fair_key from tasks t
+    select t.id, t.fair_key, t.run_id from tasks t
     where t.region = o.region and t.status = 'queued' and ${notLimited('t')} and ${dueNow('t')}
     order by t.fair_key
     limit least($1, o.tokens)
     for update skip locked
   ) c
   union all
-  select c.id, '${LOCAL_REGION}', c.fair_key
+  select c.id, '${LOCAL_REGION}', c.fair_key, c.run_id
   from (
-    select t.id, t.fair_key from tasks t
+    select t.id, t.fair_key, t.run_id from tasks t
     where t.region is null and t.status = 'queued' and ${notLimited('t')} and ${dueNow('t')}
     order by t.region, t.fair_key
     limit $1
     for update skip locked
   ) c
 ), candidates as (
-  select r.id, r.region, r.fair_key, false as limited from ready r join tasks t on t.id = r.id where ${ofRunningRun('t')}
+  select c.id, c.region, c.fair_key, false as limited from ready c where ${ofRunningRun('c')}
   union all
   select id, region, fair_key, true from picked
-), wanting as (
-  select region, count(*) as k from candidates where region <> '${LOCAL_REGION}' group by region
-), region_free as (
-  select o.region, s.slot, row_number() over (partition by o.region order by s.slot) as n
-  from wanting o join budget b on b.region = o.region
-  cross join lateral (
-    select s.slot from region_slots s
-    where s.region = o.region and s.task_id is null and s.slot <= b.cap
-    order by s.slot
-    limit least(o.k, greatest(0, floor(b.tokens)))::int
-    for update skip locked
-  ) s
-), room as (
-  select region, count(*) as k from region_free group by region
-  union all
-  select '${LOCAL_REGION}', $1
 ), chosen as materialized (
   -- Within each region's room, then the batch, the first in the fair order.
   select c.id, c.region, c.fair_key, c.limited, c.n
   from (select c.*, row_number() over (partition by c.region order by c.fair_key, c.id) as n from candidates c) c
-  join room m on m.region = c.region
-  where c.n <= m.k
+  join regions_open m on m.region = c.region
+  where c.n <= m.tokens
   order by c.fair_key nulls first, c.id
   limit $1
 ), taken as (
@@ -150,18 +139,14 @@ with budget as materialized (
   from chosen c join picked p on p.id = c.id join free f on f.workflow = p.workflow and f.n = p.n
   where s.workflow = f.workflow and s.slot = f.slot
   returning s.task_id as id
-), held as (
-  -- Each Cloud Run task chosen holds a slot of its region's cap until it leaves flight (steps/record.ts).
-  update region_slots s set task_id = c.id
-  from (select id, region, row_number() over (partition by region order by fair_key, id) as n from chosen where region <> '${LOCAL_REGION}') c
-  join region_free f on f.region = c.region and f.n = c.n
-  where s.region = f.region and s.slot = f.slot
 ), spent as (
   update regions g
   set run_tokens = case when g.region = '${LOCAL_REGION}' then 0 else b.tokens - coalesce(k.n, 0) end,
       run_rate = case when g.region = '${LOCAL_REGION}' then null else b.rate end,
       run_ceiling = case when g.region = '${LOCAL_REGION}' then null else b.ceiling end,
       cap = case when g.region = '${LOCAL_REGION}' then null else b.cap end,
+      -- Each Cloud Run task chosen is in flight until the statement recording it leaves (steps/record.ts).
+      running = case when g.region = '${LOCAL_REGION}' then 0 else g.running + coalesce(k.n, 0) end,
       refilled_at = now(), pass = greatest(g.pass, coalesce(k.top, g.pass))
   from budget b left join (select region, count(*) as n, max(fair_key) as top from chosen group by region) k on k.region = b.region
   where g.region = b.region

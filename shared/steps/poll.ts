@@ -6,8 +6,9 @@ import { log } from '../log';
 import { ExecutorFault, type ExecutionStatus } from '../executors/executor';
 import type { ExecutorKind } from '../workflows/definition';
 import { formatDuration } from '../workflows/duration';
-import { refilledSql } from '../regions';
-import { recordOutcomes, type AttemptOutcome, type RecordedOutcome } from './record';
+import { LOCAL_REGION, refilledSql } from '../regions';
+import { LIST_FROM } from '../executors/cloudRunListing';
+import { recordOutcomes, type AttemptOutcome, type ReadsByRegion, type RecordedOutcome } from './record';
 import { endedOutcome, readStatuses, stopAttempts, type StopEnd, type StopRequest } from './stop';
 import { countThrottledReads } from './throttle';
 
@@ -16,21 +17,47 @@ import { countThrottledReads } from './throttle';
 // so a check that finds its attempt ended costs no write of its own. Two ticks polling at the same time
 // may check the same tasks; recording is guarded, so the second records nothing. The timeout is read as
 // float8, which node-postgres returns as a number (bigint comes back as text), exact for any file's duration.
-// Tasks of a region whose read budget is spent ($3: the tick's read requests a minute) wait for the
-// polls after it has come back (shared/regions.ts).
+// Cloud Run's read budget (shared/regions.ts) is taken here, before the reads are sent: per region, the
+// reads checking these tasks costs (a listing of each job with LIST_FROM of them or more, else a read of
+// each execution: executors/cloudRunListing.ts), under the region's row lock, and only while it has a
+// token (the newest row, so a tick polling at the same moment finds what this one left). A region
+// without one keeps its tasks for the polls after it has come back; its tasks are not even picked while
+// its tokens are below one, so the batch goes to the regions that can be read. The record of the checks
+// settles what the reads really cost (pages past the first, a read of a job). $3: the tick's read
+// requests a minute, for regions without their own.
+const readTokens = refilledSql('g.read_tokens', 'g.read_refilled_at', 'coalesce(g.read_per_minute, $3)');
 export const IN_FLIGHT_SQL = `
-select t.id, t.run_id, t.name, t.task_index, t.attempt, t.status, t.execution_name, t.timeout_ms::float8 as timeout_ms,
-       t.deadline_at < now() as timed_out, t.stop_sent_at is not null as stop_sent,
-       coalesce(t.stop_asked_at < now() - $2 * interval '1 millisecond', false) as stop_overdue, r.status as run_status, r.workflow,
-       r.definition -> 'tasks' -> t.name ->> 'executor' as executor
-from tasks t
-join runs r on r.id = t.run_id
-where t.status in ${sqlList(ON_EXECUTION_STATUSES)}
-  and not exists (select 1 from regions g
-                  where g.region = t.region and g.read_refilled_at is not null
-                    and ${refilledSql('g.read_tokens', 'g.read_refilled_at', 'coalesce(g.read_per_minute, $3)')} < 1)
-order by t.checked_at nulls first
-limit $1`;
+with due as materialized (
+  select t.id, t.run_id, t.name, t.task_index, t.attempt, t.status, t.execution_name, t.timeout_ms::float8 as timeout_ms,
+         t.deadline_at < now() as timed_out, t.stop_sent_at is not null as stop_sent,
+         coalesce(t.stop_asked_at < now() - $2 * interval '1 millisecond', false) as stop_overdue, r.status as run_status, r.workflow,
+         r.definition -> 'tasks' -> t.name ->> 'executor' as executor, t.region, t.checked_at
+  from tasks t
+  join runs r on r.id = t.run_id
+  where t.status in ${sqlList(ON_EXECUTION_STATUSES)}
+    and not exists (select 1 from regions g where g.region = t.region and ${readTokens} < 1)
+  order by t.checked_at nulls first
+  limit $1
+), cost as (
+  select region, sum(case when n >= ${LIST_FROM} then 1 else n end)::int as reads
+  from (select d.region, split_part(d.execution_name, '/executions/', 1) as job, count(*) as n
+        from due d where d.region <> '${LOCAL_REGION}' group by 1, 2) j
+  group by region
+), region_rows as (
+  -- Locked in the regions' order, as every statement that changes several of them locks them.
+  select g.region from regions g where g.region in (select region from cost) order by g.region for no key update
+), reserved as (
+  update regions g
+  set read_tokens = ${readTokens} - c.reads, read_refilled_at = now(), read_ceiling = coalesce(g.read_per_minute, $3)
+  from cost c join region_rows l on l.region = c.region
+  where g.region = c.region and ${readTokens} >= 1
+  returning g.region, c.reads
+)
+select d.id, d.run_id, d.name, d.task_index, d.attempt, d.status, d.execution_name, d.timeout_ms, d.timed_out, d.stop_sent,
+       d.stop_overdue, d.run_status, d.workflow, d.executor, d.region, x.reads as reserved
+from due d left join reserved x on x.region = d.region
+where x.region is not null or d.region is null or d.region not in (select region from region_rows)
+order by d.checked_at nulls first`;
 
 export interface InFlightTask {
   id: string;
@@ -49,6 +76,10 @@ export interface InFlightTask {
   run_status: RunStatus;
   workflow: string;
   executor: ExecutorKind;
+  /** `project/region` of a Cloud Run task ('' for a process, null before migration 0009). */
+  region: string | null;
+  /** The reads taken from its region's read budget for this poll's checks of it (repeated on each of its tasks). */
+  reserved: number | null;
 }
 
 /** The result of one poll: how many executions were checked, what was recorded, what could not be read. */
@@ -88,12 +119,19 @@ export async function checkInFlight(ctx: TickContext, rows: InFlightTask[]): Pro
   // whole executor's reads).
   let statuses = new Map<string, ExecutionStatus | Error>();
   const all = readStatuses(executors, rows, config.statusConcurrency, ctx.endBy, (name, status) => statuses.set(name, status)).then((read) => (statuses = read));
-  const parts = await recordInTwo(rows, all, { after: config.pollIntervalMs / 5 }, (t) => statuses.has(t.execution_name), (part) => settleChecks(ctx, part, statuses));
+  // The reads this poll took from the budgets are settled with the first part recorded.
+  let reserved = new Map(rows.filter((t) => t.reserved !== null).map((t) => [t.region!, t.reserved!]));
+  const takeReserved = () => {
+    const taken = reserved;
+    reserved = new Map();
+    return taken;
+  };
+  const parts = await recordInTwo(rows, all, { after: config.pollIntervalMs / 5 }, (t) => statuses.has(t.execution_name), (part) => settleChecks(ctx, part, statuses, takeReserved));
   return { checked: rows.length, recorded: parts.flatMap((p) => p.recorded), errors: parts.reduce((n, p) => n + p.errors, 0) };
 }
 
 /** Records what the statuses read say of these tasks (see checkInFlight), in one statement. */
-async function settleChecks(ctx: TickContext, rows: InFlightTask[], statuses: Map<string, ExecutionStatus | Error>): Promise<PollResult> {
+async function settleChecks(ctx: TickContext, rows: InFlightTask[], statuses: Map<string, ExecutionStatus | Error>, takeReserved: () => Map<string, number>): Promise<PollResult> {
   const { config, executors } = ctx;
   if (rows.length === 0) return { checked: 0, recorded: [], errors: 0 };
   let errors = 0;
@@ -119,18 +157,21 @@ async function settleChecks(ctx: TickContext, rows: InFlightTask[], statuses: Ma
     errors++;
     log('WARNING', `${attempt.execution_name} not stopped: ${errorText(error)}`, { run_id: attempt.task.run_id, task_id: attempt.id });
   }
-  const recorded = await recordOutcomes(ctx.db, [...outcomes, ...stopped.outcomes], { byRegion: takeReads(executors), readPerMinute: config.regions.readPerMinute });
+  const recorded = await recordOutcomes(ctx.db, [...outcomes, ...stopped.outcomes], { byRegion: takeReads(executors, takeReserved()), readPerMinute: config.regions.readPerMinute });
   // A refusal is counted once, however many executions it left unread (a listing's, or the rest of a
   // statusMany after it: cloudRun.ts answers them all with the same fault).
   await countThrottledReads(ctx.db, [...throttled.values()]);
   return { checked: rows.length, recorded, errors };
 }
 
-/** The read requests every executor sent since they were last taken, per region. */
-function takeReads(executors: TickContext['executors']): Map<string, number> {
-  const byRegion = new Map<string, number>();
+/** The read requests every executor sent since they were last taken, per region, beside those `reserved` beforehand. */
+function takeReads(executors: TickContext['executors'], reserved: Map<string, number>): ReadsByRegion {
+  const byRegion: ReadsByRegion = new Map([...reserved].map(([region, n]) => [region, { made: 0, reserved: n }]));
   for (const executor of Object.values(executors)) {
-    for (const [region, n] of executor.takeReads?.() ?? []) byRegion.set(region, (byRegion.get(region) ?? 0) + n);
+    for (const [region, n] of executor.takeReads?.() ?? []) {
+      const reads = byRegion.get(region) ?? { made: 0, reserved: 0 };
+      byRegion.set(region, { ...reads, made: reads.made + n });
+    }
   }
   return byRegion;
 }

@@ -1,5 +1,5 @@
 import type { Db } from '../db';
-import { refilledSql } from '../regions';
+import { burstSql, LOCAL_REGION, refilledSql } from '../regions';
 import { ATTEMPT_END_STATUSES, IN_FLIGHT_STATUSES, ON_EXECUTION_STATUSES, retryAllowed, retryDelaySql, RUN_CANCELLED, sqlList, type TaskStatus } from '../lifecycle';
 
 /**
@@ -116,7 +116,7 @@ where t.id = any (array(select id from u where lease_token is not null union all
   and case when u.lease_token is not null then t.status = 'claimed' and t.lease_token = u.lease_token
            else t.status in ${sqlList(ON_EXECUTION_STATUSES)} and t.execution_name = u.execution_name
                 and t.status <> u.outcome end
-returning t.id, t.run_id, t.name, t.status, u.outcome, t.attempt, t.claimed_at, t.error,
+returning t.id, t.run_id, t.name, t.status, u.outcome, t.attempt, t.claimed_at, t.error, t.region,
           -- An outcome of a claim ended an attempt that never had an execution: the task's execution
           -- and send time are still those of an earlier attempt.
           case when u.lease_token is null then t.execution_name end as attempt_execution,
@@ -137,38 +137,55 @@ returning t.id, t.run_id, t.name, t.status, u.outcome, t.attempt, t.claimed_at, 
   update concurrency_slots s set task_id = null
   from recorded r
   where s.task_id = r.id and r.status not in ${sqlList(IN_FLIGHT_STATUSES)}
-), region_freed as (
-  -- And its region's slot (shared/regions.ts), by the same rule.
-  update region_slots s set task_id = null
-  from recorded r
-  where s.task_id = r.id and r.status not in ${sqlList(IN_FLIGHT_STATUSES)}
-), reads as (
-  -- The reads the checks cost, per region ($2, {"project/region": n}), paid from its read budget ($3:
-  -- the tick's read requests a minute, for regions without their own), and counted.
-  select key as region, value::int as n from jsonb_each_text($2::jsonb)
-), read_paid as (
+), regions_changed as (
+  -- Per region: its Cloud Run tasks that left flight, which leave its count against the cap (the claim
+  -- added them: steps/claim.ts), and the reads the checks made ($2: {"project/region": {made, reserved}}),
+  -- of which the poll took 'reserved' from the read budget before sending them (steps/poll.ts): the
+  -- difference is paid or given back here ($3: the tick's read requests a minute, for regions without
+  -- their own).
+  select region, sum(left_flight)::int as left_flight, sum(made)::int as made, sum(reserved)::int as reserved
+  from (
+    select r.region, 1 as left_flight, 0 as made, 0 as reserved from recorded r
+    where r.region <> '${LOCAL_REGION}' and r.status not in ${sqlList(IN_FLIGHT_STATUSES)}
+    union all
+    select key, 0, coalesce((value ->> 'made')::int, 0), coalesce((value ->> 'reserved')::int, 0) from jsonb_each($2::jsonb)
+  ) x
+  group by region
+), region_rows as (
+  -- Locked in the regions' order, as every statement that changes several of them locks them.
+  select g.region from regions g where g.region in (select region from regions_changed) order by g.region for no key update
+), region_updated as (
   update regions g
-  set read_tokens = ${refilledSql('g.read_tokens', 'g.read_refilled_at', 'coalesce(g.read_per_minute, $3)')} - r.n,
-      read_refilled_at = now(), read_ceiling = coalesce(g.read_per_minute, $3)
-  from reads r where g.region = r.region
+  set running = greatest(0, g.running - c.left_flight),
+      read_tokens = case when c.made = 0 and c.reserved = 0 then g.read_tokens
+                         else least(${burstSql('coalesce(g.read_per_minute, $3)')},
+                                    ${refilledSql('g.read_tokens', 'g.read_refilled_at', 'coalesce(g.read_per_minute, $3)')} - (c.made - c.reserved)) end,
+      read_refilled_at = case when c.made = 0 and c.reserved = 0 then g.read_refilled_at else now() end,
+      read_ceiling = case when c.made = 0 and c.reserved = 0 then g.read_ceiling else coalesce(g.read_per_minute, $3) end
+  from regions_changed c join region_rows l on l.region = c.region
+  where g.region = c.region
   returning g.region
 ), read_counted as (
-  -- After read_paid (it reads its rows): a region's row is always locked before its usage row, in the
-  -- order the claim takes them, or two statements could each hold one and wait for the other.
+  -- After region_updated (it reads its rows): a region's row is always locked before its usage row, in
+  -- the order the claim takes them, or two statements could each hold one and wait for the other.
   insert into region_usage (region, minute, read_calls)
-  select r.region, date_trunc('minute', now()), r.n from reads r where r.region in (select region from read_paid)
+  select c.region, date_trunc('minute', now()), c.made from regions_changed c
+  where c.made > 0 and c.region in (select region from region_updated)
   on conflict (region, minute) do update set read_calls = region_usage.read_calls + excluded.read_calls
 )
 select id, run_id, name, status, outcome from recorded where outcome <> 'checked'`;
 
+/** The read requests sent per region since they were last paid: all of them, and those the poll took from its budget before sending. */
+export type ReadsByRegion = Map<string, { made: number; reserved: number }>;
+
 /**
  * Records a batch of attempt outcomes in one statement; returns what each task became. `reads`: the read
- * requests the checks of the batch sent per region, paid from each region's read budget in the same
+ * requests the checks of the batch sent per region, settled with each region's read budget in the same
  * statement (`readPerMinute`: the tick's setting, for regions without their own).
  */
-export async function recordOutcomes(db: Db, outcomes: AttemptOutcome[], reads?: { byRegion: Map<string, number>; readPerMinute: number }): Promise<RecordedOutcome[]> {
+export async function recordOutcomes(db: Db, outcomes: AttemptOutcome[], reads?: { byRegion: ReadsByRegion; readPerMinute: number }): Promise<RecordedOutcome[]> {
   if (outcomes.length === 0) return [];
-  const paid = JSON.stringify(Object.fromEntries(reads?.byRegion ?? []));
-  const { rows } = await db.query(RECORD_SQL, [JSON.stringify(outcomes), paid, reads?.readPerMinute ?? 1], 'tickrun_record');
+  const settled = JSON.stringify(Object.fromEntries(reads?.byRegion ?? []));
+  const { rows } = await db.query(RECORD_SQL, [JSON.stringify(outcomes), settled, reads?.readPerMinute ?? 1], 'tickrun_record');
   return rows.map((r) => ({ id: r.id, runId: r.run_id, name: r.name, status: r.status, outcome: r.outcome }));
 }

@@ -3,18 +3,21 @@ import { LOCAL_REGION, MIN_RATE_PER_MINUTE, regionOfName, THROTTLE_COOLDOWN_MS, 
 
 // Cloud Run refused run requests of these tasks with 429: their regions' rate shrinks and their tokens
 // are dropped, at most once per cooldown (one burst of refusals is one cut), and the refusals are
-// counted for `tickrun status`. Its own statement, sent only after a batch had a 429: the record of the
-// batch then takes no lock on a region's row, which claims hold (shared/regions.ts).
+// counted for `tickrun status`. Its own statement, sent only after a batch had a 429, so a batch
+// without one costs nothing more (shared/regions.ts).
 export const THROTTLE_SQL = `
 with hit as (
   select t.region, count(*)::int as n from tasks t
   where t.id = any ($1::uuid[]) and t.region is not null and t.region <> '${LOCAL_REGION}'
   group by t.region
+), region_rows as (
+  -- Locked in the regions' order, as every statement that changes several of them locks them.
+  select g.region from regions g where g.region in (select region from hit) order by g.region for no key update
 ), cut as (
   update regions g
   set run_rate = greatest(${MIN_RATE_PER_MINUTE}, coalesce(g.run_rate, g.run_ceiling, $2) * ${THROTTLE_FACTOR}),
       run_tokens = least(g.run_tokens, 0), throttled_at = now()
-  from hit h
+  from hit h join region_rows l on l.region = h.region
   where g.region = h.region and (g.throttled_at is null or g.throttled_at < now() - ${THROTTLE_COOLDOWN_MS} * interval '1 millisecond')
   returning g.region
 )

@@ -22,7 +22,6 @@ select gen_random_uuid(), 'w', 1, '{"name":"w","dir":"/","tasks":{}}',
        case when g % 100 = 0 then 'running' else 'success' end, now() - g * interval '1 minute'
 from generate_series(1, 1000) g;
 insert into regions (region) values ('p/l');
-insert into region_slots (region, slot) select 'p/l', g from generate_series(1, 10000) g;
 insert into tasks (run_id, workflow, run_created_at, limited, name, task_index, status, max_attempts, backoff_ms, attempt, execution_name, region, fair_key)
 select r.id, 'w', r.created_at, false, 't', i,
        case when r.status = 'success' then 'success'

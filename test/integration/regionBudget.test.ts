@@ -55,26 +55,38 @@ describe('the claim keeps within each region’s limits, shared by every tick', 
     expect(rows.reduce((n, r) => n + r.run_calls, 0)).toBe(claimed.length);
   });
 
-  it('never more in flight than the cap less the reserve, and a slot comes back when a task leaves flight', async () => {
+  it('never more in flight than the cap less the reserve, and a place comes back when a task leaves flight', async () => {
     await h.apply(fanOut('big', 50));
     await h.trigger('big');
     await expandAll(h);
     const config: Config = { ...h.config, regions: { ...h.config.regions, maxRunning: 8, reserved: 3 } };
     const claimed = await claimFor(h, config, 6, 500);
     expect(claimed).toHaveLength(5);
-    const inFlight = await h.db.pool.query("select count(*)::int as n from region_slots where region = $1 and task_id is not null", [REGION]);
-    expect(inFlight.rows[0].n).toBe(5);
-    // Two dispatched, then one ends: its slot is free again, and exactly one more is claimed.
+    // The region's count against the cap is the count of its tasks in flight, here and after each change below.
+    const counted = async () => {
+      const { rows } = await h.db.pool.query(`select g.running, (select count(*)::int from tasks t where t.region = g.region
+        and t.status in ('claimed', 'dispatched', 'running')) as in_flight from regions g where g.region = $1`, [REGION]);
+      expect(rows[0].running).toBe(rows[0].in_flight);
+      return rows[0].running as number;
+    };
+    expect(await counted()).toBe(5);
+    // Two dispatched, then one ends: its place is free again, and exactly one more is claimed.
     const [a, b] = claimed;
     await recordOutcomes(h.context().db, [a, b].map((t) => ({ id: t.id, attempt: t.attempt, leaseToken: t.leaseToken, outcome: 'dispatched' as const, executionName: `${JOB}/executions/${t.index}` })));
     expect(await claimFor(h, config, 3, 300)).toHaveLength(0);
     await recordOutcomes(h.context().db, [{ id: a.id, attempt: a.attempt, executionName: `${JOB}/executions/${a.index}`, outcome: 'success' }]);
+    expect(await counted()).toBe(4);
     expect(await claimFor(h, config, 3, 300)).toHaveLength(1);
-    // Given back unsent: its slot too.
+    expect(await counted()).toBe(5);
+    // A check that changes nothing leaves the count; b ending and c given back unsent take two off it.
+    await recordOutcomes(h.context().db, [{ id: b.id, attempt: b.attempt, executionName: `${JOB}/executions/${b.index}`, outcome: 'checked' }]);
+    expect(await counted()).toBe(5);
     await recordOutcomes(h.context().db, [{ id: b.id, attempt: b.attempt, executionName: `${JOB}/executions/${b.index}`, outcome: 'success' }]);
     const c = claimed[2];
     await recordOutcomes(h.context().db, [{ id: c.id, attempt: c.attempt, leaseToken: c.leaseToken, outcome: 'requeue', delayMs: 60_000 }]);
+    expect(await counted()).toBe(3);
     expect(await claimFor(h, config, 3, 300)).toHaveLength(2);
+    expect(await counted()).toBe(5);
   });
 
   it('a run triggered after a large fan-out is claimed within the next batch, and both take turns', async () => {
@@ -133,13 +145,13 @@ describe('the claim keeps within each region’s limits, shared by every tick', 
     expect((await state()).run_rate).toBeCloseTo(600 * THROTTLE_FACTOR + 30, 0);
   });
 
-  it('process tasks, which Cloud Run limits do not touch, are claimed without a budget or a slot', async () => {
+  it('process tasks, which Cloud Run limits do not touch, are claimed without a budget or a place under a cap', async () => {
     await h.apply(`name: local\ntasks:\n  t: { executor: process, command: ["true"], count: 30 }\n`);
     await h.trigger('local');
     await expandAll(h);
     const config: Config = { ...h.config, batchSize: 100, regions: { ...h.config.regions, runPerMinute: 1, maxRunning: 1 } };
     expect(await claimReadyTasks({ ...h.context(), config })).toHaveLength(30);
-    const { rows } = await h.db.pool.query('select count(*)::int as n from region_slots');
+    const { rows } = await h.db.pool.query('select coalesce(sum(running), 0)::int as n from regions');
     expect(rows[0].n).toBe(0);
   });
 });

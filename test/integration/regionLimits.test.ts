@@ -2,6 +2,7 @@ import { startCloudRunEmulator, type CloudRunEmulator } from '../helpers/cloudRu
 import { peakRunning, startsPerMinute } from '../helpers/executionStats';
 import { createHarness, type Harness } from '../helpers/harness';
 import { startTickFleet, type TickFleet } from '../helpers/tickFleet';
+import { checkInFlight, readInFlight } from '../../shared/steps/poll';
 import { tick } from '../../shared/tick';
 
 // Issue 18's done-when points at test size, against the emulator enforcing Cloud Run's limits, with six
@@ -133,12 +134,38 @@ describe('six ticks at once keep within Cloud Run’s limits', () => {
     const made = reads() - from;
     const seconds = (Date.now() - started) / 1000;
     // 120/min at its pace is 1.94 a second, and a second of them kept; each check of a job is one listing.
+    // The reads are taken before they are sent, so the ticks are ahead of the pace by at most one poll's
+    // reads (3 listings, on a single token), and a poll taken just before `from` may send its 3 after it.
     expect(emu.throttled.read).toBeLessThanOrEqual(2);
     expect(made).toBeLessThanOrEqual(Math.ceil((120 * 0.97 * (seconds + 1)) / 60) + 6);
     expect(made).toBeGreaterThanOrEqual(10);
     const { rows } = await h.db.pool.query("select sum(read_calls)::int as n from region_usage where region = 'p/l'");
     expect(rows[0].n).toBeGreaterThanOrEqual(made);
   }, 90_000);
+
+  it('two polls at once with one read token left: one of them reads, the other waits (reads are taken before they are sent)', async () => {
+    for (const name of ['pa', 'pb', 'pc']) {
+      await h.apply(fanOut(name, 20, 60_000));
+      await h.trigger(name);
+    }
+    while (emu.executions.length < 60) await tick(h.deps, { budgetMs: 0 });
+    // 6 reads a minute refill 0.1 a second: the token set here is all the region has for the test.
+    const config = { ...h.config, regions: { ...h.config.regions, readPerMinute: 6 } };
+    await h.db.pool.query("update regions set read_tokens = 1, read_refilled_at = now() where region = 'p/l'");
+    const ctx = { ...h.context(), config };
+    const reads = () => emu.calls.getExecution + emu.calls.listExecutions + (emu.calls.getJob ?? 0);
+    const from = reads();
+    // Both read what is in flight before either has checked it: the second must not spend the same token.
+    const [a, b] = await Promise.all([readInFlight(ctx), readInFlight(ctx)]);
+    await Promise.all([checkInFlight(ctx, a), checkInFlight(ctx, b)]);
+    // One listing per job, once: 3 reads, the one token and 2 owed.
+    expect(reads() - from).toBe(3);
+    expect(a.length + b.length).toBe(60);
+    const { rows } = await h.db.pool.query("select read_tokens from regions where region = 'p/l'");
+    expect(rows[0].read_tokens).toBeLessThan(-1.5);
+    // Owed, the region's tasks wait: a poll now reads nothing.
+    expect(await readInFlight(ctx)).toEqual([]);
+  });
 
   it('reads Cloud Run refuses for quota are counted for the region, once per refusal, and retried', async () => {
     await h.apply(fanOut('reads', 30, 1500));

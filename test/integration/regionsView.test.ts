@@ -82,8 +82,8 @@ describe('regions and why queued tasks wait', () => {
     expect(set.stdout).toMatch(/my-project\/us-central1\s+300\/min \(own\)\s+0\s+0 of 1200\/min\s+0\s+0 of 45\s+0/);
     const json = JSON.parse((await runCli(['regions', '--json'], env)).stdout);
     expect(json).toEqual([expect.objectContaining({ region: 'my-project/us-central1', runPerMinute: 300, cap: 45, running: 0, holding: null })]);
-    const slots = await h.db.pool.query("select count(*)::int as n from region_slots where region = 'my-project/us-central1'");
-    expect(slots.rows[0].n).toBe(10_000);
+    const row = await h.db.pool.query("select running from regions where region = 'my-project/us-central1'");
+    expect(row.rows).toEqual([{ running: 0 }]);
     // Back to the ticks' setting.
     await runCli(['regions', 'set', 'my-project/us-central1', '--run-per-minute', 'default'], env);
     expect(JSON.parse((await runCli(['regions', '--json'], env)).stdout)[0]).toMatchObject({ runPerMinute: 180, ownRunPerMinute: false });
