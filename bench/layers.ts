@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { Pool } from 'pg';
 import type { Config } from '../shared/config';
 import type { Executor } from '../shared/executors/executor';
 import { triggerRun } from '../shared/operator/trigger';
@@ -69,7 +70,11 @@ async function chainThrough(bench: Bench, build: Build, env: Record<string, stri
   const config = build.parseConfig(env);
   // Room for the baseline's two cycles a layer and the start; the tick keeps cycling (idle) past the run's end.
   const budgetMs = (2 * LAYERS + 4) * config.pollIntervalMs;
-  const summary = await build.tick({ config, pool: bench.pool, executors: build.createExecutors(config) }, { budgetMs });
+  // A pool of its own per build: pg keeps each connection's named statements, and two builds' statements
+  // of one name (tickrun_probe) differ in text, which pg refuses on a shared connection.
+  const pool = new Pool({ connectionString: env.DATABASE_URL, max: config.poolSize });
+  pool.on('error', () => {});
+  const summary = await build.tick({ config, pool, executors: build.createExecutors(config) }, { budgetMs }).finally(() => pool.end());
   const { rows } = await bench.pool.query(
     `select extract(epoch from dispatched_at) * 1000 as sent, extract(epoch from finished_at) * 1000 as ended, status
      from tasks where run_id = $1 order by (substr(name, 2))::int`,
