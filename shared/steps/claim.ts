@@ -35,8 +35,8 @@ export interface ClaimedTask {
 // the statement, and the next one reads what the first left (the lock returns the row's newest
 // version), so together they never spend more than the budget nor run more than the cap. A count in
 // the row, not a slot row per task: the lock already orders the claims, and 100 slot rows more to
-// write made the claim twice as slow (bench row 1). Process tasks (region '') and tasks made before the regions existed (null) are
-// claimed without a budget.
+// write made the claim nearly twice as slow (bench row 1). Process tasks (region '') and tasks made
+// before the regions existed (null) are claimed without a budget.
 // A task is claimed only while its run runs: a cancelled run starts nothing (and no statement leaves a
 // task queued in an ended run: operator/cancel.ts, steps/record.ts). A scalar subquery, not a join: it
 // reads the run by key for each task, never hashing every ready task against the runs
