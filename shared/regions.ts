@@ -94,6 +94,15 @@ export const runSpacingSql = (r: string) => `
    / coalesce((${r}.definition ->> 'priority')::float8, 1))`;
 
 /**
+ * SQL: the CTE `region_rows`, locking the rows of the regions `regionsOf` (a query of region names) in
+ * the regions' order. Every statement that changes several regions' rows locks them so (the claim in its
+ * own read of them), or two statements locking them in two orders could each wait for the other.
+ */
+export const regionRowsSql = (regionsOf: string) => `region_rows as (
+  select g.region from regions g where g.region in (${regionsOf}) order by g.region for no key update
+)`;
+
+/**
  * SQL: creates the rows of regions first seen in `source` (a query with a `region` column). Two ticks
  * creating the same region at once: the second waits on the key and adds nothing.
  */

@@ -6,7 +6,7 @@ import { log } from '../log';
 import { ExecutorFault, type ExecutionStatus } from '../executors/executor';
 import type { ExecutorKind } from '../workflows/definition';
 import { formatDuration } from '../workflows/duration';
-import { LOCAL_REGION, refilledSql } from '../regions';
+import { LOCAL_REGION, refilledSql, regionRowsSql } from '../regions';
 import { LIST_FROM } from '../executors/cloudRunListing';
 import { recordOutcomes, type AttemptOutcome, type ReadsByRegion, type RecordedOutcome } from './record';
 import { endedOutcome, readStatuses, stopAttempts, type StopEnd, type StopRequest } from './stop';
@@ -43,10 +43,7 @@ with due as materialized (
   from (select d.region, split_part(d.execution_name, '/executions/', 1) as job, count(*) as n
         from due d where d.region <> '${LOCAL_REGION}' group by 1, 2) j
   group by region
-), region_rows as (
-  -- Locked in the regions' order, as every statement that changes several of them locks them.
-  select g.region from regions g where g.region in (select region from cost) order by g.region for no key update
-), reserved as (
+), ${regionRowsSql('select region from cost')}, reserved as (
   update regions g
   set read_tokens = ${readTokens} - c.reads, read_refilled_at = now(), read_ceiling = coalesce(g.read_per_minute, $3)
   from cost c join region_rows l on l.region = c.region

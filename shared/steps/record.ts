@@ -1,5 +1,5 @@
 import type { Db } from '../db';
-import { burstSql, LOCAL_REGION, refilledSql } from '../regions';
+import { burstSql, LOCAL_REGION, refilledSql, regionRowsSql } from '../regions';
 import { ATTEMPT_END_STATUSES, IN_FLIGHT_STATUSES, ON_EXECUTION_STATUSES, retryAllowed, retryDelaySql, RUN_CANCELLED, sqlList, type TaskStatus } from '../lifecycle';
 
 /**
@@ -151,10 +151,7 @@ returning t.id, t.run_id, t.name, t.status, u.outcome, t.attempt, t.claimed_at, 
     select key, 0, coalesce((value ->> 'made')::int, 0), coalesce((value ->> 'reserved')::int, 0) from jsonb_each($2::jsonb)
   ) x
   group by region
-), region_rows as (
-  -- Locked in the regions' order, as every statement that changes several of them locks them.
-  select g.region from regions g where g.region in (select region from regions_changed) order by g.region for no key update
-), region_updated as (
+), ${regionRowsSql('select region from regions_changed')}, region_updated as (
   update regions g
   set running = greatest(0, g.running - c.left_flight),
       read_tokens = case when c.made = 0 and c.reserved = 0 then g.read_tokens

@@ -1,5 +1,5 @@
 import type { Db } from '../db';
-import { LOCAL_REGION, MIN_RATE_PER_MINUTE, regionOfName, THROTTLE_COOLDOWN_MS, THROTTLE_FACTOR } from '../regions';
+import { LOCAL_REGION, MIN_RATE_PER_MINUTE, regionOfName, regionRowsSql, THROTTLE_COOLDOWN_MS, THROTTLE_FACTOR } from '../regions';
 
 // Cloud Run refused run requests of these tasks with 429: their regions' rate shrinks and their tokens
 // are dropped, at most once per cooldown (one burst of refusals is one cut), and the refusals are
@@ -10,10 +10,7 @@ with hit as (
   select t.region, count(*)::int as n from tasks t
   where t.id = any ($1::uuid[]) and t.region is not null and t.region <> '${LOCAL_REGION}'
   group by t.region
-), region_rows as (
-  -- Locked in the regions' order, as every statement that changes several of them locks them.
-  select g.region from regions g where g.region in (select region from hit) order by g.region for no key update
-), cut as (
+), ${regionRowsSql('select region from hit')}, cut as (
   update regions g
   set run_rate = greatest(${MIN_RATE_PER_MINUTE}, coalesce(g.run_rate, g.run_ceiling, $2) * ${THROTTLE_FACTOR}),
       run_tokens = least(g.run_tokens, 0), throttled_at = now()
