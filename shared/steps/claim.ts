@@ -1,5 +1,5 @@
 import type { TickContext } from '../context';
-import { BURST_SECONDS, GROWTH_PER_MINUTE, LOCAL_REGION, MIN_RATE_PER_MINUTE, RUN_HEADROOM } from '../regions';
+import { GROWTH_PER_MINUTE, LOCAL_REGION, MIN_RATE_PER_MINUTE, refilledSql } from '../regions';
 import type { TaskSpec } from '../workflows/definition';
 
 /** A task claimed for dispatch, with what its run pinned of the workflow. */
@@ -63,11 +63,11 @@ with budget as materialized (
   -- Each region's rate, grown back since the last claim, and its tokens, refilled at that rate.
   select g.region, c.ceiling, c.cap, c.rate,
          case when g.region = '${LOCAL_REGION}' then $1::float8
-              else least(greatest(1, c.rate * ${RUN_HEADROOM} * ${BURST_SECONDS} / 60), g.run_tokens + c.rate * ${RUN_HEADROOM} * c.minutes) end as tokens,
+              else ${refilledSql('g.run_tokens', 'g.refilled_at', 'c.rate')} end as tokens,
          greatest(0, c.cap - g.running) as room
   from regions g
   cross join lateral (
-    select ${ceiling} as ceiling, ${elapsedMinutes} as minutes,
+    select ${ceiling} as ceiling,
            greatest(0, coalesce(g.max_running, $4) - coalesce(g.reserved, $5)) as cap,
            least(${ceiling}, greatest(${MIN_RATE_PER_MINUTE}, coalesce(g.run_rate, ${ceiling})) + ${ceiling} * ${GROWTH_PER_MINUTE} * ${elapsedMinutes}) as rate
   ) c
