@@ -122,7 +122,9 @@ describe('tickrun logs for Cloud Run tasks', () => {
     const following = runCli(['logs', id, 'work', '--follow'], env);
     let ended = false;
     following.then(() => (ended = true));
-    await new Promise((r) => setTimeout(r, 1000));
+    // Until its first read has been answered (a fixed second was too short for a CLI starting on a busy
+    // CI machine: it then read both lines of one instant together, in either order).
+    while (logging.requests.length === 0) await new Promise((r) => setTimeout(r, 50));
     // Written later, one of them at the same instant as the last line already read.
     logging.entries.push(entry(name, t0 + 10, 'same instant'), entry(name, t0 + 900, 'later'));
     for (let run = await getRun(h.db.pool, id); run.status !== 'success'; run = await getRun(h.db.pool, id)) {
