@@ -43,6 +43,7 @@ const SCENARIOS: [string, (bench: Bench) => Promise<Measured>][] = [
   ['runningCap', async (bench) => (await import('./regions')).measureRunningCap(bench)],
   ['fairShare', async (bench) => (await import('./regions')).measureFairShare(bench)],
   ['quotaDrop', async (bench) => (await import('./regions')).measureQuotaDrop(bench)],
+  ['arrays', async (bench) => (await import('./arrays')).measureArrays(bench)],
 ];
 
 function table(rows: Row[]): string {

@@ -56,7 +56,7 @@ export const MIN_RATE_PER_MINUTE = 1;
  */
 
 /** The Cloud Run RPCs that spend a region's read budget ("Read requests per minute per region"). */
-export const READ_RPCS: ReadonlySet<string> = new Set(['getExecution', 'listExecutions', 'getJob', 'getOperation']);
+export const READ_RPCS: ReadonlySet<string> = new Set(['getExecution', 'listExecutions', 'getJob', 'getOperation', 'listTasks', 'getTask']);
 
 /** The region (`project/region`) of a Cloud Run job, execution or operation name, else undefined. */
 export const regionOfName = (name: string): string | undefined => /^projects\/([^/]+)\/locations\/([^/]+)(\/|$)/.exec(name)?.slice(1, 3).join('/');

@@ -5,7 +5,7 @@ import { SchemaVersionError } from './errors';
  * to them). Each migration records its number in tickrun_schema, and a breaking one raises the oldest tick
  * it lets run to itself (migrations/README.md).
  */
-export const SCHEMA_VERSION = 9;
+export const SCHEMA_VERSION = 10;
 
 /**
  * Refuses, with one error saying what to do, a schema that lacks migrations this tick needs or that no

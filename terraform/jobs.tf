@@ -13,6 +13,9 @@ resource "google_cloud_run_v2_job" "workflow" {
 
   template {
     task_count = each.value.task_count
+    # How many of an execution's tasks run at once (0: as many as Cloud Run can). jobs.run cannot override
+    # it, so an array task's containers run this many at a time.
+    parallelism = each.value.parallelism
 
     template {
       service_account = coalesce(each.value.service_account, local.accounts.jobs)
@@ -59,8 +62,9 @@ resource "google_cloud_run_v2_job_iam_member" "tick_runs" {
 
 # Read the executions of these jobs: their status on every poll, the list of a job's executions when a
 # tick settles a batch or reconciles an attempt whose dispatch answer was lost, and the job itself to
-# tell a vanished execution from a vanished job. The bootstrap's jobReader role (run.jobs.get,
-# run.executions.get, run.executions.list) on the job only: roles/run.viewer would add 40 more.
+# tell a vanished execution from a vanished job, and an array execution's tasks to learn which of its
+# indexes failed. The bootstrap's jobReader role (run.jobs.get, run.executions.get, run.executions.list,
+# run.tasks.list) on the job only: roles/run.viewer would add 40 more.
 resource "google_cloud_run_v2_job_iam_member" "tick_reads" {
   for_each = google_cloud_run_v2_job.workflow
 

@@ -174,6 +174,8 @@ variable "jobs" {
     The Cloud Run jobs workflows launch, by job id (what a workflow task names in `job:`). Each runs
     `image` with `cpu`/`memory` limits; `timeout` bounds one attempt (tickrun's own `timeout:` in the
     workflow can cancel it earlier); Cloud Run's own retries are off (max_retries 0): tickrun retries.
+    `parallelism` is how many of an execution's tasks run at once (0: as many as Cloud Run can), for an
+    array task's executions too: jobs.run cannot override it.
     `service_account` is the email the job runs as; unset, the shared jobs account, which holds no roles.
     A job's own account must also be listed in terraform/bootstrap's job_service_accounts (applied by a
     project owner first): the deploy account may attach, and the tick run jobs as, only the accounts there.
@@ -185,6 +187,7 @@ variable "jobs" {
     memory          = optional(string, "512Mi")
     timeout         = optional(string, "3600s")
     task_count      = optional(number, 1)
+    parallelism     = optional(number, 0)
     args            = optional(list(string))
     env             = optional(map(string), {})
     service_account = optional(string)
@@ -194,6 +197,11 @@ variable "jobs" {
   validation {
     condition     = alltrue([for id in keys(var.jobs) : can(regex("^[a-z]([-a-z0-9]{0,47}[a-z0-9])?$", id))])
     error_message = "Each key of jobs must be a Cloud Run job id: lower-case letters, digits and '-', starting with a letter, at most 49 characters, e.g. orders-extract."
+  }
+  validation {
+    # Cloud Run: parallelism "must be <= taskCount" (ExecutionTemplate, Admin API v2); 0 means the most it can.
+    condition     = alltrue([for j in values(var.jobs) : j.parallelism >= 0 && j.parallelism <= j.task_count && floor(j.parallelism) == j.parallelism])
+    error_message = "Each job's parallelism must be a whole number from 0 (as many as Cloud Run can) to its task_count (Cloud Run refuses more); raise task_count with it."
   }
   validation {
     condition     = alltrue([for j in values(var.jobs) : length(trimspace(j.image)) > 0])

@@ -7,10 +7,15 @@ import type { TaskSpec } from '../workflows/definition';
 import { createCloudRunClients } from './cloudRunClients';
 import { CloudRunCallError, callError, dispatchRefusal } from './cloudRunErrors';
 import { jobsToList, settleFromListing, startedIn, STARTED_FIELDS, STATUS_FIELDS, type ListPage } from './cloudRunListing';
-import { executionStatus, operationExecution, vanishedStatus } from './cloudRunStatus';
-import { deadlineWithin, ExecutorFault, executionEnv, MIN_CALL_MS, PastDeadline, statusEach, type DispatchRequest, type ExecutionStatus, type Executor, type LostAttempt } from './executor';
+import { executionStatus, operationExecution, taskEnd, TASK_FIELDS, vanishedStatus } from './cloudRunStatus';
+import { deadlineWithin, ExecutorFault, executionEnv, MIN_CALL_MS, PastDeadline, statusEach, type DispatchRequest, type ExecutionStatus, type Executor, type LostAttempt, type TaskEnd } from './executor';
 
 type Overrides = protos.google.cloud.run.v2.RunJobRequest.IOverrides;
+type Task = protos.google.cloud.run.v2.ITask;
+type ListTasksRequest = protos.google.cloud.run.v2.IListTasksRequest;
+
+/** Tasks asked for in one page of an array execution's tasks: 10 pages read a 10,000-task execution. */
+const TASKS_PAGE = 1000;
 
 /** Where the Cloud Run Admin API is and how long each call may take. */
 export interface CloudRunOptions {
@@ -31,7 +36,7 @@ const LIST_CONCURRENCY = 10;
  * environment as a container override. The clients are made once: each holds its own channel.
  */
 export function createCloudRunExecutor(options: CloudRunOptions): Executor {
-  const { jobs, executions, decodeExecution, callOptions } = createCloudRunClients(options);
+  const { jobs, executions, tasks, decodeExecution, callOptions } = createCloudRunClients(options);
   const { timeouts } = options;
   /** A call's deadline when it must end by `endBy`; PastDeadline when too little is left to start it. */
   const timeoutFor = (timeoutMs: number, endBy?: number): number => {
@@ -114,6 +119,19 @@ export function createCloudRunExecutor(options: CloudRunOptions): Executor {
     },
 
     status: (executionName) => status(executionName),
+
+    async taskEnds(executionName, endBy) {
+      const ends = new Map<number, TaskEnd>();
+      let request: ListTasksRequest | null = { parent: executionName, pageSize: TASKS_PAGE };
+      while (request) {
+        const timeoutMs = timeoutFor(timeouts.list, endBy);
+        const [page, next]: [Task[], ListTasksRequest | null, unknown] = await call('listTasks', executionName, timeoutMs, () =>
+          tasks().listTasks(request!, { ...callOptions(timeoutMs, { 'x-goog-fieldmask': TASK_FIELDS }), autoPaginate: false }));
+        for (const task of page) if (task.index != null) ends.set(task.index, taskEnd(task));
+        request = next;
+      }
+      return ends;
+    },
 
     takeReads() {
       const taken = reads;
@@ -231,7 +249,9 @@ function jobName(spec: TaskSpec, task: string, options: CloudRunOptions): string
 
 /** The container overrides of one attempt: the contract's env, and the task's args, taskCount and timeout. */
 function overridesFor(req: DispatchRequest): Overrides {
-  const { args, taskCount, timeoutMs } = req.spec;
+  const { args, timeoutMs } = req.spec;
+  // An array execution runs one Cloud Run task per logical index it carries.
+  const taskCount = req.indexes?.length ?? req.spec.taskCount;
   const env = Object.entries(executionEnv(req)).map(([name, value]) => ({ name, value }));
   return {
     // An empty list cannot travel in proto3, so "no arguments" has its own flag.

@@ -1,8 +1,9 @@
-// The two clients are imported from their own files, not from the package's index: the index also loads
+// The clients are imported from their own files, not from the package's index: the index also loads
 // the package's static protobuf module (2 MB of code), which nothing here needs, and that costs about
 // 7 MB of memory in every tick process.
 import { ExecutionsClient } from '@google-cloud/run/build/src/v2/executions_client';
 import { JobsClient } from '@google-cloud/run/build/src/v2/jobs_client';
+import { TasksClient } from '@google-cloud/run/build/src/v2/tasks_client';
 import type { protos } from '@google-cloud/run';
 import { PassThroughClient } from 'google-auth-library';
 import { emulatorClientOptions } from '../emulatorClient';
@@ -28,6 +29,11 @@ interface LongrunningDescriptor {
 export interface CloudRunClients {
   jobs: JobsClient;
   executions: ExecutionsClient;
+  /**
+   * An array execution's tasks, read only when it has ended otherwise than all succeeded (shared/arrays.ts):
+   * made at the first such read, so a tick that never reads one holds no third client.
+   */
+  tasks(): TasksClient;
   /**
    * An Execution from the bytes of an operation's `metadata` or `response`: enums as names, as getExecution
    * gives them, or as numbers where the stock decoder is kept (executionStatus reads both).
@@ -62,6 +68,8 @@ export function createCloudRunClients(target: ClientTarget): CloudRunClients {
   const options = clientOptions(target);
   const jobs = new JobsClient(options);
   const executions = new ExecutionsClient(options);
+  let tasksClient: TasksClient | undefined;
+  const tasks = () => (tasksClient ??= new TasksClient(options));
   // The client's own loaded protos: the same definitions its decoders use, without loading them twice.
   const root = (jobs as unknown as { _protos?: ProtoRoot })._protos;
   const type = root?.lookupType('google.cloud.run.v2.Execution').setup();
@@ -81,7 +89,7 @@ export function createCloudRunClients(target: ClientTarget): CloudRunClients {
     const all = rest ? { ...headers, [SERVER_TIMEOUT]: (timeoutMs / 1000).toFixed(3) } : headers;
     return { timeout: timeoutMs, ...(Object.keys(all).length > 0 && { otherArgs: { headers: all } }) };
   };
-  return { jobs, executions, decodeExecution, callOptions };
+  return { jobs, executions, tasks, decodeExecution, callOptions };
 }
 
 /**

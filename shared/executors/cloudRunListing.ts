@@ -1,5 +1,6 @@
 import type { protos } from '@google-cloud/run';
 import type { LostAttempt } from './executor';
+import { ARRAY_ID_ENV } from '../arrays';
 
 type Execution = protos.google.cloud.run.v2.IExecution;
 type ListRequest = protos.google.cloud.run.v2.IListExecutionsRequest;
@@ -92,7 +93,7 @@ export async function startedIn(job: string, attempts: LostAttempt[], listPage: 
   return settled;
 }
 
-const attemptKey = (a: LostAttempt) => `${a.taskId}/${a.attempt}`;
+const attemptKey = (a: LostAttempt) => `${a.array ? 'array:' : ''}${a.taskId}/${a.attempt}`;
 
 /** Execution names (`projects/P/locations/L/jobs/J/executions/X`) by the full name of their job; others are left out. */
 function executionsByJob(names: string[]): Map<string, Set<string>> {
@@ -104,10 +105,11 @@ function executionsByJob(names: string[]): Map<string, Set<string>> {
   return byJob;
 }
 
-/** attemptKey from the env Cloud Run shows for an execution (its template, overrides applied). */
+/** attemptKey from the env Cloud Run shows for an execution (its template, overrides applied): a task's, or an array execution's (shared/arrays.ts). */
 function executionKey(execution: Execution): string {
   const env = new Map((execution.template?.containers ?? []).flatMap((c) => c.env ?? []).map((v) => [v.name, v.value]));
-  return `${env.get('TICKRUN_TASK_ID')}/${env.get('TICKRUN_ATTEMPT')}`;
+  const array = env.get(ARRAY_ID_ENV);
+  return array ? `array:${array}/${env.get('TICKRUN_ATTEMPT')}` : `${env.get('TICKRUN_TASK_ID')}/${env.get('TICKRUN_ATTEMPT')}`;
 }
 
 function timestampMs(t: Timestamp | null | undefined): number | undefined {

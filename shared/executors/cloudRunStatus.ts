@@ -1,8 +1,30 @@
 import type { protos } from '@google-cloud/run';
 import jsonProtos from '@google-cloud/run/build/protos/protos.json';
-import type { ExecutionStatus } from './executor';
+import type { ExecutionStatus, TaskEnd } from './executor';
 
 type Execution = protos.google.cloud.run.v2.IExecution;
+type Task = protos.google.cloud.run.v2.ITask;
+
+/** The response field mask of a page of an array execution's tasks: what taskEnd reads, and the page token. */
+export const TASK_FIELDS = ['nextPageToken', ...['index', 'conditions.type', 'conditions.state', 'conditions.executionReason', 'conditions.reason',
+  'conditions.message', 'lastAttemptResult.exitCode', 'lastAttemptResult.status.message'].map((f) => `tasks.${f}`)].join(',');
+
+/**
+ * How one task of an ended execution ended, from its Completed condition (the Task resource, Cloud Run
+ * Admin API v2): succeeded; failed, with its last attempt's exit code; cancelled (reason CANCELLED, as for
+ * an execution); `unknown` when the condition is not final.
+ */
+export function taskEnd(task: Task): TaskEnd {
+  const completed = task.conditions?.find((c) => c.type === 'Completed');
+  const state = enumName(CONDITION_STATE, completed?.state);
+  if (state === 'CONDITION_SUCCEEDED') return { state: 'success' };
+  const index = `Cloud Run task ${task.index ?? '?'}`;
+  if (enumName(EXECUTION_REASON, completed?.executionReason) === 'CANCELLED') return { state: 'cancelled', error: `${index} was cancelled` };
+  if (state !== 'CONDITION_FAILED') return { state: 'unknown', error: `${index} did not end (${state ?? 'no Completed condition'})` };
+  const exit = task.lastAttemptResult?.exitCode;
+  const message = completed?.message ?? task.lastAttemptResult?.status?.message ?? 'failed';
+  return { state: 'failed', error: `${index} failed${exit != null && exit !== 0 ? ` with exit code ${exit}` : ''}: ${message}` };
+}
 
 /**
  * What an Execution resource says of its end. Enums are names when read by getExecution and

@@ -1,5 +1,6 @@
 import pLimit from 'p-limit';
 import type { TaskSpec } from '../workflows/definition';
+import { ARRAY_ID_ENV, formatIndexes, TASK_INDEXES_ENV } from '../arrays';
 
 /** Everything an executor needs to start one attempt of one task. */
 export interface DispatchRequest {
@@ -14,7 +15,16 @@ export interface DispatchRequest {
   spec: TaskSpec;
   /** The workflow file's folder (process tasks run there). */
   workflowDir: string;
+  /**
+   * An array execution (shared/arrays.ts): the logical indexes it runs, ascending, one Cloud Run task
+   * each, and the id of its head row, which names it (`taskId` and `index` are the head's).
+   */
+  indexes?: number[];
+  arrayId?: string;
 }
+
+/** How one Cloud Run task of an ended array execution ended; `unknown` when Cloud Run did not say. */
+export type TaskEnd = { state: 'success' } | { state: 'failed' | 'cancelled' | 'unknown'; error: string };
 
 /**
  * What an executor says of one execution. `running` covers every state before an end. A cancelled
@@ -82,7 +92,9 @@ export type OnRead = (executionName: string, status: ExecutionStatus | Error) =>
 
 /** An attempt that was claimed, maybe sent, but whose execution was never recorded. */
 export interface LostAttempt {
+  /** The task's id, or for an array execution its head's (its TICKRUN_ARRAY_ID). */
   taskId: string;
+  array?: true;
   attempt: number;
   spec: TaskSpec;
   /** When the attempt was claimed: no execution of it can be older. */
@@ -118,17 +130,30 @@ export interface Executor {
    * budget (shared/regions.ts); an executor with no such quota has none.
    */
   takeReads?(): Map<string, number>;
+  /**
+   * How each Cloud Run task of an ended array execution ended, by its index in the execution
+   * (CLOUD_RUN_TASK_INDEX), read page by page, each call ending by `endBy`. An error when it could not be
+   * read in full: the execution is then checked again on a later cycle.
+   */
+  taskEnds?(executionName: string, endBy?: number): Promise<Map<number, TaskEnd>>;
 }
 
-/** The contract's environment given to every execution, besides the task's own `env`. */
+/**
+ * The contract's environment given to every execution, besides the task's own `env`. An array execution
+ * runs many logical tasks: instead of one task's id and index it carries its head's id, which names the
+ * execution (TICKRUN_ARRAY_ID), and the indexes it runs (TICKRUN_TASK_INDEXES), from which each container
+ * reads its own by CLOUD_RUN_TASK_INDEX (README, "Array tasks"). Its tasks share one attempt.
+ */
 export function executionEnv(req: DispatchRequest): Record<string, string> {
+  const task: Record<string, string> = req.indexes
+    ? { [ARRAY_ID_ENV]: req.arrayId ?? req.taskId, [TASK_INDEXES_ENV]: formatIndexes(req.indexes) }
+    : { TICKRUN_TASK_ID: req.taskId, TICKRUN_TASK_INDEX: String(req.index) };
   return {
     ...req.spec.env,
     TICKRUN_WORKFLOW: req.workflow,
     TICKRUN_RUN_ID: req.runId,
-    TICKRUN_TASK_ID: req.taskId,
     TICKRUN_TASK_NAME: req.taskName,
-    TICKRUN_TASK_INDEX: String(req.index),
+    ...task,
     TICKRUN_ATTEMPT: String(req.attempt),
     TICKRUN_PARAMS: JSON.stringify(req.params),
   };

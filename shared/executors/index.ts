@@ -19,6 +19,7 @@ export function createExecutors(config: Config): Record<ExecutorKind, Executor> 
       statusMany: (names, concurrency, endBy, onRead) => lazyCloudRun().statusMany(names, concurrency, endBy, onRead),
       cancel: (name, endBy) => lazyCloudRun().cancel(name, endBy),
       findStarted: (lost, endBy) => lazyCloudRun().findStarted(lost, endBy),
+      taskEnds: (name, endBy) => lazyCloudRun().taskEnds!(name, endBy),
       // No client yet, no reads sent.
       takeReads: () => cloudRun?.takeReads?.() ?? new Map(),
     },

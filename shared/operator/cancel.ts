@@ -24,9 +24,10 @@ where run_id = $1 and status in ${sqlList(UNSENT_STATUSES)}`;
 const ON_EXECUTION_SQL = `
 select t.id, t.attempt, t.execution_name, t.stop_sent_at is not null as "stopSent",
        coalesce(t.stop_asked_at < now() - $2 * interval '1 millisecond', false) as "stopOverdue",
-       r.definition -> 'tasks' -> t.name ->> 'executor' as executor
+       r.definition -> 'tasks' -> t.name ->> 'executor' as executor, t.array_head is not null as array
 from tasks t join runs r on r.id = t.run_id
-where t.run_id = $1 and t.status in ${sqlList(ON_EXECUTION_STATUSES)}`;
+-- An array execution is stopped through its head, whose end is every row's (shared/arrays.ts).
+where t.run_id = $1 and t.status in ${sqlList(ON_EXECUTION_STATUSES)} and (t.array_head is null or t.array_head = t.id)`;
 
 /**
  * What `cancel` did: `cancelledTasks` counts the tasks it cancelled or is cancelling, `executionsCancelled`
@@ -52,13 +53,17 @@ export async function cancelRun(pool: Pool, config: Config, executors: Record<Ex
   const run = await getRun(pool, id);
   const unsent = await cancelRunAndUnsent(pool, run.id);
   if (unsent === undefined) return { cancelled: false, status: run.status, cancelledTasks: 0, executionsCancelled: 0, errors: [] };
-  const { rows: onExecution } = await pool.query<ExecutionAttempt & { stopSent: boolean; stopOverdue: boolean }>(ON_EXECUTION_SQL, [run.id, config.stopTimeoutMs]);
+  const { rows: onExecution } = await pool.query<ExecutionAttempt & { stopSent: boolean; stopOverdue: boolean; array: boolean }>(ON_EXECUTION_SQL, [run.id, config.stopTimeoutMs]);
+  const heads = new Set(onExecution.filter((a) => a.array).map((a) => a.id));
   const end = { outcome: 'cancelled', error: RUN_CANCELLED } as const;
   const { outcomes, errors: unstopped } = await stopAttempts(executors, onExecution.map((a) => ({ ...a, end })), {
     concurrency: config.statusConcurrency,
     stopTimeoutMs: config.stopTimeoutMs,
   });
-  const recorded = await recordOutcomes(countingDb(pool), outcomes);
+  // An array execution that has ended ends all its rows alike here; a tick's poll, which reads its tasks
+  // one by one, records those that are still stopping.
+  const ends = new Set(['success', 'failed', 'cancelled']);
+  const recorded = await recordOutcomes(countingDb(pool), outcomes.map((o) => (heads.has(o.id) && ends.has(o.outcome) ? { ...o, array: {} } : o)));
   const sent = new Set(outcomes.filter((o) => o.stopSent).map((o) => o.id));
   const stopping = recorded.filter((r) => sent.has(r.id)).length;
   const ended = recorded.filter((r) => r.status === 'cancelled').length;

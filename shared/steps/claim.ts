@@ -1,6 +1,7 @@
 import type { TickContext } from '../context';
 import { GROWTH_PER_MINUTE, LOCAL_REGION, MIN_RATE_PER_MINUTE, refilledSql } from '../regions';
 import type { TaskSpec } from '../workflows/definition';
+import { ARRAY_UNITS_PER_CLAIM, MAX_ARRAY_SIZE } from '../arrays';
 
 /** A task claimed for dispatch, with what its run pinned of the workflow. */
 export interface ClaimedTask {
@@ -13,6 +14,8 @@ export interface ClaimedTask {
   name: string;
   index: number;
   attempt: number;
+  /** An array task's row: the id of the row heading the execution it is sent in (shared/arrays.ts). */
+  arrayHead: string | null;
   workflow: string;
   params: Record<string, string>;
   spec: TaskSpec;
@@ -51,6 +54,8 @@ const ofRunningRun = (t: string) => `(select r.status from runs r where r.id = $
 // `next_attempt_at`) matches nothing, while tasks_ready_fair's (status only) still does. `limited` is
 // never null, so `is not true` is `not limited`; tasks not yet due are few, filtered on the way.
 const notLimited = (t: string) => `${t}.limited is not true`;
+// What one execution sends: a task alone, or an array task's ready rows at one attempt (shared/arrays.ts).
+const unitOf = (t: string) => `case when ${t}.array_task then ${t}.run_id::text || '/' || ${t}.name || '/' || ${t}.attempt else ${t}.id::text end`;
 const dueNow = (t: string) => `coalesce(${t}.next_attempt_at, now()) <= now()`;
 
 // $1 the batch, $2 the lease (ms), $3–$5 the tick's run requests per minute, maximum running executions
@@ -93,10 +98,12 @@ with budget as materialized (
 ), wanted as (
   select workflow, count(*) as k from free group by workflow
 ), picked as (
-  select p.id, p.workflow, p.region, p.fair_key, row_number() over (partition by p.workflow order by p.run_created_at, p.id) as n
+  select p.id, p.workflow, p.region, p.fair_key, p.run_id, p.name, p.task_index, p.attempt, p.array_task,
+         row_number() over (partition by p.workflow order by p.run_created_at, p.id) as n
   from wanted w
   cross join lateral (
-    select t.id, t.workflow, t.run_created_at, coalesce(t.region, '${LOCAL_REGION}') as region, t.fair_key from tasks t
+    select t.id, t.workflow, t.run_created_at, coalesce(t.region, '${LOCAL_REGION}') as region, t.fair_key,
+           t.run_id, t.name, t.task_index, t.attempt, t.array_task from tasks t
     where t.workflow = w.workflow and t.status = 'queued' and t.limited and t.next_attempt_at <= now()
       and ${ofRunningRun('t')}
     order by t.run_created_at, t.id
@@ -104,36 +111,68 @@ with budget as materialized (
     for update skip locked
   ) p
 ), ready as (
-  select c.id, o.region, c.fair_key, c.run_id
+  select c.id, o.region, c.fair_key, c.run_id, c.name, c.task_index, c.attempt, c.array_task
   from regions_open o
   cross join lateral (
-    select t.id, t.fair_key, t.run_id from tasks t
+    select t.id, t.fair_key, t.run_id, t.name, t.task_index, t.attempt, t.array_task from tasks t
     where t.region = o.region and t.status = 'queued' and ${notLimited('t')} and ${dueNow('t')}
     order by t.fair_key
     limit least($1, o.tokens)
     for update skip locked
   ) c
   union all
-  select c.id, '${LOCAL_REGION}', c.fair_key, c.run_id
+  select c.id, '${LOCAL_REGION}', c.fair_key, c.run_id, c.name, c.task_index, c.attempt, c.array_task
   from (
-    select t.id, t.fair_key, t.run_id from tasks t
+    select t.id, t.fair_key, t.run_id, t.name, t.task_index, t.attempt, t.array_task from tasks t
     where t.region is null and t.status = 'queued' and ${notLimited('t')} and ${dueNow('t')}
     order by t.region, t.fair_key
     limit $1
     for update skip locked
   ) c
 ), candidates as (
-  select c.id, c.region, c.fair_key, false as limited from ready c where ${ofRunningRun('c')}
+  -- A unit is what one execution sends: a task, or the ready rows of one array task at one attempt.
+  select c.*, ${unitOf('c')} as unit, false as limited from ready c where ${ofRunningRun('c')}
   union all
-  select id, region, fair_key, true from picked
+  select p.id, p.region, p.fair_key, p.run_id, p.name, p.task_index, p.attempt, p.array_task, ${unitOf('p')}, true from picked p
+), units as materialized (
+  -- Within each region's room, then the batch, the first units in the fair order; of them, at most
+  -- ${ARRAY_UNITS_PER_CLAIM} array units, each up to ${MAX_ARRAY_SIZE} rows (a claim stays a few tens of thousands of rows).
+  select u.* from (
+    select u.*, row_number() over (partition by u.array_task order by u.fair_key nulls first, u.first_id) as nth
+    from (
+      select u.*, row_number() over (partition by u.region order by u.fair_key, u.first_id) as n
+      from (select unit, region, min(fair_key) as fair_key, min(id::text) as first_id, bool_or(limited) as limited,
+                   bool_or(array_task) as array_task, min(run_id::text)::uuid as run_id, min(name) as name, min(attempt) as attempt
+            from candidates group by unit, region) u
+    ) u
+    join regions_open m on m.region = u.region
+    where u.n <= m.tokens
+    order by u.fair_key nulls first, u.first_id
+    limit $1
+  ) u
+  where not u.array_task or u.nth <= ${ARRAY_UNITS_PER_CLAIM}
 ), chosen as materialized (
-  -- Within each region's room, then the batch, the first in the fair order.
-  select c.id, c.region, c.fair_key, c.limited, c.n
-  from (select c.*, row_number() over (partition by c.region order by c.fair_key, c.id) as n from candidates c) c
-  join regions_open m on m.region = c.region
-  where c.n <= m.tokens
-  order by c.fair_key nulls first, c.id
-  limit $1
+  -- The rows of the units: a task itself, the limited rows picked with a slot, or every ready row of an
+  -- array task at that attempt (read by the (run, name, index) key), each unit under its head, the lowest index.
+  select x.id, x.region, x.limited, x.fair_key, x.unit,
+         case when x.array_task then first_value(x.id) over (partition by x.unit order by x.task_index) end as head
+  from (
+    select c.id, c.region, c.limited, c.fair_key, c.unit, c.array_task, c.task_index
+    from candidates c join units u on u.unit = c.unit
+    where not u.array_task or u.limited
+    union all
+    select m.id, u.region, false, u.fair_key, u.unit, true, m.task_index
+    from units u
+    cross join lateral (
+      select t.id, t.task_index from tasks t
+      where t.run_id = u.run_id and t.name = u.name and t.array_task and t.attempt = u.attempt
+        and t.status = 'queued' and ${notLimited('t')} and ${dueNow('t')}
+      order by t.task_index
+      limit ${MAX_ARRAY_SIZE}
+      for update skip locked
+    ) m
+    where u.array_task and not u.limited
+  ) x
 ), taken as (
   update concurrency_slots s set task_id = p.id
   from chosen c join picked p on p.id = c.id join free f on f.workflow = p.workflow and f.n = p.n
@@ -145,23 +184,23 @@ with budget as materialized (
       run_rate = case when g.region = '${LOCAL_REGION}' then null else b.rate end,
       run_ceiling = case when g.region = '${LOCAL_REGION}' then null else b.ceiling end,
       cap = case when g.region = '${LOCAL_REGION}' then null else b.cap end,
-      -- Each Cloud Run task chosen is in flight until the statement recording it leaves (steps/record.ts).
+      -- Each execution to be sent is in flight until the statement recording it leaves (steps/record.ts).
       running = case when g.region = '${LOCAL_REGION}' then 0 else g.running + coalesce(k.n, 0) end,
       refilled_at = now(), pass = greatest(g.pass, coalesce(k.top, g.pass))
-  from budget b left join (select region, count(*) as n, max(fair_key) as top from chosen group by region) k on k.region = b.region
+  from budget b left join (select region, count(*) as n, max(fair_key) as top from units group by region) k on k.region = b.region
   where g.region = b.region
 ), used as (
   insert into region_usage (region, minute, run_calls)
-  select region, date_trunc('minute', now()), count(*) from chosen where region <> '${LOCAL_REGION}' group by region
+  select region, date_trunc('minute', now()), count(*) from units where region <> '${LOCAL_REGION}' group by region
   on conflict (region, minute) do update set run_calls = region_usage.run_calls + excluded.run_calls
 )
 update tasks t
 set status = 'claimed', attempt = t.attempt + 1, lease_until = now() + $2 * interval '1 millisecond',
-    lease_token = gen_random_uuid(), claimed_at = now(), updated_at = now()
-from runs r
+    lease_token = gen_random_uuid(), claimed_at = now(), updated_at = now(), array_head = c.head
+from runs r, chosen c
 -- t.id = any(…): an index condition, so the chosen rows are read by key, however few the planner expects.
-where t.id = any (array(select id from chosen where not limited union all select id from taken)) and r.id = t.run_id
-returning t.id, t.lease_token, t.run_id, t.name, t.task_index, t.attempt, r.workflow, r.params,
+where t.id = any (array(select id from chosen where not limited union all select id from taken)) and r.id = t.run_id and c.id = t.id
+returning t.id, t.lease_token, t.run_id, t.name, t.task_index, t.attempt, t.array_head, r.workflow, r.params,
           r.definition -> 'tasks' -> t.name as spec, r.definition ->> 'dir' as dir`;
 
 /** Claims up to one batch of ready tasks with their workflow, in one JOIN. */
@@ -179,6 +218,7 @@ export async function claimReadyTasks(ctx: TickContext): Promise<ClaimedTask[]> 
     name: r.name,
     index: r.task_index,
     attempt: r.attempt,
+    arrayHead: r.array_head,
     workflow: r.workflow,
     params: r.params,
     spec: r.spec,

@@ -10,6 +10,7 @@ import { recordInTwo } from '../carry';
 import { BatchLease } from './leases';
 import { recordOutcomes, type AttemptOutcome, type RecordedOutcome } from './record';
 import { slowThrottledRegions } from './throttle';
+import { formatIndexes } from '../arrays';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -32,6 +33,9 @@ export const LOST_ANSWER = 'dispatch answer lost';
  */
 export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): Promise<RecordedOutcome[]> {
   if (claimed.length === 0) return [];
+  // One call per execution: a task, or an array task's rows claimed together (shared/arrays.ts), whose
+  // outcome is each row's.
+  const sends = executionsOf(claimed);
   const { config, executors } = ctx;
   const limit = pLimit(config.dispatchConcurrency);
   const lease = new BatchLease(ctx, claimed, Math.min(...claimed.map((t) => t.leaseEndsAt)));
@@ -51,11 +55,12 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
   let lastStarted: () => void;
   const allStarted = new Promise<void>((resolve) => (lastStarted = resolve));
   const outcomes = new Map<ClaimedTask, AttemptOutcome>();
-  const calls = claimed.map((task) =>
+  const calls = sends.map(({ task, indexes }) =>
     limit(async (): Promise<AttemptOutcome> => {
-      if (++started === claimed.length) lastStarted();
+      if (++started === sends.length) lastStarted();
       const base = { id: task.id, attempt: task.attempt, leaseToken: task.leaseToken };
       const labels = { run_id: task.runId, task_id: task.id, workflow: task.workflow };
+      const what = indexes ? `${task.name}[${formatIndexes(indexes)}]` : `${task.name}[${task.index}]`;
       const unsent = (error: string, delayMs = 0): AttemptOutcome => ({ ...base, outcome: 'requeue', delayMs, error: `not sent: ${error}` });
       while (pausedUntil > performance.now() && paused <= config.claimLeaseMs) await sleep(pausedUntil - performance.now());
       if (paused > config.claimLeaseMs) return unsent('out of quota for longer than a lease', faultRetryDelay());
@@ -78,8 +83,9 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
           params: task.params,
           spec: task.spec,
           workflowDir: task.dir,
+          ...(indexes && { indexes, arrayId: task.id }),
         }, timeoutMs);
-        log('INFO', `dispatched ${task.name}[${task.index}] attempt ${task.attempt} as ${executionName}`, labels);
+        log('INFO', `dispatched ${what} attempt ${task.attempt} as ${executionName}`, labels);
         quotaStreak = 0;
         return { ...base, outcome: 'dispatched', executionName };
       } catch (err) {
@@ -93,12 +99,34 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
       }
     }),
   );
-  const all = Promise.all(calls.map((call, i) => call.then((outcome) => void outcomes.set(claimed[i], outcome))));
+  // Each row of a send records the send's outcome under its own claim.
+  const all = Promise.all(calls.map((call, i) => call.then((outcome) => {
+    for (const row of sends[i].rows) outcomes.set(row, { ...outcome, id: row.id, leaseToken: row.leaseToken });
+  })));
   const parts = await recordInTwo(claimed, all, { started: allStarted, after: config.pollIntervalMs / 5 }, (task) => outcomes.has(task), (tasks) =>
     recordOutcomes(ctx.db, tasks.map((task) => outcomes.get(task)!)),
   );
   await slowThrottledRegions(ctx.db, throttled, config.regions.runPerMinute);
   return parts.flat();
+}
+
+/**
+ * The executions a batch of claims is sent as: each task alone, and an array task's rows claimed together
+ * (one head) as one execution of their indexes, in ascending order, the head first (its claim's lease
+ * and its id stand for the whole group).
+ */
+function executionsOf(claimed: ClaimedTask[]): { task: ClaimedTask; rows: ClaimedTask[]; indexes?: number[] }[] {
+  const arrays = new Map<string, ClaimedTask[]>();
+  const sends: { task: ClaimedTask; rows: ClaimedTask[]; indexes?: number[] }[] = [];
+  for (const task of claimed) {
+    if (task.arrayHead === null) sends.push({ task, rows: [task] });
+    else (arrays.get(task.arrayHead) ?? arrays.set(task.arrayHead, []).get(task.arrayHead)!).push(task);
+  }
+  for (const rows of arrays.values()) {
+    rows.sort((a, b) => a.index - b.index);
+    sends.push({ task: rows[0], rows, indexes: rows.map((r) => r.index) });
+  }
+  return sends;
 }
 
 /** What a dispatch error means for the task (see dispatchTasks). */

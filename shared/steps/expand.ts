@@ -29,7 +29,7 @@ with pending as (
   -- A task ready now joins its region's fair order (shared/regions.ts); a waiting one when advance
   -- releases it.
   insert into tasks (run_id, workflow, run_created_at, limited, name, task_index, status, max_attempts, backoff_ms,
-                     timeout_ms, depends_on, ancestors, region, fair_key)
+                     timeout_ms, depends_on, ancestors, region, fair_key, array_task)
   select q.run_id, q.workflow, q.created_at, q.limited, q.name, q.task_index,
          case when q.waits then 'waiting' else 'queued' end,
          (q.spec ->> 'retries')::int + 1,
@@ -39,7 +39,8 @@ with pending as (
          array(select jsonb_array_elements_text(q.spec -> 'ancestors')),
          q.region,
          case when not q.waits
-              then coalesce(g.pass, 0) + q.spacing * row_number() over (partition by q.run_id, q.region, q.waits order by q.name, q.task_index) end
+              then coalesce(g.pass, 0) + q.spacing * row_number() over (partition by q.run_id, q.region, q.waits order by q.name, q.task_index) end,
+         coalesce((q.spec ->> 'array')::boolean, false)
   from planned q left join regions g on g.region = q.region
   returning 1
 ), ${ensureRegionsSql('select region from planned')}

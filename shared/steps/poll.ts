@@ -3,7 +3,8 @@ import type { TickContext } from '../context';
 import { errorText } from '../errors';
 import { ON_EXECUTION_STATUSES, RUN_CANCELLED, sqlList, type RunStatus } from '../lifecycle';
 import { log } from '../log';
-import { ExecutorFault, type ExecutionStatus } from '../executors/executor';
+import pLimit from 'p-limit';
+import { ExecutorFault, type ExecutionStatus, type TaskEnd } from '../executors/executor';
 import type { ExecutorKind } from '../workflows/definition';
 import { formatDuration } from '../workflows/duration';
 import { LOCAL_REGION, refilledSql, regionRowsSql } from '../regions';
@@ -31,10 +32,11 @@ with due as materialized (
   select t.id, t.run_id, t.name, t.task_index, t.attempt, t.status, t.execution_name, t.timeout_ms::float8 as timeout_ms,
          t.deadline_at < now() as timed_out, t.stop_sent_at is not null as stop_sent,
          coalesce(t.stop_asked_at < now() - $2 * interval '1 millisecond', false) as stop_overdue, r.status as run_status, r.workflow,
-         r.definition -> 'tasks' -> t.name ->> 'executor' as executor, t.region, t.checked_at
+         r.definition -> 'tasks' -> t.name ->> 'executor' as executor, t.region, t.checked_at, t.array_head is not null as array
   from tasks t
   join runs r on r.id = t.run_id
-  where t.status in ${sqlList(ON_EXECUTION_STATUSES)}
+  -- An array execution is checked through its head alone (shared/arrays.ts); tasks_polled holds no other row of it.
+  where t.status in ${sqlList(ON_EXECUTION_STATUSES)} and (t.array_head is null or t.array_head = t.id)
     and not exists (select 1 from regions g where g.region = t.region and ${readTokens} < 1)
   order by t.checked_at nulls first
   limit $1
@@ -51,7 +53,7 @@ with due as materialized (
   returning g.region, c.reads
 )
 select d.id, d.run_id, d.name, d.task_index, d.attempt, d.status, d.execution_name, d.timeout_ms, d.timed_out, d.stop_sent,
-       d.stop_overdue, d.run_status, d.workflow, d.executor, d.region, x.reads as reserved
+       d.stop_overdue, d.run_status, d.workflow, d.executor, d.region, d.array, x.reads as reserved
 from due d left join reserved x on x.region = d.region
 where x.region is not null or d.region is null or d.region not in (select region from region_rows)
 order by d.checked_at nulls first`;
@@ -77,6 +79,8 @@ export interface InFlightTask {
   region: string | null;
   /** The reads taken from its region's read budget for this poll's checks of it (repeated on each of its tasks). */
   reserved: number | null;
+  /** The head of an array execution: its outcome is every row's of the execution (shared/arrays.ts). */
+  array: boolean;
 }
 
 /** The result of one poll: how many executions were checked, what was recorded, what could not be read. */
@@ -154,11 +158,67 @@ async function settleChecks(ctx: TickContext, rows: InFlightTask[], statuses: Ma
     errors++;
     log('WARNING', `${attempt.execution_name} not stopped: ${errorText(error)}`, { run_id: attempt.task.run_id, task_id: attempt.id });
   }
-  const recorded = await recordOutcomes(ctx.db, [...outcomes, ...stopped.outcomes], { byRegion: takeReads(executors, takeReserved()), readPerMinute: config.regions.readPerMinute });
+  const all = await withArrayEnds(ctx, rows, statuses, [...outcomes, ...stopped.outcomes], (task, err) => unread(task, err));
+  const recorded = await recordOutcomes(ctx.db, all, { byRegion: takeReads(executors, takeReserved()), readPerMinute: config.regions.readPerMinute });
   // A refusal is counted once, however many executions it left unread (a listing's, or the rest of a
   // statusMany after it: cloudRun.ts answers them all with the same fault).
   await countThrottledReads(ctx.db, [...throttled.values()]);
   return { checked: rows.length, recorded, errors };
+}
+
+/**
+ * The outcomes of array executions' heads made every row's (shared/arrays.ts). One that ended otherwise
+ * than all succeeded is told index by index from the executor's task ends (Cloud Run's Tasks API, paged):
+ * the only time an array execution costs more reads than one per check. An execution whose tasks cannot
+ * be read now is left in flight (`unread`), and its end recorded by a later check.
+ */
+async function withArrayEnds(
+  ctx: TickContext,
+  rows: InFlightTask[],
+  statuses: Map<string, ExecutionStatus | Error>,
+  outcomes: AttemptOutcome[],
+  unread: (task: InFlightTask, err: unknown) => AttemptOutcome,
+): Promise<AttemptOutcome[]> {
+  const heads = new Map(rows.filter((t) => t.array).map((t) => [t.id, t]));
+  if (heads.size === 0) return outcomes;
+  const limit = pLimit(ctx.config.statusConcurrency);
+  return Promise.all(outcomes.map((o) => {
+    const head = heads.get(o.id);
+    if (!head || !ARRAY_OUTCOMES.has(o.outcome)) return o;
+    const status = statuses.get(head.execution_name);
+    // Read only when Cloud Run says how it ended: an attempt ended without that (a stop overdue, an
+    // execution gone) ends every row alike.
+    const ended = status && !(status instanceof Error) && (status.state === 'failed' || status.state === 'cancelled') && !o.final;
+    const taskEnds = ctx.executors[head.executor].taskEnds;
+    if (o.outcome === 'success' || o.outcome === 'running' || !ended || !taskEnds) return { ...o, array: {} };
+    return limit(async () => {
+      try {
+        const ends = await taskEnds(head.execution_name, ctx.endBy);
+        return { ...o, array: arrayEnds(ends, o) };
+      } catch (err) {
+        return unread(head, err);
+      }
+    });
+  }));
+}
+
+/** The outcomes that end, or start, every row of an array execution with its head. */
+const ARRAY_OUTCOMES = new Set<AttemptOutcome['outcome']>(['running', 'success', 'failed', 'cancelled']);
+
+/**
+ * How an ended array execution's Cloud Run tasks ended, by position: those that did not succeed, and a
+ * success for the rest of the `listed`. A cancelled task ends as the head's outcome says (the stop's end
+ * when tickrun stopped it: a timeout, a cancelled run). A task that did not end in an ended execution
+ * never ran to its end: a failed attempt, retried as any.
+ */
+function arrayEnds(ends: Map<number, TaskEnd>, head: AttemptOutcome): NonNullable<AttemptOutcome['array']> {
+  const others: NonNullable<NonNullable<AttemptOutcome['array']>['others']> = {};
+  const stopped = { outcome: head.outcome as 'failed' | 'cancelled', error: head.error };
+  for (const [position, end] of ends) {
+    if (end.state === 'cancelled') others[position] = stopped;
+    else if (end.state !== 'success') others[position] = { outcome: 'failed', error: end.error };
+  }
+  return { others, rest: 'success', listed: ends.size };
 }
 
 /** The read requests every executor sent since they were last taken, per region, beside those `reserved` beforehand. */

@@ -11,19 +11,28 @@ import { recordOutcomes, type AttemptOutcome } from './record';
 // (its claim was kept only until the lost call could no longer act: steps/dispatch.ts), or a lookup
 // failed. They are taken over under a new lease token (so the old claimant's late report changes
 // nothing) for the reconciliation below, which settles each one or hands it back for a retry soon.
+// An array execution's rows are taken over together: they were claimed and sent as one (shared/arrays.ts).
 export const REAP_SQL = `
 with expired as (
-  select id from tasks
+  select id, array_head from tasks
   where status = 'claimed' and lease_until < now()
   order by lease_until
   limit $1
   for update skip locked
+), together as (
+  select t.id from tasks t
+  where t.id = any (array(select id from expired
+                          union
+                          select s.id from tasks s
+                          where s.array_head in (select array_head from expired where array_head is not null) and s.status = 'claimed'))
+    and t.status = 'claimed'
+  for update skip locked
 )
 update tasks t
 set lease_until = now() + $2 * interval '1 millisecond', lease_token = gen_random_uuid(), updated_at = now()
-from expired, runs r
-where t.id = expired.id and r.id = t.run_id
-returning t.id, t.name, t.task_index, t.run_id, t.attempt, t.lease_token, t.claimed_at, t.error,
+from together, runs r
+where t.id = together.id and r.id = t.run_id
+returning t.id, t.name, t.task_index, t.run_id, t.attempt, t.lease_token, t.claimed_at, t.error, t.array_head,
           (extract(epoch from now() - t.claimed_at) * 1000)::bigint as unsettled_ms,
           r.definition -> 'tasks' -> t.name as spec`;
 
@@ -46,6 +55,7 @@ interface Expired {
   run_id: string;
   attempt: number;
   lease_token: string;
+  array_head: string | null;
   claimed_at: Date;
   error: string | null;
   unsettled_ms: string;
@@ -62,9 +72,19 @@ export async function reapExpiredClaims(ctx: TickContext): Promise<ReapResult> {
   const { db, config, executors } = ctx;
   const { rows } = await db.query<Expired>(REAP_SQL, [config.batchSize, config.claimLeaseMs], 'tickrun_reap');
   if (rows.length === 0) return { reconciled: 0, adopted: 0, requeued: 0, postponed: 0 };
-  const byKind = new Map<ExecutorKind, (LostAttempt & { row: Expired })[]>();
+  // One lookup per attempt that was sent: a task's, or an array execution's, named by its head
+  // (TICKRUN_ARRAY_ID), whose answer settles every row of it.
+  const byKind = new Map<ExecutorKind, (LostAttempt & { rows: Expired[] })[]>();
+  const arrays = new Map<string, LostAttempt & { rows: Expired[] }>();
   for (const row of rows) {
-    const lost = { taskId: row.id, attempt: row.attempt, spec: row.spec, claimedAt: row.claimed_at, row };
+    const known = row.array_head === null ? undefined : arrays.get(row.array_head);
+    if (known) {
+      known.rows.push(row);
+      continue;
+    }
+    const lost: LostAttempt & { rows: Expired[] } = { taskId: row.array_head ?? row.id, attempt: row.attempt, spec: row.spec, claimedAt: row.claimed_at, rows: [row] };
+    if (row.array_head !== null) lost.array = true;
+    if (row.array_head !== null) arrays.set(row.array_head, lost);
     byKind.set(row.spec.executor, [...(byKind.get(row.spec.executor) ?? []), lost]);
   }
   const outcomes: AttemptOutcome[] = [];
@@ -76,7 +96,7 @@ export async function reapExpiredClaims(ctx: TickContext): Promise<ReapResult> {
       } catch (err) {
         log('WARNING', `lookup of ${lost.length} lost ${kind} claims failed: ${errorText(err)}`);
       }
-      for (const l of lost) outcomes.push(settle(l.row, found.has(l) ? found.get(l)! : undefined));
+      for (const l of lost) for (const row of l.rows) outcomes.push(settle(row, found.has(l) ? found.get(l)! : undefined));
     }),
   );
   const recorded = new Map((await recordOutcomes(ctx.db, outcomes)).map((r) => [r.id, r]));

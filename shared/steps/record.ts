@@ -26,6 +26,12 @@ export interface AttemptOutcome {
   stopSent?: boolean;
   /** A `failed` that no retry may follow: a refusal no retry cures, or an execution whose outcome is unknown. */
   final?: boolean;
+  /**
+   * On an array execution's head (shared/arrays.ts): the outcome is every row's on that execution, except
+   * that when its Cloud Run tasks were listed (`listed` of them, each row's at its position), the rows
+   * whose task is in `others` end as it says and the rest as `rest`.
+   */
+  array?: { others?: Record<number, { outcome: 'success' | 'failed' | 'cancelled'; error?: string }>; rest?: 'success'; listed?: number };
 }
 
 /** The status each recorded task ended in. */
@@ -49,12 +55,32 @@ const retried = `u.outcome = 'failed' and not u.final and ${retryAllowed('t', 'r
 const givenBackToEndedRun = `b.outcome = 'requeue' and g.run_status <> 'running'`;
 
 export const RECORD_SQL = `
-with batch as (
+with given as (
   -- The batch as one JSON array of AttemptOutcome, serialised natively.
   select id, attempt, outcome, "executionName" as execution_name, error, "leaseToken" as lease_token,
-         coalesce("delayMs", 0) as delay_ms, coalesce("stopSent", false) as stop_sent, coalesce("final", false) as final
+         coalesce("delayMs", 0) as delay_ms, coalesce("stopSent", false) as stop_sent, coalesce("final", false) as final, "array" as array_ends
   from jsonb_to_recordset($1::jsonb)
-    as j(id uuid, attempt int, outcome text, "executionName" text, error text, "leaseToken" uuid, "delayMs" int, "stopSent" boolean, "final" boolean)
+    as j(id uuid, attempt int, outcome text, "executionName" text, error text, "leaseToken" uuid, "delayMs" int, "stopSent" boolean, "final" boolean, "array" jsonb)
+), batch as (
+  select id, attempt, outcome, execution_name, error, lease_token, delay_ms, stop_sent, final from given where array_ends is null
+  union all
+  -- An array execution's outcome, given on its head, is each of its rows' (shared/arrays.ts): the row at
+  -- position p in the execution (its indexes in order, TICKRUN_TASK_INDEXES) ran as Cloud Run task p.
+  -- Rows take the rest's outcome only when Cloud Run listed a task for every one of them.
+  select m.id, m.attempt,
+         coalesce(g.array_ends -> 'others' -> m.pos ->> 'outcome',
+                  case when (g.array_ends ->> 'listed')::int = m.total then g.array_ends ->> 'rest' end, g.outcome),
+         g.execution_name,
+         case when g.array_ends -> 'others' ? m.pos then g.array_ends -> 'others' -> m.pos ->> 'error'
+              when (g.array_ends ->> 'listed')::int = m.total then null else g.error end,
+         null, 0, false, g.final
+  from given g
+  cross join lateral (
+    select t.id, t.attempt, (row_number() over (order by t.task_index) - 1)::text as pos, count(*) over () as total
+    from tasks t
+    where t.array_head = g.id and t.execution_name = g.execution_name and t.status in ${sqlList(ON_EXECUTION_STATUSES)}
+  ) m
+  where g.array_ends is not null
 ), given_back as materialized (
   -- A claim given back (requeue) is queued again only while its run runs. The run's newest status is read
   -- under a share lock: a cancel committed meanwhile is seen, and one not yet begun waits for this
@@ -116,7 +142,7 @@ where t.id = any (array(select id from u where lease_token is not null union all
   and case when u.lease_token is not null then t.status = 'claimed' and t.lease_token = u.lease_token
            else t.status in ${sqlList(ON_EXECUTION_STATUSES)} and t.execution_name = u.execution_name
                 and t.status <> u.outcome end
-returning t.id, t.run_id, t.name, t.status, u.outcome, t.attempt, t.claimed_at, t.error, t.region,
+returning t.id, t.run_id, t.name, t.status, u.outcome, t.attempt, t.claimed_at, t.error, t.region, t.array_head,
           -- An outcome of a claim ended an attempt that never had an execution: the task's execution
           -- and send time are still those of an earlier attempt.
           case when u.lease_token is null then t.execution_name end as attempt_execution,
@@ -145,8 +171,9 @@ returning t.id, t.run_id, t.name, t.status, u.outcome, t.attempt, t.claimed_at, 
   -- their own).
   select region, sum(left_flight)::int as left_flight, sum(made)::int as made, sum(reserved)::int as reserved
   from (
+    -- An array execution is one place under the cap, left with its head, with which every row of it leaves.
     select r.region, 1 as left_flight, 0 as made, 0 as reserved from recorded r
-    where r.region <> '${LOCAL_REGION}' and r.status not in ${sqlList(IN_FLIGHT_STATUSES)}
+    where r.region <> '${LOCAL_REGION}' and r.status not in ${sqlList(IN_FLIGHT_STATUSES)} and (r.array_head is null or r.array_head = r.id)
     union all
     select key, 0, coalesce((value ->> 'made')::int, 0), coalesce((value ->> 'reserved')::int, 0) from jsonb_each($2::jsonb)
   ) x

@@ -45,6 +45,11 @@ export interface TaskSpec {
   env: Record<string, string>;
   /** cloudrun: Cloud Run's own taskCount override inside one execution. */
   taskCount?: number;
+  /**
+   * cloudrun: the `count` logical tasks are sent together, as executions of up to 10,000 Cloud Run tasks
+   * each (shared/arrays.ts), instead of one execution each.
+   */
+  array?: true;
   dependsOn: string[];
   /** Every task name this one depends on, directly or not (a failure in any of them skips this task). */
   ancestors: string[];

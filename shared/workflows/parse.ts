@@ -16,7 +16,7 @@ const PROJECT = /^[a-z0-9][a-z0-9.:-]*$/;
 const REGION = /^[a-z0-9-]+$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // executionEnv writes these over the task's env, so a value given here would be silently lost.
-const RESERVED_ENV = ['WORKFLOW', 'RUN_ID', 'TASK_ID', 'TASK_NAME', 'TASK_INDEX', 'ATTEMPT', 'PARAMS'].map((v) => `TICKRUN_${v}`);
+const RESERVED_ENV = ['WORKFLOW', 'RUN_ID', 'TASK_ID', 'TASK_NAME', 'TASK_INDEX', 'TASK_INDEXES', 'ARRAY_ID', 'ATTEMPT', 'PARAMS'].map((v) => `TICKRUN_${v}`);
 const MAX_FAN_OUT = 10_000; // Cloud Run's own limit on tasks per execution; also bounds the rows one run expands to.
 const MAX_RETRIES = 100;
 // Cloud Run stops a job's task after 168 hours at most (https://cloud.google.com/run/docs/configuring/task-timeout),
@@ -69,6 +69,13 @@ const taskShape = {
     )
     .optional(),
   task_count: whole(1, MAX_FAN_OUT, 'a whole number of Cloud Run tasks, 1 or more').optional(),
+  array: z.boolean(expected('true or false')).optional(),
+  // Cloud Run takes a job's parallelism from the job alone: jobs.run's overrides are its containers, its
+  // task count and its timeout (RunJobRequest.Overrides, cloud.google.com/run/docs/reference/rest/v2/
+  // projects.locations.jobs/run), so a value here could not be sent. Refused with where it goes instead.
+  parallelism: z
+    .never({ error: "set on the Cloud Run job (its template's parallelism; terraform's jobs variable), not in the workflow: jobs.run cannot override it" })
+    .optional(),
   depends_on: z.array(z.string(expected('a task name')), expected('a list of task names, like [extract]')).optional(),
   retries: whole(0, MAX_RETRIES, 'a whole number of further attempts, 0 or more').optional(),
   backoff: duration(0, RETRY_BACKOFF_CAP_MS, BACKOFF_TOO_LONG).optional(),
@@ -268,7 +275,7 @@ function resolveTask(
   if (merged.args) spec.args = merged.args;
   if (merged.timeout !== undefined) spec.timeoutMs = merged.timeout;
   if (executor === 'process') {
-    for (const field of ['job', 'project', 'region', 'task_count'] as const) {
+    for (const field of ['job', 'project', 'region', 'task_count', 'array'] as const) {
       if (own[field] !== undefined) refuse(field, `${field} is for cloudrun tasks; this task's executor is process`);
     }
     if (!merged.command) refuse('command', 'a process task needs command: the program and its arguments as a list, like ["node", "load.js"]');
@@ -290,6 +297,12 @@ function resolveTask(
   if (project !== undefined) spec.project = project;
   if (region !== undefined) spec.region = region;
   if (merged.task_count !== undefined) spec.taskCount = merged.task_count;
+  if (merged.array) {
+    // Each Cloud Run task of an array execution is one logical task: a task_count inside it would make
+    // several containers share one index.
+    if (merged.task_count !== undefined) refuse(own.task_count !== undefined ? 'task_count' : 'array', 'task_count and array do not go together: an array task runs one Cloud Run task per index of its count');
+    else spec.array = true;
+  }
   return refused ? undefined : spec;
 }
 

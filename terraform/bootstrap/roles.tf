@@ -19,7 +19,7 @@ locals {
     # 40 more (services, revisions, tasks, IAM policies).
     jobReader = {
       title       = "tickrun job reader"
-      permissions = ["run.jobs.get", "run.executions.get", "run.executions.list"]
+      permissions = ["run.jobs.get", "run.executions.get", "run.executions.list", "run.tasks.list"]
     }
     # The dashboard's Load logs of a Cloud Run task (shared/logs/): entries.list over the project, whose
     # permission is logging.logEntries.list (https://cloud.google.com/logging/docs/reference/v2/rest/v2/entries/list).

@@ -23,8 +23,8 @@ export interface ChaosSize {
   timeoutMs: number;
 }
 
-export const FULL: ChaosSize = { tickProcesses: 8, runs: 24, tasksPerRun: 100, kills: 30, dbKills: 2, faultRate: 0.2, timeoutMs: 900_000 };
-export const SMALL: ChaosSize = { tickProcesses: 3, runs: 6, tasksPerRun: 20, kills: 4, dbKills: 1, faultRate: 0.2, timeoutMs: 180_000 };
+export const FULL: ChaosSize = { tickProcesses: 8, runs: 28, tasksPerRun: 100, kills: 30, dbKills: 2, faultRate: 0.2, timeoutMs: 900_000 };
+export const SMALL: ChaosSize = { tickProcesses: 3, runs: 7, tasksPerRun: 20, kills: 4, dbKills: 1, faultRate: 0.2, timeoutMs: 180_000 };
 
 /** What the chaos run found; `line` is the one-line figure it prints. */
 export interface ChaosReport {
@@ -199,20 +199,24 @@ async function check(
   const wrongAttempts: string[] = [];
   const { rows: runRows } = await pool.query('select id, workflow, status from runs');
   for (const r of runRows) if (r.status !== WORKFLOWS[r.workflow].runStatus) wrongStatus.push(`run ${r.id} (${r.workflow}) ${r.status}`);
-  const { rows: tasks } = await pool.query('select t.id, t.name, t.status, t.attempt, r.workflow from tasks t join runs r on r.id = t.run_id');
-  const starts = emu.startsByAttempt();
+  const { rows: tasks } = await pool.query('select t.id, t.run_id, t.name, t.task_index, t.array_task, t.status, t.attempt, r.workflow from tasks t join runs r on r.id = t.run_id');
+  // Starts per task attempt, and per logical task attempt of an array task (each index of each execution).
+  const byTask = emu.startsByAttempt();
+  const byIndex = emu.startsByIndex();
   let duplicates = 0;
-  for (const n of starts.values()) if (n > 1) duplicates += n - 1;
+  for (const [key, n] of byTask) if (n > 1 && !key.startsWith('undefined/')) duplicates += n - 1;
+  for (const n of byIndex.values()) if (n > 1) duplicates += n - 1;
   const lost = tasks.filter((t) => !(TERMINAL_TASK_STATUSES as string[]).includes(t.status)).length;
   for (const t of tasks) {
     const want = WORKFLOWS[t.workflow].tasks[t.name];
     // Exactly the attempts the workflow needs were started, each once: none spent on a fault. A task of a
     // run cancelled mid-way took at most one attempt, whose claim may have ended with the cancel unsent.
-    const attempts = want.attempts === 'sent or not' ? Math.min(t.attempt, 1) : want.attempts;
-    const once = (i: number) => (want.attempts === 'sent or not' ? (starts.get(`${t.id}/${i}`) ?? 0) <= 1 : starts.get(`${t.id}/${i}`) === 1);
-    const started = [...Array(attempts).keys()].every((i) => once(i + 1)) && !starts.has(`${t.id}/${attempts + 1}`);
+    const attempts = want.attempts === 'sent or not' ? Math.min(t.attempt, 1) : want.attempts + (want.retriedIndexes?.includes(t.task_index) ? 1 : 0);
+    const starts = (i: number) => (t.array_task ? byIndex.get(`${t.run_id}/${t.name}/${t.task_index}/${i}`) : byTask.get(`${t.id}/${i}`));
+    const once = (i: number) => (want.attempts === 'sent or not' ? (starts(i) ?? 0) <= 1 : starts(i) === 1);
+    const started = [...Array(attempts).keys()].every((i) => once(i + 1)) && starts(attempts + 1) === undefined;
     if (t.status !== want.status || t.attempt !== attempts || !started) {
-      wrongAttempts.push(`${t.workflow}.${t.name} ${t.id}: ${t.status} after ${t.attempt} attempts, want ${want.status} after ${want.attempts}`);
+      wrongAttempts.push(`${t.workflow}.${t.name} ${t.id}: ${t.status} after ${t.attempt} attempts, want ${want.status} after ${attempts}`);
     }
   }
   // A claim taken before the cancel may still be sent within its lease; nothing of the run starts later.

@@ -11,8 +11,9 @@ interface ChaosWorkflow {
   /**
    * Each task name's final status and the attempts it must have taken: no more, whatever the faults.
    * `sent or not`: a task of a run cancelled mid-way took 1 attempt if it was sent before the cancel, else 0.
+   * `retriedIndexes`: the logical tasks of an array task that took one attempt more.
    */
-  tasks: Record<string, { status: string; attempts: number | 'sent or not' }>;
+  tasks: Record<string, { status: string; attempts: number | 'sent or not'; retriedIndexes?: number[] }>;
   /** What the chaos driver does to a run of it while it runs. */
   disturb?: 'cancel' | 'change limit';
 }
@@ -21,8 +22,9 @@ const JOB = 'projects/chaos/locations/us-central1/jobs';
 
 // DAGs of n tasks each (n divisible by 10): a clean one, one whose fan-out fails its first attempt
 // everywhere, one where a task fails for good so that its downstream is skipped, one whose first attempts
-// run past their timeout, one whose runs are cancelled mid-way, and one whose concurrency limit is
-// changed, then removed, while it runs. CHAOS_SLOW_UNTIL=N: attempts before N run for a minute.
+// (an array task's: one execution) run past their timeout, one whose runs are cancelled mid-way, one whose
+// array task has two indexes fail once, and one whose concurrency limit is changed, then removed, while
+// it runs. CHAOS_SLOW_UNTIL=N: attempts before N run for a minute.
 export const WORKFLOWS: Record<string, ChaosWorkflow> = {
   'chaos-clean': {
     yaml: (n) => `name: chaos-clean
@@ -67,7 +69,7 @@ tasks:
     yaml: (n) => `name: chaos-timeout
 defaults: { retries: 1, backoff: 100ms }
 tasks:
-  slow: { job: ${JOB}/slow, count: ${0.5 * n}, timeout: 1s, env: { CHAOS_SLOW_UNTIL: "2" } }
+  slow: { job: ${JOB}/slow, array: true, count: ${0.5 * n}, timeout: 1s, env: { CHAOS_SLOW_UNTIL: "2" } }
   after: { job: ${JOB}/after, count: ${0.5 * n}, depends_on: [slow] }
 `,
     runStatus: 'success',
@@ -82,6 +84,16 @@ tasks:
     runStatus: 'cancelled',
     tasks: { long: { status: 'cancelled', attempts: 'sent or not' }, after: { status: 'cancelled', attempts: 0 } },
     disturb: 'cancel',
+  },
+  'chaos-array': {
+    yaml: (n) => `name: chaos-array
+defaults: { retries: 2, backoff: 100ms }
+tasks:
+  fan: { job: ${JOB}/fan, array: true, count: ${0.5 * n}, env: { EMU_FAIL_INDEXES: "1,3", EMU_FAIL: "attempts<2" } }
+  after: { job: ${JOB}/after, count: ${0.5 * n}, depends_on: [fan] }
+`,
+    runStatus: 'success',
+    tasks: { fan: { status: 'success', attempts: 1, retriedIndexes: [1, 3] }, after: { status: 'success', attempts: 1 } },
   },
   'chaos-limited': {
     yaml: (n) => limitedYaml(n, 3),

@@ -1,13 +1,15 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { completedCondition, executionResource, rpcError, withNumericEnums } from './emulatedResources';
+import { completedCondition, executionResource, rpcError, taskResource, withNumericEnums } from './emulatedResources';
+import { failedTaskCount, failedTaskIndexes, formatIndexes, logicalIndexes, taskIndexOf, tasksFailing } from './emulatedTasks';
 import { FAULT_KINDS, faultsPicker, type FaultKind, type FaultPlan } from './emulatorFaults';
 import { quotaKeeper, type Quotas, type Throttled } from './emulatorQuotas';
 import { applyFieldMask, parseFieldMask } from './fieldMask';
 
 export type { FaultKind, FaultPlan } from './emulatorFaults';
 export type { Quotas, Throttled } from './emulatorQuotas';
+export { logicalIndexes } from './emulatedTasks';
 
 const EXECUTION_TYPE = 'type.googleapis.com/google.cloud.run.v2.Execution';
 
@@ -27,15 +29,27 @@ export interface EmulatedExecution {
   outcome: 'success' | 'failed';
   durationMs: number;
   failedCount: number;
+  /**
+   * The Cloud Run task indexes that fail, ascending, when a behaviour listed them (Behaviour.failedTasks;
+   * failedCount is then their number); unset, the first failedCount tasks fail (emulatedTasks.ts).
+   */
+  failedTasks?: ReadonlySet<number>;
   cancelled: boolean;
   startFailure?: StartFailure;
 }
 
 /** How a new execution will end. */
 export interface Behaviour {
+  /** The execution's Completed condition, when failedTasks is not given. */
   outcome: 'success' | 'failed';
   durationMs: number;
+  /** How many tasks fail (the first ones), when failedTasks is not given: 1 if outcome is 'failed', else 0. */
   failedCount?: number;
+  /**
+   * Which Cloud Run tasks (CLOUD_RUN_TASK_INDEX, 0..taskCount-1) fail, each on its own; the others
+   * succeed. When given it decides failedCount and the outcome: failed when any task failed.
+   */
+  failedTasks?: number[];
   /** It fails to start: no task runs, and its Completed condition fails with this reason (see StartFailure). */
   startFailure?: StartFailure;
 }
@@ -66,12 +80,15 @@ export const CLOUD_RUN_RETENTION: Retention = { completed: 1000, days: 7 };
 export interface CloudRunEmulator {
   /** '127.0.0.1:PORT' for CLOUD_RUN_EMULATOR_HOST. */
   host: string;
-  /** Requests per RPC, faulted ones included: runJob, getExecution, cancelExecution, listExecutions, getOperation, other. */
+  /** Requests per RPC, faulted ones included: runJob, getExecution, cancelExecution, listExecutions, getOperation, listTasks, getTask, other. */
   calls: Record<string, number>;
   /** In the order they were created. */
   executions: EmulatedExecution[];
-  /** Decides each new execution's outcome and duration; default reads the execution env: EMU_FAIL ('1' fails, or 'attempts<N' fails while TICKRUN_ATTEMPT < N), EMU_DURATION_MS (default 0). */
-  setBehaviour(fn: (e: { job: string; env: Record<string, string>; args?: string[] }) => Behaviour): void;
+  /**
+   * Decides each new execution's outcome, failed tasks and duration; default behaviourFromEnv, which reads
+   * the execution env: EMU_FAIL, EMU_FAIL_INDEXES, EMU_DURATION_MS.
+   */
+  setBehaviour(fn: (e: { job: string; env: Record<string, string>; args?: string[]; taskCount: number }) => Behaviour): void;
   /** The response field mask (`X-Goog-FieldMask`, or `$fields`/`fields`) of the last call of each RPC that sent one. */
   fieldMasks: Record<string, string>;
   /** Extra latency per request, ms (for later benchmarks). */
@@ -94,6 +111,13 @@ export interface CloudRunEmulator {
   throttled: Throttled;
   /** Executions created per `TICKRUN_TASK_ID/TICKRUN_ATTEMPT`: more than 1 is an attempt started twice. */
   startsByAttempt(): Map<string, number>;
+  /**
+   * Executions created per `TICKRUN_RUN_ID/TICKRUN_TASK_NAME/<logical index>/TICKRUN_ATTEMPT`, each logical
+   * index an execution runs counted (logicalIndexes of its env, the first taskCount of them; without
+   * TICKRUN_TASK_INDEXES its one TICKRUN_TASK_INDEX): more than 1 is a logical task's attempt started twice.
+   * Throws on a malformed TICKRUN_TASK_INDEXES, which no container could have read.
+   */
+  startsByIndex(): Map<string, number>;
   /** How many completed executions each job keeps from now on (default CLOUD_RUN_RETENTION). */
   setRetention(retention: Retention): void;
   /** The job no longer exists (deleted): its RPCs answer NOT_FOUND, and its executions are gone with it. */
@@ -103,12 +127,24 @@ export interface CloudRunEmulator {
   stop(): Promise<void>;
 }
 
-/** The default behaviour: what the execution's environment asks for (see CloudRunEmulator.setBehaviour). */
-export function behaviourFromEnv({ env }: { env: Record<string, string> }): Behaviour {
+/**
+ * The default behaviour: what the execution's environment asks of each task's container (a model of the
+ * container, not of Cloud Run).
+ * - EMU_FAIL: '1' fails, 'attempts<N' fails while TICKRUN_ATTEMPT < N; the first task fails (failedCount 1).
+ * - EMU_FAIL_INDEXES: comma-separated logical indexes; only the tasks whose logical index (logicalIndexes:
+ *   TICKRUN_TASK_INDEXES, else TICKRUN_TASK_INDEX for the whole execution) is listed fail, when EMU_FAIL
+ *   says (unset: always).
+ * - EMU_DURATION_MS: how long the execution runs (default 0).
+ */
+export function behaviourFromEnv({ env, taskCount = 1 }: { env: Record<string, string>; taskCount?: number }): Behaviour {
   const fail = env.EMU_FAIL ?? '';
   const attemptsBelow = /^attempts<(\d+)$/.exec(fail);
-  const failed = fail === '1' || (attemptsBelow !== null && Number(env.TICKRUN_ATTEMPT ?? 1) < Number(attemptsBelow[1]));
-  return { outcome: failed ? 'failed' : 'success', durationMs: Number(env.EMU_DURATION_MS ?? 0) };
+  const failing = fail === '1' || (attemptsBelow !== null && Number(env.TICKRUN_ATTEMPT ?? 1) < Number(attemptsBelow[1]));
+  const durationMs = Number(env.EMU_DURATION_MS ?? 0);
+  if (env.EMU_FAIL_INDEXES === undefined) return { outcome: failing ? 'failed' : 'success', durationMs };
+  const listed = new Set(env.EMU_FAIL_INDEXES.split(',').filter((i) => i.trim() !== '').map(Number));
+  const failedTasks = env.EMU_FAIL === undefined || failing ? tasksFailing(env, taskCount, listed) : [];
+  return { outcome: failedTasks.length > 0 ? 'failed' : 'success', durationMs, failedTasks };
 }
 
 type Answer = { status: number; body: unknown };
@@ -128,6 +164,10 @@ const PERMISSIONS: Record<string, string[]> = {
   getExecution: ['run.executions.get'],
   listExecutions: ['run.executions.list'],
   cancelExecution: ['run.executions.cancel'],
+  // "Get job execution tasks", "List job execution tasks" (the same page; the tasks.get and tasks.list
+  // references each name it too).
+  getTask: ['run.tasks.get'],
+  listTasks: ['run.tasks.list'],
 };
 /** What an injected error fault answers (google.rpc.Code's HTTP mapping: UNAUTHENTICATED 401, ABORTED 409). */
 const FAULT_ANSWERS: Partial<Record<FaultKind, Answer>> = {
@@ -148,9 +188,31 @@ function permissionDenied(rpc: string, path: string): Answer {
 }
 
 /**
+ * How an execution the behaviour `b` decided ends: failed with no task failed when it cannot start; the
+ * tasks listed in failedTasks (those of 0..taskCount-1, ascending) failing, and failed if any did; else
+ * as outcome and failedCount say.
+ */
+function endOf(b: Behaviour, taskCount: number): Pick<EmulatedExecution, 'outcome' | 'failedCount' | 'failedTasks'> {
+  if (b.startFailure) return { outcome: 'failed', failedCount: 0 };
+  if (!b.failedTasks) return { outcome: b.outcome, failedCount: b.failedCount ?? (b.outcome === 'failed' ? 1 : 0) };
+  const failed = b.failedTasks.filter((i) => Number.isInteger(i) && i >= 0 && i < taskCount).sort((x, y) => x - y);
+  return failed.length > 0 ? { outcome: 'failed', failedCount: failed.length, failedTasks: new Set(failed) } : { outcome: 'success', failedCount: 0 };
+}
+
+/** Where a tasks.list page token says the next page starts, or undefined when it is not one of this listing's. */
+function readTasksToken(token: string, execution: string, showDeleted: boolean, taskCount: number): number | undefined {
+  try {
+    const [name, deleted, next] = JSON.parse(Buffer.from(token, 'base64url').toString()) as unknown[];
+    return name === execution && deleted === showDeleted && Number.isInteger(next) && (next as number) > 0 && (next as number) < taskCount ? (next as number) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Starts the emulator on 127.0.0.1 (a free port unless `port` is given). Besides the API, it has a
  * control surface for a test runner in another process, never counted as calls:
- * `GET /_emulator/state` (calls, injected faults, quota refusals, executions), `POST /_emulator/faults` (a FaultPlan, an array of them, or null) and `POST /_emulator/quotas` (Quotas, or null).
+ * `GET /_emulator/state` (calls, injected faults, quota refusals, executions and their failed tasks), `POST /_emulator/faults` (a FaultPlan, an array of them, or null) and `POST /_emulator/quotas` (Quotas, or null).
  */
 export async function startCloudRunEmulator(opts: { latencyMs?: number; cancelDelayMs?: number; port?: number } = {}): Promise<CloudRunEmulator> {
   const byName = new Map<string, EmulatedExecution>();
@@ -195,13 +257,13 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; cancelDe
     let name: string;
     do name = `${job}/executions/${jobId}-${crypto.randomBytes(4).toString('hex').slice(0, 5)}`;
     while (byName.has(name));
-    const b = behaviour({ job, env, args });
+    const taskCount = overrides.taskCount ?? 1;
+    const b = behaviour({ job, env, args, taskCount });
     const e: EmulatedExecution = {
-      name, job, env, args, taskCount: overrides.taskCount ?? 1,
+      name, job, env, args, taskCount,
       timeoutSeconds: overrides.timeout === undefined ? undefined : parseFloat(overrides.timeout),
-      createdAt: now, finishedAt: now + b.durationMs, outcome: b.outcome, durationMs: b.durationMs,
-      failedCount: b.startFailure ? 0 : b.failedCount ?? (b.outcome === 'failed' ? 1 : 0), cancelled: false,
-      ...(b.startFailure && { outcome: 'failed', startFailure: b.startFailure }),
+      createdAt: now, finishedAt: now + b.durationMs, durationMs: b.durationMs, ...endOf(b, taskCount), cancelled: false,
+      ...(b.startFailure && { startFailure: b.startFailure }),
     };
     byName.set(name, e);
     emulator.executions.push(e);
@@ -255,6 +317,39 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; cancelDe
       status: 200,
       body: { executions: page.map((e) => executionResource(e, now)), ...(more && { nextPageToken: Buffer.from(page.at(-1)!.name).toString('base64url') }) },
     };
+  }
+
+  /**
+   * tasks.list: one page of an execution's tasks ("Method: projects.locations.jobs.executions.tasks.list",
+   * Cloud Run Admin API v2). The reference says nothing of their order (executions.list says "sorted by
+   * creation time, descending"; tasks.list nothing), nor of pageSize's default or largest value ("Maximum
+   * number of Tasks to return in this call"): they come here by index, ascending, 100 by default and at most
+   * 1,000 a page, as listExecutions here; a negative pageSize is INVALID_ARGUMENT (AIP-158). The page token
+   * names the execution, showDeleted and where the next page starts: "All other parameters must match", so
+   * a token of another listing is INVALID_ARGUMENT. showDeleted ("deleted (but unexpired) resources") changes
+   * nothing, no task here being deleted but unexpired: a task goes with its execution, retention or a deleted
+   * job removing them together. The "-" wildcards for every execution or job are not modelled.
+   */
+  function listTasks(execution: string, query: URLSearchParams, now: number): Answer {
+    const e = byName.get(execution);
+    if (!e) return notFound(execution);
+    const showDeleted = query.get('showDeleted') === 'true';
+    const size = Math.min(Number(query.get('pageSize')) || 100, 1000);
+    if (size < 0) return rpcError(400, 'INVALID_ARGUMENT', `Invalid page size ${query.get('pageSize')}: it must not be negative.`);
+    const token = query.get('pageToken');
+    const start = token ? readTasksToken(token, execution, showDeleted, e.taskCount) : 0;
+    if (start === undefined) return rpcError(400, 'INVALID_ARGUMENT', `Invalid page token '${token}'.`);
+    const end = Math.min(start + size, e.taskCount);
+    const tasks = Array.from({ length: end - start }, (_, i) => taskResource(e, start + i, now));
+    const next = end < e.taskCount && Buffer.from(JSON.stringify([execution, showDeleted, end])).toString('base64url');
+    return { status: 200, body: { tasks, ...(next && { nextPageToken: next }) } };
+  }
+
+  /** tasks.get: the task `id` of an execution, or NOT_FOUND when either is unknown (see taskIndexOf). */
+  function getTask(execution: string, id: string, now: number): Answer {
+    const e = byName.get(execution);
+    const index = e && taskIndexOf(e, id);
+    return index === undefined ? notFound(`${execution}/tasks/${id}`) : { status: 200, body: taskResource(e!, index, now) };
   }
 
   /**
@@ -319,6 +414,14 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; cancelDe
       const name = m[1];
       return { rpc: 'cancelExecution', answer: (now) => cancelExecution(name, now) };
     }
+    if (method === 'GET' && (m = new RegExp(`^/v2/(${resource}/jobs/[^/]+/executions/[^/:]+)/tasks$`).exec(path))) {
+      const execution = m[1];
+      return { rpc: 'listTasks', answer: (now) => listTasks(execution, query, now) };
+    }
+    if (method === 'GET' && (m = new RegExp(`^/v2/(${resource}/jobs/[^/]+/executions/[^/:]+)/tasks/([^/:]+)$`).exec(path))) {
+      const [, execution, id] = m;
+      return { rpc: 'getTask', answer: (now) => getTask(execution, id, now) };
+    }
     if (method === 'GET' && (m = new RegExp(`^/v2/(${resource}/operations/[^/:]+)$`).exec(path))) {
       const name = m[1];
       const op = operations.get(name);
@@ -331,7 +434,12 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; cancelDe
   /** The control surface: not an RPC, never counted nor faulted. */
   function control(method: string, path: string, body: string): Answer {
     if (method === 'GET' && path === '/_emulator/state') {
-      const executions = emulator.executions.map(({ name, job, env, createdAt, finishedAt, outcome, cancelled }) => ({ name, job, env, createdAt, finishedAt, outcome, cancelled }));
+      // Each execution's failed tasks, if any, as one short string (`17,4242,9999`, `0-9999`).
+      const executions = emulator.executions.map((e) => {
+        const { name, job, env, createdAt, finishedAt, outcome, cancelled } = e;
+        const failed = failedTaskCount(e) > 0 ? { failedTasks: formatIndexes(failedTaskIndexes(e)) } : {};
+        return { name, job, env, createdAt, finishedAt, outcome, cancelled, ...failed };
+      });
       return { status: 200, body: { calls: emulator.calls, injected: emulator.injected, throttled: emulator.throttled, executions } };
     }
     if (method === 'POST' && path === '/_emulator/quotas') {
@@ -424,7 +532,7 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; cancelDe
 
   const emulator: CloudRunEmulator = {
     host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
-    calls: { runJob: 0, getExecution: 0, cancelExecution: 0, listExecutions: 0, getOperation: 0, other: 0 },
+    calls: { runJob: 0, getExecution: 0, cancelExecution: 0, listExecutions: 0, getOperation: 0, listTasks: 0, getTask: 0, other: 0 },
     executions: [],
     fieldMasks: {},
     latencyMs: opts.latencyMs ?? 0,
@@ -447,6 +555,18 @@ export async function startCloudRunEmulator(opts: { latencyMs?: number; cancelDe
       for (const { env } of emulator.executions) {
         const key = `${env.TICKRUN_TASK_ID}/${env.TICKRUN_ATTEMPT}`;
         starts.set(key, (starts.get(key) ?? 0) + 1);
+      }
+      return starts;
+    },
+    startsByIndex() {
+      const starts = new Map<string, number>();
+      for (const { env, taskCount } of emulator.executions) {
+        const indexes = logicalIndexes(env);
+        // An array execution runs the first taskCount of its indexes; another runs its one for all its tasks.
+        for (const i of env.TICKRUN_TASK_INDEXES ? indexes.slice(0, taskCount) : indexes) {
+          const key = `${env.TICKRUN_RUN_ID}/${env.TICKRUN_TASK_NAME}/${i}/${env.TICKRUN_ATTEMPT}`;
+          starts.set(key, (starts.get(key) ?? 0) + 1);
+        }
       }
       return starts;
     },

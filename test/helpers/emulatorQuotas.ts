@@ -23,7 +23,7 @@ import { rpcError } from './emulatedResources';
 export interface Quotas {
   /** Accepted jobs.run requests in any 60 s, per location. */
   runPerMinute?: number;
-  /** Accepted reads (executions.get/list, jobs.get, operations.get) in any 60 s, per location. */
+  /** Accepted reads (executions.get/list, tasks.get/list, jobs.get, operations.get) in any 60 s, per location. */
   readPerMinute?: number;
   /** Executions running at once per location (Cloud Run's limit is 1,000). */
   maxRunning?: number;
@@ -31,9 +31,12 @@ export interface Quotas {
   windowMs?: number;
 }
 
-/** The kind of quota each RPC spends (cancel is a write, which no quota here limits). */
+/**
+ * The kind of quota each RPC spends (cancel is a write, which no quota here limits). A tasks.get or
+ * tasks.list is a read of the Admin API like an executions.get: the quotas page names no other quota for it.
+ */
 const KIND: Record<string, 'run' | 'read' | undefined> = {
-  runJob: 'run', getExecution: 'read', listExecutions: 'read', getJob: 'read', getOperation: 'read',
+  runJob: 'run', getExecution: 'read', listExecutions: 'read', getJob: 'read', getOperation: 'read', getTask: 'read', listTasks: 'read',
 };
 
 /** The names in the refusal, per kind: the metric and the limit as the quotas page names them. */

@@ -193,7 +193,7 @@ describe('Cloud Run executor against the emulator', () => {
     await executor.status(name);
     await executor.cancel(name);
     const delta = Object.fromEntries(Object.entries(emulator.calls).map(([k, v]) => [k, v - (before[k] ?? 0)]));
-    expect(delta).toEqual({ runJob: 1, getExecution: 2, cancelExecution: 1, listExecutions: 0, getOperation: 0, other: 0 });
+    expect(delta).toEqual({ runJob: 1, getExecution: 2, cancelExecution: 1, listExecutions: 0, getOperation: 0, listTasks: 0, getTask: 0, other: 0 });
   });
 
   it('resolves a bare job id with the task project/region, else the defaults', async () => {

@@ -84,4 +84,40 @@ describe('the tick statements use indexes, not a scan of tasks', () => {
     // Ordered by the index, so no sort of the ready tasks and no join reading all of them first.
     expect(ready).not.toMatch(/Sort|Hash|Merge/);
   });
+
+  it("poll reads an array execution through its head: the other rows of a 10,000-index execution are never read", async () => {
+    const client = await db.pool.connect();
+    try {
+      await client.query('begin');
+      const { rows: [run] } = await client.query(`select id from runs where status = 'running' limit 1`);
+      // One execution of 10,000 logical tasks, headed by index 0.
+      await client.query(`
+        with head as (select gen_random_uuid() as id)
+        insert into tasks (id, run_id, workflow, run_created_at, limited, name, task_index, status, max_attempts, backoff_ms, attempt,
+                           execution_name, region, fair_key, array_task, array_head)
+        select case when i = 0 then h.id else gen_random_uuid() end, $1, 'w', now(), false, 'wide', i, 'running', 1, 1000, 1,
+               'projects/p/locations/l/jobs/j/executions/wide', 'p/l', i, true, h.id
+        from head h cross join generate_series(0, 9999) i`, [run.id]);
+      // Checked less recently than any other, so this poll's batch of 100 holds it.
+      await client.query(`update tasks set checked_at = now() where status in ('dispatched', 'running') and array_head is null`);
+      await client.query('analyze tasks');
+      const { rows } = await client.query(`explain (analyze, format json) ${IN_FLIGHT_SQL}`, [100, 600_000, 1200]);
+      // Every scan of tasks in the plan: the rows it returned and those it read and dropped.
+      const scans: { 'Relation Name'?: string; 'Actual Rows': number; 'Rows Removed by Filter'?: number; 'Actual Loops': number; Plans?: unknown[] }[] = [];
+      const walk = (node: (typeof scans)[number]) => {
+        if (node['Relation Name'] === 'tasks') scans.push(node);
+        for (const child of (node.Plans ?? []) as (typeof scans)[number][]) walk(child);
+      };
+      walk(rows[0]['QUERY PLAN'][0].Plan);
+      const read = scans.reduce((n, s) => n + (s['Actual Rows'] + (s['Rows Removed by Filter'] ?? 0)) * s['Actual Loops'], 0);
+      expect(scans.length).toBeGreaterThan(0);
+      expect(read).toBeLessThan(1000);
+      // And the execution is one task to check: its head.
+      const { rows: due } = await client.query(IN_FLIGHT_SQL, [100, 600_000, 1200]);
+      expect(due.filter((t) => t.execution_name.endsWith('/wide')).map((t) => [t.task_index, t.array])).toEqual([[0, true]]);
+    } finally {
+      await client.query('rollback');
+      client.release();
+    }
+  });
 });

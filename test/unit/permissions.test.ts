@@ -60,13 +60,16 @@ const RPC_PERMISSIONS: Record<string, Array<[Target, string]>> = {
   getExecution: [['job', 'run.executions.get']],
   listExecutions: [['job', 'run.executions.list']],
   cancelExecution: [['job', 'run.executions.cancel']],
+  // An array execution's tasks (https://cloud.google.com/run/docs/reference/iam/permissions: run.tasks.list).
+  listTasks: [['job', 'run.tasks.list']],
 };
 
-/** The RPC names of the two clients the executor builds, from the client library's own method table. */
+/** The RPC names of the three clients the executor builds, from the client library's own method table. */
 function cloudRunRpcs(): string[] {
   const config = (file: string, service: string) =>
     Object.keys(JSON.parse(readFileSync(path.join(ROOT, 'node_modules/@google-cloud/run/build/src/v2', file), 'utf8')).interfaces[service].methods);
-  return [...config('jobs_client_config.json', 'google.cloud.run.v2.Jobs'), ...config('executions_client_config.json', 'google.cloud.run.v2.Executions')].map((m) => m[0].toLowerCase() + m.slice(1));
+  return [...config('jobs_client_config.json', 'google.cloud.run.v2.Jobs'), ...config('executions_client_config.json', 'google.cloud.run.v2.Executions'),
+    ...config('tasks_client_config.json', 'google.cloud.run.v2.Tasks')].map((m) => m[0].toLowerCase() + m.slice(1));
 }
 
 function sourceFiles(dir: string): string[] {
@@ -300,7 +303,7 @@ describe('the roles table', () => {
 describe('the calls', () => {
   it('the tick and the dashboard make only Cloud Run calls whose permissions are known', () => {
     const calls = cloudRunCalls();
-    expect(calls).toEqual(expect.arrayContaining(['runJob', 'getExecution', 'listExecutions', 'cancelExecution']));
+    expect(calls).toEqual(expect.arrayContaining(['runJob', 'getExecution', 'listExecutions', 'cancelExecution', 'listTasks']));
     expect(calls.filter((c) => !RPC_PERMISSIONS[c])).toEqual([]);
     // Run with overrides: the call that needs run.jobs.runWithOverrides and actAs.
     expect(readFileSync(path.join(ROOT, 'shared/executors/cloudRun.ts'), 'utf8')).toMatch(/runJob\(\{ name, overrides:/);
