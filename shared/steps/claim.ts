@@ -54,8 +54,6 @@ const ofRunningRun = (t: string) => `(select r.status from runs r where r.id = $
 // `next_attempt_at`) matches nothing, while tasks_ready_fair's (status only) still does. `limited` is
 // never null, so `is not true` is `not limited`; tasks not yet due are few, filtered on the way.
 const notLimited = (t: string) => `${t}.limited is not true`;
-// What one execution sends: a task alone, or an array task's ready rows at one attempt (shared/arrays.ts).
-const unitOf = (t: string) => `case when ${t}.array_task then ${t}.run_id::text || '/' || ${t}.name || '/' || ${t}.attempt else ${t}.id::text end`;
 const dueNow = (t: string) => `coalesce(${t}.next_attempt_at, now()) <= now()`;
 
 // $1 the batch, $2 the lease (ms), $3–$5 the tick's run requests per minute, maximum running executions
@@ -130,38 +128,41 @@ with budget as materialized (
     for update skip locked
   ) c
 ), candidates as (
-  -- A unit is what one execution sends: a task, or the ready rows of one array task at one attempt.
-  select c.*, ${unitOf('c')} as unit, false as limited from ready c where ${ofRunningRun('c')}
+  select c.*, false as limited from ready c where ${ofRunningRun('c')}
   union all
-  select p.id, p.region, p.fair_key, p.run_id, p.name, p.task_index, p.attempt, p.array_task, ${unitOf('p')}, true from picked p
+  select p.id, p.region, p.fair_key, p.run_id, p.name, p.task_index, p.attempt, p.array_task, true from picked p
+), leads as (
+  -- A unit is what one execution sends: a task, or an array task's ready rows at one attempt, led here
+  -- by the first of them in the fair order.
+  select c.* from candidates c where not c.array_task
+  union all
+  select * from (select distinct on (c.run_id, c.name, c.attempt) c.* from candidates c where c.array_task
+                 order by c.run_id, c.name, c.attempt, c.fair_key, c.id) a
 ), units as materialized (
   -- Within each region's room, then the batch, the first units in the fair order; of them, at most
   -- ${ARRAY_UNITS_PER_CLAIM} array units, each up to ${MAX_ARRAY_SIZE} rows (a claim stays a few tens of thousands of rows).
   select u.* from (
-    select u.*, row_number() over (partition by u.array_task order by u.fair_key nulls first, u.first_id) as nth
-    from (
-      select u.*, row_number() over (partition by u.region order by u.fair_key, u.first_id) as n
-      from (select unit, region, min(fair_key) as fair_key, min(id::text) as first_id, bool_or(limited) as limited,
-                   bool_or(array_task) as array_task, min(run_id::text)::uuid as run_id, min(name) as name, min(attempt) as attempt
-            from candidates group by unit, region) u
-    ) u
+    select u.*, count(*) filter (where u.array_task) over (order by u.fair_key nulls first, u.id) as nth
+    from (select c.*, row_number() over (partition by c.region order by c.fair_key, c.id) as n from leads c) u
     join regions_open m on m.region = u.region
     where u.n <= m.tokens
-    order by u.fair_key nulls first, u.first_id
+    order by u.fair_key nulls first, u.id
     limit $1
   ) u
   where not u.array_task or u.nth <= ${ARRAY_UNITS_PER_CLAIM}
 ), chosen as materialized (
-  -- The rows of the units: a task itself, the limited rows picked with a slot, or every ready row of an
-  -- array task at that attempt (read by the (run, name, index) key), each unit under its head, the lowest index.
-  select x.id, x.region, x.limited, x.fair_key, x.unit,
-         case when x.array_task then first_value(x.id) over (partition by x.unit order by x.task_index) end as head
+  -- The rows of the units: a task itself; or an array task's rows at that attempt, those picked with a
+  -- slot when it is limited, else every ready one (read by the (run, name, index) key), under their head,
+  -- the lowest index.
+  select u.id, u.region, u.limited, u.fair_key, null::uuid as head from units u where not u.array_task
+  union all
+  select x.id, x.region, x.limited, x.fair_key, first_value(x.id) over (partition by x.unit order by x.task_index)
   from (
-    select c.id, c.region, c.limited, c.fair_key, c.unit, c.array_task, c.task_index
-    from candidates c join units u on u.unit = c.unit
-    where not u.array_task or u.limited
+    select c.id, u.region, true as limited, u.fair_key, u.id as unit, c.task_index
+    from units u join candidates c on c.run_id = u.run_id and c.name = u.name and c.attempt = u.attempt and c.array_task
+    where u.array_task and u.limited
     union all
-    select m.id, u.region, false, u.fair_key, u.unit, true, m.task_index
+    select m.id, u.region, false, u.fair_key, u.id, m.task_index
     from units u
     cross join lateral (
       select t.id, t.task_index from tasks t

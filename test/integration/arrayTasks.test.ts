@@ -2,6 +2,7 @@ import { cancelRun } from '../../shared/operator/cancel';
 import { tick } from '../../shared/tick';
 import type { TickSummary } from '../../shared/cycle';
 import type { CloudRunEmulator } from '../helpers/cloudRunEmulator';
+import { peakRunning } from '../helpers/executionStats';
 import { emulatorHarness, type Harness } from '../helpers/harness';
 
 const JOB = 'projects/demo/locations/us-central1/jobs';
@@ -69,6 +70,21 @@ tasks:
     expect(await running()).toBe(0);
     for (const n of emu.startsByIndex().values()) expect(n).toBe(1);
   }, 120_000);
+
+  it('an array execution is one run request and one place under the cap, however many indexes it runs', async () => {
+    await h.apply(`name: capped\ntasks:\n  wide: { job: projects/cap/locations/r1/jobs/wide, array: true, count: 3000, env: { EMU_DURATION_MS: "400" } }\n  plain: { job: projects/cap/locations/r1/jobs/plain, count: 3, env: { EMU_DURATION_MS: "400" } }\n`);
+    await h.db.pool.query(`insert into regions (region, max_running) values ('cap/r1', 2) on conflict (region) do update set max_running = 2`);
+    const runId = await h.trigger('capped');
+    const run = await h.runToEnd(runId, { pauseMs: 100 });
+    expect(run.status).toBe('success');
+    const executions = executionsOf(runId);
+    expect(executions.map((e) => e.taskCount).sort((a, b) => a - b)).toEqual([1, 1, 1, 3000]);
+    expect(peakRunning(executions)).toBeLessThanOrEqual(2);
+    // The run budget paid one request per execution.
+    const { rows: [usage] } = await h.db.pool.query(`select sum(run_calls)::int as n from region_usage where region = 'cap/r1'`);
+    expect(usage.n).toBe(4);
+    expect(await running()).toBe(0);
+  }, 60_000);
 
   it('holds a concurrency limit: a 120-index array under concurrency 50 is sent as executions of at most 50', async () => {
     await h.apply(`name: narrow\nconcurrency: 50\ntasks:\n  fan: { job: ${JOB}/narrow, array: true, count: 120, env: { EMU_DURATION_MS: "300" } }\n`);
