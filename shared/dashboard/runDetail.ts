@@ -5,6 +5,7 @@ import { checkRunId, RUN_COLUMNS, toRun, type Run } from '../model/runs';
 import type { RegionLimits } from '../config';
 import { TASK_VIEW_COLUMNS, toTaskView, waitingReasons, type TaskView } from '../model/tasks';
 import type { WorkflowDefinition } from '../workflows/definition';
+import { arrayExecutions, type ArrayExecution } from './arrayExecutions';
 import { HttpError, checkParams, readLimit, readOneOf } from './http';
 import { executionLinks, type ExecutionLinks } from './links';
 import { outputTail } from './logs';
@@ -44,7 +45,10 @@ export interface GraphNode {
   /** The Cloud Run job, or the process command. */
   target: string;
   count: number;
+  /** By task row: for an array task, by logical index. */
   statuses: Record<string, number>;
+  /** Array tasks only (`array: true`): the executions its indexes were sent in. */
+  array?: { executions: ArrayExecution[] };
 }
 
 /** The run page: the run, its graph, one page of its tasks with their attempts. */
@@ -113,9 +117,10 @@ export async function getRunDetail(pool: Pool, rawId: string, filter: TaskFilter
     if (name !== undefined && !names.includes(name)) throw new UsageError(`task "${name}" is not a task of this run: its tasks are ${names.join(', ')}`);
   }
   const place = filter.after ? names.indexOf(filter.after.name) + 1 : null;
-  const [counts, page] = await Promise.all([
+  const [counts, page, executions] = await Promise.all([
     pool.query<{ name: string; status: TaskStatus; n: number }>('select name, status, count(*)::int as n from tasks where run_id = $1 group by name, status', [id]),
     pool.query(TASK_PAGE_SQL, [id, names, filter.task ?? null, filter.status ?? null, place, filter.after?.index ?? null, filter.limit + 1]),
+    arrayExecutions(pool, id, names.filter((n) => definition.tasks[n].array)),
   ]);
   const shown = page.rows.slice(0, filter.limit);
   const { rows: attempts } = await pool.query(
@@ -129,7 +134,7 @@ export async function getRunDetail(pool: Pool, rawId: string, filter: TaskFilter
   return {
     // The run's counts by status, from the counts by task name and status read for the graph.
     run: { ...withoutTrigger(toRun({ ...row, tasks: sumByStatus(counts.rows) })), workflowVersion: row.workflow_version },
-    graph: graphOf(definition, names, counts.rows),
+    graph: graphOf(definition, names, counts.rows, executions),
     tasks: withAttempts(shown, attempts, home).map((t) => (waiting ? { ...t, waiting: waiting.get(t.id) ?? null } : t)),
     taskCount: counts.rows.filter((c) => (!filter.task || c.name === filter.task) && (!filter.status || c.status === filter.status)).reduce((n, c) => n + c.n, 0),
     nextCursor: page.rows.length > filter.limit && last ? Buffer.from(`${last.name}|${last.task_index}`).toString('base64url') : null,
@@ -191,8 +196,8 @@ function graphOrder(definition: WorkflowDefinition): string[] {
   return Object.keys(definition.tasks).sort((a, b) => depthOf(a) - depthOf(b) || a.localeCompare(b));
 }
 
-/** The graph's nodes, in graph order, with the statuses of all their tasks. */
-function graphOf(definition: WorkflowDefinition, names: string[], counts: { name: string; status: TaskStatus; n: number }[]): GraphNode[] {
+/** The graph's nodes, in graph order, with the statuses of all their tasks and an array task's executions. */
+function graphOf(definition: WorkflowDefinition, names: string[], counts: { name: string; status: TaskStatus; n: number }[], executions: Map<string, ArrayExecution[]>): GraphNode[] {
   return names.map((name) => {
     const spec = definition.tasks[name];
     const statuses: Record<string, number> = {};
@@ -204,6 +209,7 @@ function graphOf(definition: WorkflowDefinition, names: string[], counts: { name
       target: spec.executor === 'process' ? (spec.command ?? []).join(' ') : (spec.job ?? ''),
       count: spec.count,
       statuses,
+      ...(spec.array && { array: { executions: executions.get(name) ?? [] } }),
     };
   });
 }

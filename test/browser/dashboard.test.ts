@@ -180,4 +180,18 @@ describe('the dashboard in headless Chromium', () => {
     await page.waitForFunction(() => document.querySelectorAll('tr.task').length === 0);
     expect(await page.textContent('.timeline')).toBe('No attempt yet.');
   });
+
+  it('draws an array task as one node counted by index, with a line per execution', async () => {
+    await h.apply(`name: arr\ndefaults: { backoff: 50ms }\ntasks:\n  fan: { job: ${job('fan')}, array: true, count: 20, retries: 1, env: { EMU_FAIL_INDEXES: "3,7", EMU_FAIL: "attempts<2" } }\n`);
+    const arr = await h.trigger('arr');
+    expect((await h.runToEnd(arr)).status).toBe('success');
+    await page.goto(`${d.url}#/runs/${arr}`);
+    await page.waitForSelector('table.array-executions[data-task="fan"] tr.array-execution');
+    const node = page.locator('svg.dag g.node.array[data-task="fan"]');
+    expect(await node.locator('text').allTextContents()).toEqual(['fan', 'array', '20 indexes: 20 \u2713', '2 executions']);
+    // The first execution ran all 20, of which 3 and 7 failed; the retry ran those two.
+    const lines = await page.$$eval('tr.array-execution', (rows: any[]) => rows.map((tr) => [tr.getAttribute('data-attempt'), tr.querySelector('.indexes').textContent, tr.querySelector('.counts').textContent]));
+    expect(lines).toEqual([['1', '20', '18 success, 2 failed'], ['2', '2', '2 success']]);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-array-run.png'), fullPage: true });
+  });
 });

@@ -1,6 +1,7 @@
 /**
  * The dashboard script's run page: the run's header with its cancel and retry buttons, its DAG as an
- * SVG graph, the SVG timeline of every attempt, and each task's executions with their links.
+ * SVG graph, an array task's executions, the SVG timeline of every attempt, and each task's executions
+ * with their links.
  * Part of app.js (see app.ts).
  */
 export const RUN_PAGE_JS = String.raw`  // ---- one run ------------------------------------------------------------------------------------
@@ -10,11 +11,12 @@ export const RUN_PAGE_JS = String.raw`  // ---- one run ------------------------
   function runPage(id) {
     var head = el('div', { class: 'card' });
     var graph = el('div', { class: 'card graph' });
+    var arrays = el('div', { class: 'arrays' });
     var filters = el('div', { class: 'filters task-filters' });
     var timeline = el('div', { class: 'card timeline' });
     var tasks = el('div', { class: 'tasks' });
     var pager = el('div', { class: 'pager task-pager' });
-    append(main, [head, el('h2', { text: 'Graph' }), graph, filters, el('h2', { text: 'Timeline' }), timeline, el('h2', { text: 'Tasks and executions' }), tasks, pager]);
+    append(main, [head, el('h2', { text: 'Graph' }), graph, arrays, filters, el('h2', { text: 'Timeline' }), timeline, el('h2', { text: 'Tasks and executions' }), tasks, pager]);
     var message = el('span', { class: 'message' });
     var view = { limit: 200, task: '', status: '' };
     function query() {
@@ -25,6 +27,7 @@ export const RUN_PAGE_JS = String.raw`  // ---- one run ------------------------
         drawHead(head, data.run, message, load);
         var depth = depths(data.graph);
         clear(graph); graph.appendChild(drawGraph(data.graph, depth));
+        drawArrays(arrays, data.graph, !!LIVE[data.run.status]);
         if (!filters.firstChild) drawTaskFilters(filters, data.graph, view, load);
         clear(timeline); timeline.appendChild(drawTimeline(data.run, data.tasks));
         clear(tasks); tasks.appendChild(drawTasks(id, data.tasks));
@@ -103,8 +106,11 @@ export const RUN_PAGE_JS = String.raw`  // ---- one run ------------------------
     return depth;
   }
 
+  // An array task is one node: its counts are of indexes (one row each), on a third line what is neither
+  // done nor failed; a stack of cards behind it marks it. Its lines need the wider, taller box.
   function drawGraph(graph, depth) {
-    var W = 170, H = 46, GX = 70, GY = 18, PAD = 10;
+    var hasArray = graph.some(function (n) { return n.array; });
+    var W = hasArray ? 210 : 170, H = hasArray ? 60 : 46, GX = 70, GY = 18, PAD = 10;
     var columns = [], pos = {};
     graph.forEach(function (n) { (columns[depth[n.name]] = columns[depth[n.name]] || []).push(n); });
     var rows = 0;
@@ -126,17 +132,59 @@ export const RUN_PAGE_JS = String.raw`  // ---- one run ------------------------
     graph.forEach(function (n) {
       var status = overall(n.statuses);
       var done = n.statuses.success || 0;
-      var g = svg('g', { class: 'node', 'data-task': n.name, 'data-status': status, transform: 'translate(' + pos[n.name].x + ',' + pos[n.name].y + ')' }, [
-        svg('title', { text: n.name + ' (' + n.executor + ': ' + n.target + ')\n' + countsText(n.statuses) }),
+      var g = svg('g', { class: 'node' + (n.array ? ' array' : ''), 'data-task': n.name, 'data-status': status, transform: 'translate(' + pos[n.name].x + ',' + pos[n.name].y + ')' }, [
+        svg('title', { text: n.name + (n.array ? ' (array task, ' : ' (') + n.executor + ': ' + n.target + ')\n' + countsText(n.statuses) }),
+        n.array ? svg('rect', { class: 'stack s-' + status, x: 4, y: -4, width: W, height: H, rx: 6 }) : null,
         svg('rect', { class: 's-' + status, width: W, height: H, rx: 6 }),
-        svg('text', { x: 10, y: 19, text: clip(n.name, 22) }),
-        svg('text', { class: 'sub', x: 10, y: 36, text: done + '/' + n.count + ' succeeded' + (n.count > 1 ? ' (\u00d7' + n.count + ')' : '') })
+        svg('text', { x: 10, y: 19, text: clip(n.name, n.array ? 20 : 22) }),
+        n.array ? svg('text', { class: 'tag', x: W - 8, y: 19, 'text-anchor': 'end', text: 'array' }) : null,
+        svg('text', { class: 'sub', x: 10, y: 36, text: n.array ? clip(indexesText(n), 32) : done + '/' + n.count + ' succeeded' + (n.count > 1 ? ' (\u00d7' + n.count + ')' : '') }),
+        n.array ? svg('text', { class: 'sub rest', x: 10, y: 52, text: clip(restText(n), 32) }) : null
       ]);
       root.appendChild(g);
     });
     return root;
   }
   function clip(text, n) { return text.length > n ? text.slice(0, n - 1) + '\u2026' : text; }
+  function num(n) { return Number(n).toLocaleString('en-US'); }
+  // "10,000 indexes: 9,997 \u2713 3 \u2717": of all its indexes, how many succeeded and failed.
+  function indexesText(n) {
+    var s = n.statuses.success, f = n.statuses.failed;
+    return num(n.count) + ' indexes' + (s || f ? ':' : '') + (s ? ' ' + num(s) + ' \u2713' : '') + (f ? ' ' + num(f) + ' \u2717' : '');
+  }
+  // The other statuses (running, queued...) and the executions so far: "7 running, 3 queued \u00b7 2 executions".
+  function restText(n) {
+    var rest = ORDER.filter(function (s) { return s !== 'success' && s !== 'failed' && n.statuses[s]; }).map(function (s) { return num(n.statuses[s]) + ' ' + s; }).join(', ');
+    var sent = n.array.executions.length;
+    var executions = sent ? sent + (sent === 1 ? ' execution' : ' executions') : '';
+    return rest && executions ? rest + ' \u00b7 ' + executions : rest || executions;
+  }
+
+  // Each array task's executions, a line each counted by index: its tasks' rows show one index at a time.
+  function drawArrays(box, graph, live) {
+    clear(box);
+    graph.forEach(function (n) {
+      if (!n.array) return;
+      var rows = n.array.executions.map(function (e) {
+        var took = e.sentAt && e.finishedAt ? duration(Date.parse(e.finishedAt) - Date.parse(e.sentAt)) : e.sentAt && live ? 'in flight' : '';
+        return el('tr', { class: 'array-execution', 'data-execution': e.executionName || '', 'data-attempt': e.attempt }, [
+          el('td', { class: 'mono', title: e.executionName || '', text: e.executionName ? (e.links ? e.executionName.split('/').pop() : e.executionName) : '(not sent)' }),
+          el('td', { text: '#' + e.attempt }),
+          el('td', { class: 'indexes', text: num(e.indexes) }),
+          el('td', {}, [stackedBar(e.statuses), el('span', { class: 'counts', text: countsText(e.statuses) })]),
+          el('td', { class: 'muted', text: time(e.sentAt) + (took ? ', ' + took : '') }),
+          el('td', {}, e.links ? [el('a', { href: e.links.consoleUrl, target: '_blank', rel: 'noopener noreferrer', text: 'Cloud Run' }), ' ', el('a', { href: e.links.logsUrl, target: '_blank', rel: 'noopener noreferrer', text: 'Logs' })] : [])
+        ]);
+      });
+      append(box, [
+        el('h2', { text: 'Executions of array task ' + n.name }),
+        rows.length ? el('table', { class: 'array-executions', 'data-task': n.name }, [
+          el('thead', {}, [el('tr', {}, ['Execution', 'Attempt', 'Indexes', 'By status', 'Sent (UTC)', ''].map(function (h) { return el('th', { text: h }); }))]),
+          el('tbody', {}, rows)
+        ]) : el('p', { class: 'muted', text: 'No execution yet.' })
+      ]);
+    });
+  }
 
   // One row per task, one bar per attempt, from its claim (or send) to its end, or to now while it runs.
   function drawTimeline(run, tasks) {

@@ -43,6 +43,8 @@ button:disabled{opacity:.5;cursor:default}
 svg{display:block;max-width:100%;height:auto}
 svg text{font-size:12px;fill:var(--fg)}
 .node rect{stroke:rgba(0,0,0,.15)}.node text{fill:#fff;font-weight:600}.node text.sub{font-weight:400;font-size:11px}
+.node rect.stack{opacity:.45}.node text.tag{font-size:10px;font-weight:400;letter-spacing:.04em;opacity:.85}
+.array-executions{margin-bottom:16px}.array-executions .counts{display:block;margin-top:2px}
 .edge{fill:none;stroke:#98a2b3;stroke-width:1.5}
 .attempt{stroke:rgba(0,0,0,.2)}svg text.attempt-label{fill:#fff;font-size:10px}
 .axis{stroke:var(--line)}.tick{font-size:11px;fill:var(--muted)}
