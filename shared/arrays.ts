@@ -37,15 +37,3 @@ export function formatIndexes(indexes: readonly number[]): string {
   }
   return items.join(',');
 }
-
-/** The indexes of a TICKRUN_TASK_INDEXES value, in order (the container's side: README, "Array tasks"). */
-export function parseIndexes(text: string): number[] {
-  const indexes: number[] = [];
-  for (const item of text.split(',')) {
-    const m = /^(\d+)(?:-(\d+))?$/.exec(item.trim());
-    if (!m) throw new Error(`${TASK_INDEXES_ENV}: "${item}" is neither an index nor a range A-B`);
-    const [from, to] = [Number(m[1]), Number(m[2] ?? m[1])];
-    for (let i = from; i <= to; i++) indexes.push(i);
-  }
-  return indexes;
-}

@@ -17,10 +17,9 @@ export interface DispatchRequest {
   workflowDir: string;
   /**
    * An array execution (shared/arrays.ts): the logical indexes it runs, ascending, one Cloud Run task
-   * each, and the id of its head row, which names it (`taskId` and `index` are the head's).
+   * each. `taskId` and `index` are then its head's, and the head's id names the execution.
    */
   indexes?: number[];
-  arrayId?: string;
 }
 
 /** How one Cloud Run task of an ended array execution ended; `unknown` when Cloud Run did not say. */
@@ -146,7 +145,7 @@ export interface Executor {
  */
 export function executionEnv(req: DispatchRequest): Record<string, string> {
   const task: Record<string, string> = req.indexes
-    ? { [ARRAY_ID_ENV]: req.arrayId ?? req.taskId, [TASK_INDEXES_ENV]: formatIndexes(req.indexes) }
+    ? { [ARRAY_ID_ENV]: req.taskId, [TASK_INDEXES_ENV]: formatIndexes(req.indexes) }
     : { TICKRUN_TASK_ID: req.taskId, TICKRUN_TASK_INDEX: String(req.index) };
   return {
     ...req.spec.env,

@@ -5,7 +5,7 @@ import { errorText } from '../errors';
 import type { Executor } from '../executors/executor';
 import { ON_EXECUTION_STATUSES, RUN_CANCELLED, sqlList, UNFINISHED_RUN_STATUSES, UNSENT_STATUSES, type RunStatus } from '../lifecycle';
 import { getRun } from '../model/runs';
-import { recordOutcomes } from '../steps/record';
+import { ARRAY_OUTCOMES, recordOutcomes } from '../steps/record';
 import { stopAttempts, type ExecutionAttempt } from '../steps/stop';
 import type { ExecutorKind } from '../workflows/definition';
 
@@ -62,8 +62,7 @@ export async function cancelRun(pool: Pool, config: Config, executors: Record<Ex
   });
   // An array execution that has ended ends all its rows alike here; a tick's poll, which reads its tasks
   // one by one, records those that are still stopping.
-  const ends = new Set(['success', 'failed', 'cancelled']);
-  const recorded = await recordOutcomes(countingDb(pool), outcomes.map((o) => (heads.has(o.id) && ends.has(o.outcome) ? { ...o, array: {} } : o)));
+  const recorded = await recordOutcomes(countingDb(pool), outcomes.map((o) => (heads.has(o.id) && ARRAY_OUTCOMES.has(o.outcome) ? { ...o, array: {} } : o)));
   const sent = new Set(outcomes.filter((o) => o.stopSent).map((o) => o.id));
   const stopping = recorded.filter((r) => sent.has(r.id)).length;
   const ended = recorded.filter((r) => r.status === 'cancelled').length;

@@ -83,7 +83,7 @@ export async function dispatchTasks(ctx: TickContext, claimed: ClaimedTask[]): P
           params: task.params,
           spec: task.spec,
           workflowDir: task.dir,
-          ...(indexes && { indexes, arrayId: task.id }),
+          ...(indexes && { indexes }),
         }, timeoutMs);
         log('INFO', `dispatched ${what} attempt ${task.attempt} as ${executionName}`, labels);
         quotaStreak = 0;

@@ -9,7 +9,7 @@ import type { ExecutorKind } from '../workflows/definition';
 import { formatDuration } from '../workflows/duration';
 import { LOCAL_REGION, refilledSql, regionRowsSql } from '../regions';
 import { LIST_FROM } from '../executors/cloudRunListing';
-import { recordOutcomes, type AttemptOutcome, type ReadsByRegion, type RecordedOutcome } from './record';
+import { ARRAY_OUTCOMES, recordOutcomes, type AttemptOutcome, type ReadsByRegion, type RecordedOutcome } from './record';
 import { endedOutcome, readStatuses, stopAttempts, type StopEnd, type StopRequest } from './stop';
 import { countThrottledReads } from './throttle';
 
@@ -190,7 +190,7 @@ async function withArrayEnds(
     // execution gone) ends every row alike.
     const ended = status && !(status instanceof Error) && (status.state === 'failed' || status.state === 'cancelled') && !o.final;
     const taskEnds = ctx.executors[head.executor].taskEnds;
-    if (o.outcome === 'success' || o.outcome === 'running' || !ended || !taskEnds) return { ...o, array: {} };
+    if (!ended || !taskEnds) return { ...o, array: {} };
     return limit(async () => {
       try {
         const ends = await taskEnds(head.execution_name, ctx.endBy);
@@ -202,8 +202,6 @@ async function withArrayEnds(
   }));
 }
 
-/** The outcomes that end, or start, every row of an array execution with its head. */
-const ARRAY_OUTCOMES = new Set<AttemptOutcome['outcome']>(['running', 'success', 'failed', 'cancelled']);
 
 /**
  * How an ended array execution's Cloud Run tasks ended, by position: those that did not succeed, and a

@@ -34,6 +34,12 @@ export interface AttemptOutcome {
   array?: { others?: Record<number, { outcome: 'success' | 'failed' | 'cancelled'; error?: string }>; rest?: 'success'; listed?: number };
 }
 
+/**
+ * The outcomes of an array execution's head that are every row's (`array`): its start (dispatched to
+ * running) and its ends. A check that changed nothing, or a stop asked, is the head's alone.
+ */
+export const ARRAY_OUTCOMES: ReadonlySet<AttemptOutcome['outcome']> = new Set(['running', 'success', 'failed', 'cancelled']);
+
 /** The status each recorded task ended in. */
 export interface RecordedOutcome {
   id: string;

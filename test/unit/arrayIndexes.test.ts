@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { formatIndexes, parseIndexes } from '../../shared/arrays';
+import { formatIndexes } from '../../shared/arrays';
+import { logicalIndexes } from '../helpers/emulatedTasks';
 
 // The README's helpers, run as a container runs them: each maps CLOUD_RUN_TASK_INDEX to the logical
 // index through TICKRUN_TASK_INDEXES as tickrun writes it, and leaves a plain task's TICKRUN_TASK_INDEX be.
@@ -25,13 +26,16 @@ const run = (lang: 'sh' | 'js' | 'python', env: Record<string, string>): string 
 };
 
 describe('TICKRUN_TASK_INDEXES', () => {
-  it('is written compactly: ranges for runs of indexes, single indexes otherwise, and read back the same', () => {
+  it('is written compactly: ranges for runs of indexes, single indexes otherwise, and a container reads back the same', () => {
     expect(formatIndexes([...Array(10000).keys()])).toBe('0-9999');
     expect(formatIndexes([17, 4242, 9999])).toBe('17,4242,9999');
     expect(formatIndexes([0, 1, 2, 5, 7, 8])).toBe('0-2,5,7-8');
-    expect(parseIndexes('0-2,5,7-8')).toEqual([0, 1, 2, 5, 7, 8]);
-    expect(parseIndexes(formatIndexes([3]))).toEqual([3]);
-    expect(() => parseIndexes('1,x')).toThrow(/"x" is neither an index nor a range/);
+    // Read back as a container reads it (the emulator's model of the README's helpers).
+    const read = (text: string) => logicalIndexes({ TICKRUN_TASK_INDEXES: text });
+    expect(read('0-2,5,7-8')).toEqual([0, 1, 2, 5, 7, 8]);
+    expect(read(formatIndexes([3]))).toEqual([3]);
+    expect(read(formatIndexes([17, 4242, 9999]))).toEqual([17, 4242, 9999]);
+    expect(() => read('1,x')).toThrow(/"x" is neither an index nor a range/);
   });
 
   it.each(['sh', 'js', 'python'] as const)("the README's %s helper gives each container its logical index", (lang) => {
