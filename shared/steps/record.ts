@@ -32,6 +32,8 @@ export interface AttemptOutcome {
    * whose task is in `others` end as it says and the rest as `rest`.
    */
   array?: { others?: Record<number, { outcome: 'success' | 'failed' | 'cancelled'; error?: string }>; rest?: 'success'; listed?: number };
+  /** A `failed` because the execution was found cancelled with no stop asked: `cancelled` if its run is cancelled by now. */
+  cancelledExecution?: boolean;
 }
 
 /**
@@ -59,16 +61,21 @@ export interface RecordedOutcome {
 const retried = `u.outcome = 'failed' and not u.final and ${retryAllowed('t', 'r')}`;
 
 const givenBackToEndedRun = `b.outcome = 'requeue' and g.run_status <> 'running'`;
+// An execution found cancelled with no stop asked, as its poll saw it, while its run is cancelled now: the
+// run's cancel stopped it after the poll had read the run still running (operator/cancel.ts), so the
+// attempt ends cancelled with its run, as one the poll had stopped would.
+const cancelledWithRun = `b.outcome = 'failed' and b.cancelled_execution and g.run_status = 'cancelled'`;
 
 export const RECORD_SQL = `
 with given as (
   -- The batch as one JSON array of AttemptOutcome, serialised natively.
   select id, attempt, outcome, "executionName" as execution_name, error, "leaseToken" as lease_token,
-         coalesce("delayMs", 0) as delay_ms, coalesce("stopSent", false) as stop_sent, coalesce("final", false) as final, "array" as array_ends
+         coalesce("delayMs", 0) as delay_ms, coalesce("stopSent", false) as stop_sent, coalesce("final", false) as final, "array" as array_ends,
+         coalesce("cancelledExecution", false) as cancelled_execution
   from jsonb_to_recordset($1::jsonb)
-    as j(id uuid, attempt int, outcome text, "executionName" text, error text, "leaseToken" uuid, "delayMs" int, "stopSent" boolean, "final" boolean, "array" jsonb)
+    as j(id uuid, attempt int, outcome text, "executionName" text, error text, "leaseToken" uuid, "delayMs" int, "stopSent" boolean, "final" boolean, "array" jsonb, "cancelledExecution" boolean)
 ), batch as (
-  select id, attempt, outcome, execution_name, error, lease_token, delay_ms, stop_sent, final from given where array_ends is null
+  select id, attempt, outcome, execution_name, error, lease_token, delay_ms, stop_sent, final, cancelled_execution from given where array_ends is null
   union all
   -- An array execution's outcome, given on its head, is each of its rows' (shared/arrays.ts): the row at
   -- position p in the execution (its indexes in order, TICKRUN_TASK_INDEXES) ran as Cloud Run task p.
@@ -79,7 +86,7 @@ with given as (
          g.execution_name,
          case when g.array_ends -> 'others' ? m.pos then g.array_ends -> 'others' -> m.pos ->> 'error'
               when (g.array_ends ->> 'listed')::int = m.total then null else g.error end,
-         null, 0, false, g.final
+         null, 0, false, g.final, g.cancelled_execution
   from given g
   cross join lateral (
     select t.id, t.attempt, (row_number() over (order by t.task_index) - 1)::text as pos, count(*) over () as total
@@ -90,15 +97,16 @@ with given as (
 ), given_back as materialized (
   -- A claim given back (requeue) is queued again only while its run runs. The run's newest status is read
   -- under a share lock: a cancel committed meanwhile is seen, and one not yet begun waits for this
-  -- statement, then finds the task queued (operator/cancel.ts).
+  -- statement, then finds the task queued (operator/cancel.ts). So is the run of an execution found
+  -- cancelled (cancelledWithRun).
   select t.id, r.status as run_status from tasks t join runs r on r.id = t.run_id
-  where t.id = any (array(select id from batch where outcome = 'requeue'))
+  where t.id = any (array(select id from batch where outcome = 'requeue' or cancelled_execution))
   for share of r
 ), u as (
   -- Given back in a run no longer running, a claim ends cancelled with its run, as any attempt does.
   select b.id, b.attempt, b.execution_name, b.lease_token, b.delay_ms, b.stop_sent, b.final,
-         case when ${givenBackToEndedRun} then 'cancelled' else b.outcome end as outcome,
-         case when ${givenBackToEndedRun} then '${RUN_CANCELLED}' else b.error end as error
+         case when ${givenBackToEndedRun} or ${cancelledWithRun} then 'cancelled' else b.outcome end as outcome,
+         case when ${givenBackToEndedRun} or ${cancelledWithRun} then '${RUN_CANCELLED}' else b.error end as error
   from batch b left join given_back g on g.id = b.id
 ), locked as materialized (
   -- Only tasks still on the outcome's execution: a stale outcome locks nothing, so it never waits on

@@ -88,7 +88,8 @@ export async function stopAttempts<T extends StopRequest>(
 /**
  * What an ended execution means for its attempt: what it was. A cancelled one ends as `stop` says when
  * tickrun was stopping it; else someone stopped it outside tickrun, which counts as a failed attempt so
- * that the task's retries still apply.
+ * that the task's retries still apply, unless the record finds its run cancelled by then: the run's own
+ * cancel stopped it after the reader saw the run still running (steps/record.ts, cancelledWithRun).
  */
 export function endedOutcome(a: ExecutionAttempt, status: Exclude<ExecutionStatus, { state: 'running' }>, stop?: StopEnd): AttemptOutcome {
   switch (status.state) {
@@ -99,7 +100,7 @@ export function endedOutcome(a: ExecutionAttempt, status: Exclude<ExecutionStatu
       return { ...attemptOf(a), outcome: 'failed', error: status.error, ...(status.outcomeUnknown && { final: true }) };
     case 'cancelled': {
       const outside = `execution ${a.execution_name} was cancelled outside tickrun${status.message ? `: ${status.message}` : ''}`;
-      return { ...attemptOf(a), ...(stop ?? { outcome: 'failed', error: outside }) };
+      return { ...attemptOf(a), ...(stop ?? { outcome: 'failed', error: outside, cancelledExecution: true }) };
     }
   }
 }

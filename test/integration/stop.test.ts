@@ -1,4 +1,5 @@
 import { cancelRun } from '../../shared/operator/cancel';
+import { checkInFlight, readInFlight } from '../../shared/steps/poll';
 import { tick } from '../../shared/tick';
 import type { CloudRunEmulator } from '../helpers/cloudRunEmulator';
 import { emulatorHarness, type Harness } from '../helpers/harness';
@@ -47,6 +48,21 @@ describe('stopping an attempt: past its timeout, or with its run cancelled', () 
     await tickUntilSettled(runId);
     expect((await h.tasks(runId))[0]).toMatchObject({ status: 'success', attempt: 1, error: null });
     expect(executionsOf(runId)[0].cancelled).toBe(false);
+  });
+
+  it("a poll that read its tasks before the run was cancelled, and finds the execution cancelled by that cancel, records the task cancelled, not failed", async () => {
+    await h.apply(`name: raced\ntasks:\n  t: { job: ${JOB}/raced, retries: 2, env: { EMU_DURATION_MS: "600000" } }\n`);
+    const runId = await h.trigger('raced');
+    await tick(h.deps, { budgetMs: 0 }); // sent
+    // A tick's poll reads the task in flight while its run still runs (the chaos suite's seed 742045664)…
+    const ctx = h.context();
+    const rows = await readInFlight(ctx);
+    expect(rows.find((t) => t.run_id === runId)).toMatchObject({ run_status: 'running' });
+    // …the operator's cancel ends the run and stops the execution, which Cloud Run stops at once…
+    expect(await cancelRun(h.db.pool, h.config, h.deps.executors, runId)).toMatchObject({ cancelled: true, executionsCancelled: 1 });
+    // …then the poll reads the execution, cancelled, and records what it read.
+    await checkInFlight(ctx, rows.filter((t) => t.run_id === runId));
+    expect((await h.tasks(runId))[0]).toMatchObject({ status: 'cancelled', attempt: 1, error: 'run cancelled' });
   });
 
   describe('while Cloud Run takes a second to stop a cancelled execution', () => {
